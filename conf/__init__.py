@@ -1,0 +1,1 @@
+"""hpfw's Hydra config tree, shipped inside the wheel as the package ``hpfw.conf``."""

@@ -1,0 +1,26 @@
+"""Errors hpfw raises for bad input: one line, naming the key and what is allowed."""
+
+from __future__ import annotations
+
+from hydra.errors import CompactHydraException
+
+
+class HpfwError(CompactHydraException):
+    """Base class for user-facing hpfw errors.
+
+    Subclassing Hydra's ``CompactHydraException`` makes Hydra print only the
+    message (no traceback) and exit with status 1; ``HYDRA_FULL_ERROR=1`` still
+    shows the full stack.
+    """
+
+
+class ConfigError(HpfwError, ValueError):
+    """A configuration value is out of range or inconsistent with another one."""
+
+    def __init__(self, key: str, message: str) -> None:
+        self.key = key
+        super().__init__(f"Invalid config '{key}': {message}")
+
+
+class DataError(HpfwError, ValueError):
+    """A dataset file is missing, malformed or inconsistent."""

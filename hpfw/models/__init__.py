@@ -1,0 +1,137 @@
+"""Flax NNX model families, one module each, built from the ``model`` config group."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flax import nnx
+
+from hpfw.errors import ConfigError
+from hpfw.models.cnn import CNN
+from hpfw.models.layers import ACTIVATIONS, activation, option
+from hpfw.models.mlp import MLP
+from hpfw.models.transformer import Transformer
+
+__all__ = ["CNN", "MLP", "MODEL_NAMES", "Transformer", "build_model", "validate_model"]
+
+MODEL_NAMES = ("mlp", "cnn", "transformer")
+TOKENS = ("rows", "patches")
+
+
+def _int(cfg: Any, name: str, minimum: int) -> int:
+    """``cfg.name`` as an int >= minimum, or a ConfigError naming ``model.<name>``."""
+    value = option(cfg, name)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        bound = "positive" if minimum == 1 else f">= {minimum}"
+        raise ConfigError(f"model.{name}", f"must be an integer {bound}, got {value!r}")
+    return value
+
+
+def _image(name: str, input_shape: tuple[int, ...]) -> tuple[int, int]:
+    """(H, W) of an image input, or a ConfigError when the data is not an image."""
+    if len(input_shape) not in (2, 3):
+        raise ConfigError(
+            "model.name",
+            f"{name} needs image inputs (H, W[, C]), but the data has per-sample shape "
+            f"{tuple(input_shape)}; use model=mlp for flat features",
+        )
+    return input_shape[0], input_shape[1]
+
+
+def validate_model(cfg: Any, input_shape: tuple[int, ...]) -> None:
+    """Check the ``model`` config against itself and the data's per-sample shape.
+
+    Raises ``ConfigError`` naming the offending key; returns None when the model
+    can be built.
+    """
+    name = option(cfg, "name")
+    if name not in MODEL_NAMES:
+        raise ConfigError("model.name", f"got {name!r}; expected one of {list(MODEL_NAMES)}")
+    input_shape = tuple(input_shape)
+    if not input_shape or any(int(d) < 1 for d in input_shape):
+        raise ConfigError(
+            "model.name", f"per-sample input shape {input_shape} must have positive dimensions"
+        )
+    act = option(cfg, "activation")
+    if act not in ACTIVATIONS:
+        raise ConfigError("model.activation", f"got {act!r}; expected one of {sorted(ACTIVATIONS)}")
+
+    if name == "mlp":
+        _int(cfg, "num_layers", 0)
+        _int(cfg, "hidden_dim", 1)
+        return
+
+    h, w = _image(name, input_shape)
+    if name == "cnn":
+        _int(cfg, "num_conv_layers", 1)
+        _int(cfg, "channels", 1)
+        _int(cfg, "kernel_size", 1)
+        _int(cfg, "hidden_dim", 1)
+        return
+
+    _int(cfg, "num_layers", 1)
+    d_model = _int(cfg, "d_model", 1)
+    num_heads = _int(cfg, "num_heads", 1)
+    _int(cfg, "mlp_dim", 1)
+    if d_model % num_heads:
+        raise ConfigError(
+            "model.d_model",
+            f"model.d_model={d_model} must be divisible by model.num_heads={num_heads}",
+        )
+    tokens = option(cfg, "tokens")
+    if tokens not in TOKENS:
+        raise ConfigError("model.tokens", f"got {tokens!r}; expected one of {list(TOKENS)}")
+    if tokens == "patches":
+        patch_size = _int(cfg, "patch_size", 1)
+        if h % patch_size or w % patch_size:
+            raise ConfigError(
+                "model.patch_size",
+                f"model.patch_size={patch_size} must divide the image height {h} and width {w}",
+            )
+
+
+def build_model(
+    cfg: Any, *, input_shape: tuple[int, ...], num_classes: int, rngs: nnx.Rngs
+) -> nnx.Module:
+    """Build the model ``cfg.name`` names; call it as ``model(x, dropout_rate=..., key=...)``.
+
+    Validates first, so a bad config fails here with a ConfigError rather than
+    deep inside a shape error. Construction only reads static shapes and config
+    values, so it also works inside ``jax.jit`` and ``jax.vmap`` with a traced key.
+    """
+    validate_model(cfg, input_shape)
+    input_shape = tuple(int(d) for d in input_shape)
+    name = option(cfg, "name")
+    act = activation(option(cfg, "activation"))
+    if name == "mlp":
+        return MLP(
+            input_shape=input_shape,
+            num_classes=num_classes,
+            num_layers=option(cfg, "num_layers"),
+            hidden_dim=option(cfg, "hidden_dim"),
+            act=act,
+            rngs=rngs,
+        )
+    if name == "cnn":
+        return CNN(
+            input_shape=input_shape,
+            num_classes=num_classes,
+            num_conv_layers=option(cfg, "num_conv_layers"),
+            channels=option(cfg, "channels"),
+            kernel_size=option(cfg, "kernel_size"),
+            hidden_dim=option(cfg, "hidden_dim"),
+            act=act,
+            rngs=rngs,
+        )
+    return Transformer(
+        input_shape=input_shape,
+        num_classes=num_classes,
+        num_layers=option(cfg, "num_layers"),
+        d_model=option(cfg, "d_model"),
+        num_heads=option(cfg, "num_heads"),
+        mlp_dim=option(cfg, "mlp_dim"),
+        tokens=option(cfg, "tokens"),
+        patch_size=option(cfg, "patch_size"),
+        act=act,
+        rngs=rngs,
+    )

@@ -1,0 +1,78 @@
+"""Helpers shared by every model family: activation lookup, traced-rate dropout, config access."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from hpfw.errors import ConfigError
+
+ActivationFn = Callable[[jax.Array], jax.Array]
+
+ACTIVATIONS: dict[str, ActivationFn] = {
+    "relu": jax.nn.relu,
+    "gelu": jax.nn.gelu,
+    "silu": jax.nn.silu,
+    "tanh": jnp.tanh,
+}
+
+
+def plain(value: Any) -> Any:
+    """Return an Enum member's value and anything else unchanged.
+
+    Config fields arrive as Enum members from the dataclass schemas but as plain
+    strings when a caller builds a DictConfig by hand, so compare on the value.
+    """
+    return getattr(value, "value", value)
+
+
+def option(cfg: Any, name: str, default: Any = None) -> Any:
+    """Read ``cfg.name`` from a DictConfig, a dataclass or a mapping, with enums made plain."""
+    if isinstance(cfg, dict):
+        return plain(cfg.get(name, default))
+    return plain(getattr(cfg, name, default))
+
+
+def activation(name: Any) -> ActivationFn:
+    """Look up an activation function by name (or ``Activation`` member)."""
+    key = plain(name)
+    try:
+        return ACTIVATIONS[key]
+    except (KeyError, TypeError):
+        raise ConfigError(
+            "model.activation", f"got {key!r}; expected one of {sorted(ACTIVATIONS)}"
+        ) from None
+
+
+def site_key(key: jax.Array | None, index: int) -> jax.Array | None:
+    """A key for dropout site ``index``, or None in evaluation.
+
+    Folding in the site index gives every site its own mask from one model key,
+    so two sites with the same shape never drop the same units.
+    """
+    if key is None:
+        return None
+    return jax.random.fold_in(key, index)
+
+
+def dropout(x: jax.Array, rate: float | jax.Array, key: jax.Array | None) -> jax.Array:
+    """Inverted dropout whose ``rate`` may be a traced scalar.
+
+    ``nnx.Dropout`` stores the rate as a Python float and branches on it, so each
+    rate would compile its own program; here the rate is data, and one compiled
+    program serves every rate a sweep tries. ``key=None`` means evaluation.
+    """
+    if key is None:
+        return x
+    keep = 1.0 - jnp.asarray(rate, dtype=jnp.float32)
+    mask = jax.random.bernoulli(key, keep, x.shape)
+    # Guard the scale rather than dividing by keep: at rate=1 the division would
+    # give inf/NaN, and jnp.where still propagates NaN into the gradient of the
+    # branch it did not take.
+    scale = jnp.where(keep > 0, 1.0 / jnp.maximum(keep, 1e-12), 0.0)
+    # A traced float32 rate would otherwise promote bfloat16 activations.
+    scaled = (x * scale).astype(x.dtype)
+    return jnp.where(mask, scaled, jnp.zeros_like(x))

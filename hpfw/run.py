@@ -1,0 +1,124 @@
+"""One training run: validate the config, train with the compiled trainer, report metrics."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from hpfw import device as devices
+from hpfw import train
+from hpfw.data import load_dataset
+from hpfw.models import validate_model
+from hpfw.validate import validate_against_data, validate_config
+
+log = logging.getLogger("hpfw")
+# JAX logs at INFO that it found no TPU library on every CPU-only start: noise.
+logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
+
+
+def _plain(value: Any) -> Any:
+    return getattr(value, "value", value)
+
+
+def _finite_or_none(value: float) -> float | None:
+    # JSON has no NaN; a diverged run's metrics are written as null.
+    return value if math.isfinite(value) else None
+
+
+def train_and_evaluate(cfg: Any) -> dict[str, Any]:
+    """Trains the configured model once and returns every metric of the run.
+
+    Raises ``ConfigError``/``DataError`` for bad input before any training.
+    """
+    validate_config(cfg)
+    dataset = load_dataset(cfg.data)
+    validate_against_data(cfg, len(dataset.y_train))
+    validate_model(cfg.model, dataset.feature_shape)
+    device = devices.select_device(str(_plain(cfg.trainer.device)))
+    devices.enable_compilation_cache(cfg.trainer.compilation_cache_dir)
+
+    spec = train.static_spec(cfg, dataset)
+    data = train.device_arrays(dataset, device)
+    compiles_before = train.compile_count
+    program = train.compiled_program(spec, data, device)
+    compiled_now = train.compile_count > compiles_before
+
+    hparams = jax.device_put(train.as_hparams(train.hparams_from_config(cfg)), device)
+    key = jax.device_put(jax.random.key(int(cfg.trainer.seed)), device)
+    start = time.perf_counter()
+    out = jax.block_until_ready(program.run(hparams, key, data))
+    seconds = time.perf_counter() - start
+    out = jax.tree.map(np.asarray, out)
+
+    diverged = bool(out["diverged"])
+    steps = spec.total_steps
+    metrics: dict[str, Any] = {
+        "status": "diverged" if diverged else "complete",
+        "device": devices.describe(device),
+        "epochs": {
+            "train_loss": [_finite_or_none(float(v)) for v in out["train_loss"]],
+            "val_loss": [_finite_or_none(float(v)) for v in out["val_loss"]],
+            "val_accuracy": [_finite_or_none(float(v)) for v in out["val_accuracy"]],
+        },
+        "val_loss": float(out["val_loss"][-1]),
+        "val_accuracy": float(out["val_accuracy"][-1]),
+        "test_loss": float(out["test_loss"]),
+        "test_accuracy": float(out["test_accuracy"]),
+        "compile_seconds": program.compile_seconds if compiled_now else 0.0,
+        "train_seconds": seconds,
+        "steps": steps,
+        "steps_per_second": steps / seconds if seconds > 0 else 0.0,
+        "flops": program.flops,
+        "flops_per_second": program.flops / seconds if seconds > 0 else 0.0,
+    }
+    if diverged:
+        metrics["diverged_epoch"] = int(out["diverged_epoch"])
+    return metrics
+
+
+def task(cfg: Any, output_dir: str | os.PathLike[str] | None = None) -> dict[str, float]:
+    """The task function behind ``hpfw``: trains, writes ``metrics.json``, returns metrics.
+
+    Returns a flat mapping of numbers; ``objective`` is the configured
+    validation metric (NaN when the run diverged), the other keys are there for
+    sweepers and reports. The test metrics are reported, never selected on.
+    """
+    metrics = train_and_evaluate(cfg)
+    objective_key = str(_plain(cfg.objective))
+    objective = metrics[objective_key] if metrics["status"] == "complete" else math.nan
+    metrics["objective"] = objective_key
+
+    if output_dir is not None:
+        path = Path(output_dir) / "metrics.json"
+        safe = {k: (_finite_or_none(v) if isinstance(v, float) else v) for k, v in metrics.items()}
+        path.write_text(json.dumps(safe, indent=2) + "\n")
+
+    log.info("device: %s", metrics["device"])
+    if metrics["status"] == "diverged":
+        log.warning(
+            "run diverged (loss became NaN or inf in epoch %d); objective is NaN",
+            metrics["diverged_epoch"] + 1,
+        )
+    log.info(
+        "val_accuracy=%.4f val_loss=%.4f | test_accuracy=%.4f test_loss=%.4f",
+        metrics["val_accuracy"],
+        metrics["val_loss"],
+        metrics["test_accuracy"],
+        metrics["test_loss"],
+    )
+    log.info(
+        "compile %.2fs, train %.2fs (%.0f steps/s)",
+        metrics["compile_seconds"],
+        metrics["train_seconds"],
+        metrics["steps_per_second"],
+    )
+    numbers = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
+    return {"objective": float(objective), **numbers}

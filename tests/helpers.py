@@ -1,0 +1,43 @@
+"""Test helpers: composing hpfw's config the way the CLI does, and tiny trainer settings."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from hydra import compose, initialize_config_module
+from omegaconf import DictConfig
+
+from hpfw.config import register_configs
+
+register_configs()
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Small enough to keep the suite fast, large enough to learn digits clearly.
+TINY = ["trainer.epochs=3", "trainer.batch_size=64"]
+
+
+def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
+    """Composes ``conf/config.yaml`` with ``overrides``, as ``hpfw`` would."""
+    with initialize_config_module("hpfw.conf", version_base="1.3"):
+        return compose("config", overrides=list(overrides))
+
+
+def run_cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Runs ``python -m hpfw`` in ``cwd`` and captures its output."""
+    full_env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "hpfw", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )

@@ -1,0 +1,295 @@
+"""Tests for hpfw.models: shapes, dtypes, traced-rate dropout, jit/vmap and config validation.
+
+Compiling is the slow part on CPU, so shape and dtype checks run through
+``jax.eval_shape`` (tracing only), and each test that needs numbers compiles one
+function that builds the model from a key and returns every output it checks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+from omegaconf import OmegaConf
+
+from hpfw.config import Activation, CNNConfig, MLPConfig, Tokens, TransformerConfig
+from hpfw.errors import ConfigError
+from hpfw.models import build_model, validate_model
+from hpfw.models import transformer as transformer_module
+from hpfw.models.layers import dropout
+
+NUM_CLASSES = 10
+BATCH = 4
+IMAGE = (8, 8, 1)
+
+SMALL_TRANSFORMER = TransformerConfig(num_layers=1, d_model=16, num_heads=2, mlp_dim=16)
+
+CASES: list[tuple[str, Any, tuple[int, ...]]] = [
+    ("mlp-flat", MLPConfig(num_layers=2, hidden_dim=16), (64,)),
+    ("mlp-image-no-hidden", MLPConfig(num_layers=0, hidden_dim=16), IMAGE),
+    (
+        "mlp-gelu-dictconfig",
+        OmegaConf.structured(MLPConfig(hidden_dim=8, activation=Activation.gelu)),
+        (5,),
+    ),
+    ("cnn", CNNConfig(num_conv_layers=2, channels=4, hidden_dim=16), IMAGE),
+    # Four convs on 8x8: pooling stops at 1x1; a 2-D input gets a channel axis.
+    ("cnn-deep-2d", CNNConfig(num_conv_layers=4, channels=4, kernel_size=1, hidden_dim=8), (8, 8)),
+    (
+        "cnn-rgb-odd",
+        CNNConfig(num_conv_layers=2, channels=4, hidden_dim=8, activation=Activation.tanh),
+        (7, 5, 3),
+    ),
+    ("transformer-rows", SMALL_TRANSFORMER, IMAGE),
+    (
+        "transformer-patches",
+        TransformerConfig(
+            num_layers=2, d_model=16, num_heads=4, mlp_dim=16, tokens=Tokens.patches, patch_size=2
+        ),
+        IMAGE,
+    ),
+    (
+        "transformer-strings-2d",
+        OmegaConf.create(
+            {
+                "name": "transformer",
+                "num_layers": 1,
+                "d_model": 8,
+                "num_heads": 2,
+                "mlp_dim": 8,
+                "tokens": "patches",
+                "patch_size": 4,
+                "activation": "silu",
+            }
+        ),
+        (8, 8),
+    ),
+]
+IDS = [case[0] for case in CASES]
+
+
+def batch(input_shape: tuple[int, ...], dtype: Any = jnp.float32) -> jax.Array:
+    # NumPy, not jax.random: an eager jax.random call compiles a program per shape.
+    x = np.random.default_rng(1).standard_normal((BATCH, *input_shape), dtype=np.float32)
+    return jnp.asarray(x, dtype=dtype)
+
+
+def spec(input_shape: tuple[int, ...], dtype: Any = jnp.float32) -> jax.ShapeDtypeStruct:
+    """A batch's shape and dtype, for jax.eval_shape."""
+    return jax.ShapeDtypeStruct((BATCH, *input_shape), dtype)
+
+
+def build(cfg: Any, input_shape: tuple[int, ...], key: Any) -> nnx.Module:
+    return build_model(
+        cfg, input_shape=input_shape, num_classes=NUM_CLASSES, rngs=nnx.Rngs(params=key)
+    )
+
+
+@pytest.mark.parametrize(("name", "cfg", "shape"), CASES, ids=IDS)
+def test_logits_shape_and_dtype(name: str, cfg: Any, shape: tuple[int, ...]) -> None:
+    def trial(key: jax.Array, rate: jax.Array, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+        model = build(cfg, shape, key)
+        return model(x, dropout_rate=rate, key=None), model(x, dropout_rate=rate, key=key)
+
+    for dtype in (jnp.float32, jnp.bfloat16):
+        outs = jax.eval_shape(trial, jax.random.key(0), jnp.float32(0.1), spec(shape, dtype))
+        for out in outs:
+            assert out.shape == (BATCH, NUM_CLASSES)
+            assert out.dtype == jnp.float32
+
+
+@pytest.mark.parametrize(("name", "cfg", "shape"), CASES, ids=IDS)
+def test_bfloat16_params_give_float32_logits(name: str, cfg: Any, shape: tuple[int, ...]) -> None:
+    def trial(key: jax.Array, x: jax.Array) -> jax.Array:
+        graphdef, state = nnx.split(build(cfg, shape, key))
+        state = jax.tree.map(lambda a: a.astype(jnp.bfloat16), state)
+        return nnx.merge(graphdef, state)(x, dropout_rate=0.5, key=key)
+
+    out = jax.eval_shape(trial, jax.random.key(0), spec(shape, jnp.bfloat16))
+    assert out.shape == (BATCH, NUM_CLASSES)
+    assert out.dtype == jnp.float32
+
+
+# One per family: each compiles once, builds inside jit and checks dropout numerically.
+NUMERIC = [CASES[0], CASES[3], CASES[8]]
+
+
+@pytest.mark.parametrize(("name", "cfg", "shape"), NUMERIC, ids=[c[0] for c in NUMERIC])
+def test_dropout_semantics_in_one_compiled_program(
+    name: str, cfg: Any, shape: tuple[int, ...]
+) -> None:
+    traces = 0
+
+    @jax.jit
+    def trial(key: jax.Array, rate: jax.Array, x: jax.Array) -> dict[str, jax.Array]:
+        nonlocal traces
+        traces += 1
+        init_key, drop_key = jax.random.split(key)
+        # As the trainer does: build inside the compiled program, then split.
+        graphdef, state = nnx.split(build(cfg, shape, init_key))
+        model = nnx.merge(graphdef, state)
+        return {
+            "eval": model(x, dropout_rate=rate, key=None),
+            "eval_again": model(x, dropout_rate=rate, key=None),
+            "train": model(x, dropout_rate=rate, key=drop_key),
+            "rate0": model(x, dropout_rate=rate * 0.0, key=drop_key),
+        }
+
+    x = batch(shape)
+    a = trial(jax.random.key(0), jnp.float32(0.5), x)
+    b = trial(jax.random.key(0), jnp.float32(0.25), x)
+    assert traces == 1  # the rate is data: one program serves both rates
+    for out in (*a.values(), *b.values()):
+        assert out.shape == (BATCH, NUM_CLASSES)
+        assert out.dtype == jnp.float32
+        assert bool(jnp.all(jnp.isfinite(out)))
+    np.testing.assert_array_equal(a["eval"], a["eval_again"])
+    np.testing.assert_array_equal(a["eval"], b["eval"])
+    assert not np.allclose(a["train"], a["eval"])
+    assert not np.allclose(a["train"], b["train"])
+    np.testing.assert_allclose(a["rate0"], a["eval"], rtol=1e-5, atol=1e-5)
+
+
+def test_vmap_over_keys() -> None:
+    cfg, shape = CASES[0][1], CASES[0][2]
+    x = batch(shape)
+
+    def trial(key: jax.Array, rate: jax.Array) -> jax.Array:
+        init_key, drop_key = jax.random.split(key)
+        return build(cfg, shape, init_key)(x, dropout_rate=rate, key=drop_key)
+
+    keys = jax.random.split(jax.random.key(0), 3)
+    many = jax.jit(jax.vmap(trial, in_axes=(0, None)))(keys, jnp.float32(0.2))
+    assert many.shape == (3, BATCH, NUM_CLASSES)
+    assert not np.allclose(many[0], many[1])
+    # The other families trace under vmap too (tracing is enough to catch Python branching).
+    for _, cfg2, shape2 in (CASES[3], CASES[7]):
+        x2 = batch(shape2)
+
+        def trial2(key: jax.Array, cfg2: Any = cfg2, shape2: Any = shape2, x2: Any = x2) -> Any:
+            return build(cfg2, shape2, key)(x2, dropout_rate=0.3, key=key)
+
+        out = jax.eval_shape(jax.vmap(trial2), keys)
+        assert out.shape == (3, BATCH, NUM_CLASSES)
+
+
+def test_dropout_helper() -> None:
+    x = jnp.ones((1000,))
+    key = jax.random.key(0)
+    assert dropout(x, 0.5, None) is x
+    np.testing.assert_array_equal(dropout(x, 0.0, key), x)
+    y = np.asarray(dropout(x, jnp.float32(0.25), key))
+    kept = y != 0
+    np.testing.assert_allclose(y[kept], 1 / 0.75, rtol=1e-6)
+    assert 0.65 < kept.mean() < 0.85
+    assert dropout(x.astype(jnp.bfloat16), jnp.float32(0.5), key).dtype == jnp.bfloat16
+    # rate=1 drops everything, with neither the value nor its gradient NaN.
+    np.testing.assert_array_equal(dropout(x, 1.0, key), jnp.zeros_like(x))
+    grad = jax.grad(lambda v: dropout(v, jnp.float32(1.0), key).sum())(x)
+    assert not np.any(np.isnan(np.asarray(grad)))
+
+
+def test_each_dropout_site_gets_its_own_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    keys: list[jax.Array] = []
+
+    def record(x: jax.Array, rate: Any, key: jax.Array | None) -> jax.Array:
+        keys.append(jax.random.key_data(key))
+        return x
+
+    monkeypatch.setattr(transformer_module, "dropout", record)
+    cfg = TransformerConfig(num_layers=2, d_model=8, num_heads=2, mlp_dim=8)
+
+    @jax.jit
+    def site_keys(key: jax.Array) -> jax.Array:
+        keys.clear()
+        build(cfg, IMAGE, key)(batch(IMAGE), dropout_rate=0.5, key=key)
+        return jnp.stack(keys)
+
+    data = np.asarray(site_keys(jax.random.key(0))).reshape(4, -1)
+    assert len({row.tobytes() for row in data}) == 4  # 2 blocks x 2 sites
+
+
+def test_state_holds_only_params() -> None:
+    # The trainer casts and optimises the whole state; RNG keys in it would break both.
+    def parts(key: jax.Array) -> tuple[Any, Any]:
+        _, params, rest = nnx.split(build(SMALL_TRANSFORMER, IMAGE, key), nnx.Param, ...)
+        return params, rest
+
+    params, rest = jax.eval_shape(parts, jax.random.key(0))
+    assert jax.tree.leaves(rest) == []
+    assert len(jax.tree.leaves(params)) > 0
+
+
+ERRORS: list[tuple[Any, tuple[int, ...], str, str]] = [
+    ({"name": "resnet"}, IMAGE, "model.name", "expected one of ['mlp', 'cnn', 'transformer']"),
+    (
+        TransformerConfig(d_model=30, num_heads=4),
+        IMAGE,
+        "model.d_model",
+        "model.d_model=30 must be divisible by model.num_heads=4",
+    ),
+    (TransformerConfig(tokens=Tokens.patches, patch_size=3), IMAGE, "model.patch_size", "divide"),
+    (TransformerConfig(tokens="patches", patch_size=3), (9, 8), "model.patch_size", "divide"),
+    (TransformerConfig(tokens="patches", patch_size=0), IMAGE, "model.patch_size", "positive"),
+    (TransformerConfig(num_heads=0), IMAGE, "model.num_heads", "positive"),
+    (TransformerConfig(num_layers=0), IMAGE, "model.num_layers", "positive"),
+    (TransformerConfig(d_model=0), IMAGE, "model.d_model", "positive"),
+    (TransformerConfig(mlp_dim=-1), IMAGE, "model.mlp_dim", "positive"),
+    (TransformerConfig(tokens="columns"), IMAGE, "model.tokens", "rows"),
+    (TransformerConfig(), (64,), "model.name", "needs image inputs (H, W[, C])"),
+    (CNNConfig(), (64,), "model.name", "needs image inputs (H, W[, C])"),
+    (CNNConfig(), (2, 8, 8, 1), "model.name", "needs image inputs"),
+    (CNNConfig(kernel_size=0), IMAGE, "model.kernel_size", "positive"),
+    (CNNConfig(channels=0), IMAGE, "model.channels", "positive"),
+    (CNNConfig(num_conv_layers=0), IMAGE, "model.num_conv_layers", "positive"),
+    (CNNConfig(hidden_dim=0), IMAGE, "model.hidden_dim", "positive"),
+    (MLPConfig(num_layers=-1), (64,), "model.num_layers", ">= 0"),
+    (MLPConfig(hidden_dim=0), (64,), "model.hidden_dim", "positive"),
+    (MLPConfig(activation="swish"), (64,), "model.activation", "relu"),
+    (MLPConfig(), (0,), "model.name", "positive"),
+]
+
+
+@pytest.mark.parametrize(("cfg", "shape", "key", "fragment"), ERRORS)
+def test_validate_model_errors(cfg: Any, shape: tuple[int, ...], key: str, fragment: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        validate_model(cfg, shape)
+    assert info.value.key == key
+    assert fragment in str(info.value)
+    # build_model validates first, so it fails the same way before touching arrays.
+    with pytest.raises(ConfigError):
+        build(cfg, shape, 0)
+
+
+@pytest.mark.parametrize(
+    ("cfg", "shape"),
+    [
+        (MLPConfig(num_layers=0), (64,)),
+        (MLPConfig(), IMAGE),
+        (TransformerConfig(d_model=32, num_heads=4), IMAGE),
+        (TransformerConfig(tokens=Tokens.patches, patch_size=4), IMAGE),
+        (TransformerConfig(tokens="rows", patch_size=3), IMAGE),  # patch_size unused for rows
+        (OmegaConf.structured(CNNConfig()), (8, 8)),
+    ],
+)
+def test_validate_model_accepts(cfg: Any, shape: tuple[int, ...]) -> None:
+    validate_model(cfg, shape)
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn", "transformer"])
+def test_shipped_yaml_defaults_build(name: str) -> None:
+    schema = {"mlp": MLPConfig, "cnn": CNNConfig, "transformer": TransformerConfig}[name]
+    yaml = OmegaConf.load(f"conf/model/{name}.yaml")
+    del yaml["defaults"]
+    cfg = OmegaConf.merge(OmegaConf.structured(schema), yaml)
+    shape = (64,) if name == "mlp" else IMAGE
+
+    def trial(key: jax.Array) -> jax.Array:
+        return build(cfg, shape, key)(batch(shape), dropout_rate=0.1, key=key)
+
+    out = jax.eval_shape(trial, jax.random.key(0))
+    assert out.shape == (BATCH, NUM_CLASSES)

@@ -1,0 +1,101 @@
+"""The compiled trainer: it learns, compiles once per static signature, survives divergence."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import numpy as np
+import pytest
+
+from hpfw import train
+from hpfw.data import load_dataset
+from hpfw.run import train_and_evaluate
+from tests.helpers import TINY, compose_config
+
+
+def test_default_run_learns_digits():
+    metrics = train_and_evaluate(compose_config(TINY))
+    assert metrics["status"] == "complete"
+    assert metrics["val_accuracy"] >= 0.9
+    assert metrics["test_accuracy"] >= 0.85
+    assert len(metrics["epochs"]["val_accuracy"]) == 3
+    # Training loss falls from the first epoch to the last.
+    losses = metrics["epochs"]["train_loss"]
+    assert losses[-1] < losses[0]
+
+
+def test_changing_continuous_values_compiles_nothing():
+    train_and_evaluate(compose_config([*TINY, "optimizer.lr=0.001"]))
+    before = train.compile_count
+    changed = [
+        "optimizer.lr=0.01",
+        "optimizer.b1=0.8",
+        "regularization.dropout=0.3",
+        "regularization.weight_decay=0.01",
+        "regularization.label_smoothing=0.1",
+        "optimizer.warmup_fraction=0.2",
+        "trainer.seed=7",
+    ]
+    first = train_and_evaluate(compose_config([*TINY, *changed]))
+    assert train.compile_count == before
+    assert first["compile_seconds"] == 0.0
+    # A static change (the architecture) does compile.
+    train_and_evaluate(compose_config([*TINY, "model.hidden_dim=32"]))
+    assert train.compile_count == before + 1
+
+
+def test_same_seed_same_metrics_and_different_seed_differs():
+    a = train_and_evaluate(compose_config(TINY))
+    b = train_and_evaluate(compose_config(TINY))
+    c = train_and_evaluate(compose_config([*TINY, "trainer.seed=1"]))
+    assert a["epochs"]["train_loss"] == b["epochs"]["train_loss"]
+    assert a["epochs"]["train_loss"] != c["epochs"]["train_loss"]
+
+
+def test_divergence_is_reported_not_raised():
+    cfg = compose_config([*TINY, "optimizer=sgd", "optimizer.lr=1e8", "regularization=none"])
+    metrics = train_and_evaluate(cfg)
+    assert metrics["status"] == "diverged"
+    assert math.isnan(metrics["val_accuracy"])
+    assert 0 <= metrics["diverged_epoch"] < 3
+
+
+def test_pure_function_vmaps_over_trials():
+    cfg = compose_config(TINY)
+    dataset = load_dataset(cfg.data)
+    spec = train.static_spec(cfg, dataset)
+    device = jax.devices()[0]
+    data = train.device_arrays(dataset, device)
+    values = train.hparams_from_config(cfg)
+    lrs = [1e-3, 3e-3]
+    hp = {k: np.array([v] * 2, np.float32) for k, v in values.items()}
+    hp["lr"] = np.array(lrs, np.float32)
+    keys = jax.random.split(jax.random.key(0), 2)
+    batched = jax.jit(jax.vmap(train.make_train_fn(spec), in_axes=(0, 0, None)))(hp, keys, data)
+    single = jax.jit(train.make_train_fn(spec))
+    for i, lr in enumerate(lrs):
+        one = single(train.as_hparams({**values, "lr": lr}), keys[i], data)
+        np.testing.assert_allclose(batched["val_loss"][i], one["val_loss"], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["optimizer=sgd", "optimizer.nesterov=true", "optimizer.schedule=warmup_cosine"],
+        ["optimizer=adamw", "optimizer.grad_clip_norm=1.0", "optimizer.schedule=constant"],
+        ["trainer.precision=bfloat16"],
+    ],
+    ids=["sgd-nesterov-warmup", "adamw-clip", "bfloat16"],
+)
+def test_optimizer_families_and_precision_learn(overrides):
+    metrics = train_and_evaluate(compose_config([*TINY, *overrides]))
+    assert metrics["status"] == "complete"
+    assert metrics["val_accuracy"] >= 0.8
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["cnn", "transformer"])
+def test_other_model_families_learn(model):
+    metrics = train_and_evaluate(compose_config([*TINY, f"model={model}"]))
+    assert metrics["val_accuracy"] >= 0.5
