@@ -47,8 +47,8 @@ class SelfAttention(nnx.Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         b, n, d = x.shape
         head_dim = d // self.num_heads
-        q, k, v = jnp.split(self.qkv(x).reshape(b, n, 3, self.num_heads, head_dim), 3, axis=2)
-        q, k, v = q[:, :, 0], k[:, :, 0], v[:, :, 0]  # (B, N, heads, head_dim)
+        qkv = self.qkv(x).reshape(b, n, 3, self.num_heads, head_dim)
+        q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]  # each (B, N, heads, head_dim)
         # A Python float scale is weakly typed, so it keeps bfloat16 scores bfloat16.
         scores = jnp.einsum("bqhd,bkhd->bhqk", q, k) * head_dim**-0.5
         # Softmax in float32: bfloat16 exponentials lose too much precision.
