@@ -11,13 +11,13 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from hpfw.config import register_configs
+from hpfw.config import config_dir, register_configs
 from hpfw.errors import HpfwError
 
 register_configs()
 
 
-@hydra.main(version_base="1.3", config_path="pkg://hpfw.conf", config_name="config")
+@hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")
 def main(cfg: DictConfig) -> Any:
     from hpfw.run import task  # JAX loads only once Hydra has a job to run
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
@@ -186,6 +187,15 @@ SCHEMAS: dict[str, dict[str, type]] = {
     "data": {"digits": DigitsConfig, "npz": NpzConfig},
     "trainer": {"trainer": TrainerConfig},
 }
+
+
+def config_dir() -> Path:
+    """The ``conf/`` tree: inside the package in a wheel, beside it in a checkout."""
+    package = Path(__file__).resolve().parent
+    for candidate in (package / "conf", package.parent / "conf"):
+        if (candidate / "config.yaml").is_file():
+            return candidate
+    raise FileNotFoundError(f"hpfw's conf/ tree is missing next to {package}")
 
 
 def register_configs() -> None:

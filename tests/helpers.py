@@ -8,10 +8,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from hydra import compose, initialize_config_module
+from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from hpfw.config import register_configs
+from hpfw.config import config_dir, register_configs
 
 register_configs()
 
@@ -23,7 +23,7 @@ TINY = ["trainer.epochs=3", "trainer.batch_size=64"]
 
 def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
     """Composes ``conf/config.yaml`` with ``overrides``, as ``hpfw`` would."""
-    with initialize_config_module("hpfw.conf", version_base="1.3"):
+    with initialize_config_dir(str(config_dir()), version_base="1.3"):
         return compose("config", overrides=list(overrides))
 
 

@@ -1,0 +1,1 @@
+"""hpfw's Hydra sweeper plugin (placeholder)."""
