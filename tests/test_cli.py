@@ -66,7 +66,7 @@ def test_run_writes_config_and_metrics(tmp_path):
     assert len(metrics["epochs"]["val_accuracy"]) == 3
     assert {"compile_seconds", "train_seconds", "steps_per_second", "device"} <= set(metrics)
     assert metrics["test_accuracy"] > 0.8
-    log = (run_dir / "__main__.log").read_text()
+    log = (run_dir / "app.log").read_text()
     assert "device: cpu" in log and "val_accuracy=" in log
 
 

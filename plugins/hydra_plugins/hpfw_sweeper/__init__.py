@@ -1,1 +1,1 @@
-"""hpfw's Hydra sweeper plugin (placeholder)."""
+"""hpfw's Hydra sweeper plugin: one Sweeper class for every registered strategy."""

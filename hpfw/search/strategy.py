@@ -1,0 +1,116 @@
+"""The ``Strategy`` base class: ask for trials, tell their results."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from hpfw.errors import HpfwError
+from hpfw.search.space import Distribution, check_space
+
+DIRECTIONS = ("minimize", "maximize")
+
+
+class TrialState(StrEnum):
+    running = "running"
+    complete = "complete"
+    failed = "failed"  # raised, or returned something that is not a number
+    diverged = "diverged"  # returned NaN or inf
+
+
+@dataclass
+class Trial:
+    """One configuration to evaluate.
+
+    ``params`` maps every search-space name to a value. ``inactive`` names the
+    parameters that did not apply to this trial (a conditional parameter whose
+    key the trial's config groups lack); their values in ``params`` were never
+    used.
+    """
+
+    id: int
+    params: dict[str, Any]
+    inactive: frozenset[str] = frozenset()
+    state: TrialState = TrialState.running
+    value: float | None = None
+    info: dict[str, Any] = field(default_factory=dict)  # strategy-private data (rung, bracket)
+
+
+class Strategy:
+    """Proposes hyperparameters and learns from their results.
+
+    Life cycle within a sweep:
+
+    1. ``__init__(space, direction=..., seed=..., **options)`` once, when the
+       sweep starts. On resume, ``tell`` is then called for every finished
+       trial in the journal (trials it never asked for, with their ids) before
+       anything is asked.
+    2. ``ask(n)`` once per launched batch, with ``n`` the batch size (fewer at
+       the end). Return up to ``n`` new trials; fewer means the strategy is
+       nearly exhausted, none means it is done and the sweep ends.
+    3. ``tell(trial, value)`` once per trial of the batch, after the batch has
+       run, in trial order. ``value`` is the objective, or ``None`` when the
+       trial failed or diverged (``trial.state`` says which).
+
+    Subclasses implement ``ask`` (using ``new_trial`` to allocate ids) and may
+    extend ``tell`` (calling ``super().tell``). Values are in the user's
+    direction; ``score`` turns them into "lower is better".
+    """
+
+    name: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        space: Mapping[str, Distribution],
+        *,
+        direction: str = "minimize",
+        seed: int | None = None,
+    ) -> None:
+        if direction not in DIRECTIONS:
+            raise HpfwError(f"direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
+        self.space = check_space(space)
+        self.direction = direction
+        self.seed = seed
+        self.trials: dict[int, Trial] = {}  # every trial told so far, by id
+        self._next_id = 0
+
+    def ask(self, n: int) -> list[Trial]:
+        raise NotImplementedError
+
+    def tell(self, trial: Trial, value: float | None) -> None:
+        if value is not None and not math.isfinite(value):
+            value = None
+            trial.state = TrialState.diverged
+        if value is None and trial.state in (TrialState.running, TrialState.complete):
+            trial.state = TrialState.failed
+        elif value is not None:
+            trial.state = TrialState.complete
+        trial.value = value
+        self.trials[trial.id] = trial
+        self._next_id = max(self._next_id, trial.id + 1)
+
+    def reserve_ids(self, next_id: int) -> None:
+        """Makes ``new_trial`` start at ``next_id`` or later (ids taken by resumed trials)."""
+        self._next_id = max(self._next_id, next_id)
+
+    def new_trial(self, params: dict[str, Any], **info: Any) -> Trial:
+        """A trial with the next free id (ids continue after replayed ones)."""
+        trial = Trial(self._next_id, params, info=dict(info))
+        self._next_id += 1
+        return trial
+
+    def score(self, value: float) -> float:
+        """``value`` as "lower is better", whatever the direction."""
+        return value if self.direction == "minimize" else -value
+
+    @property
+    def completed(self) -> list[Trial]:
+        return [t for t in self.trials.values() if t.state == TrialState.complete]
+
+    @property
+    def best(self) -> Trial | None:
+        done = self.completed
+        return min(done, key=lambda t: self.score(t.value)) if done else None

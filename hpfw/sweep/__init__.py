@@ -1,0 +1,1 @@
+"""The sweep loop, its crash-safe journal, and reports."""

@@ -1,0 +1,439 @@
+"""The sweep loop behind ``HpfwSweeper``: ask, launch, record, tell, report.
+
+The journal (``trials.jsonl``) is the single source of truth: every trial is
+appended when launched and again when it ends, by this process alone, so a
+sweep can always be resumed from it and reported from it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import time
+import traceback
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hydra.core.plugins import Plugins
+from hydra.core.utils import JobReturn
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf
+
+from hpfw.errors import HpfwError
+from hpfw.search import Strategy, Trial, TrialState, create_strategy
+from hpfw.search.overrides import ParsedSweep, parse_sweep
+from hpfw.search.space import from_json, to_json
+from hpfw.sweep import report
+from hpfw.sweep.journal import Journal, now_iso, write_traceback
+
+log = logging.getLogger("hpfw.sweep")
+
+# hpfw's own objectives know their direction; any other app defaults to minimize.
+OBJECTIVE_DIRECTIONS = {"val_accuracy": "maximize", "val_loss": "minimize"}
+PLOT_INTERVAL_S = 10.0  # redraw the plots at most this often while running (they cost ~0.3 s)
+
+
+class SweepError(HpfwError):
+    """The sweep cannot start or go on (bad settings, changed space, too many failures)."""
+
+
+@dataclass
+class Settings:
+    strategy: str = "random"
+    n_trials: int = 20
+    batch_size: int = 1
+    direction: str = "auto"
+    objective: str | None = None
+    seed: int | None = None
+    params: dict[str, str] = field(default_factory=dict)
+    max_failures: int = 10
+    resume: bool = False
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_hydra(cls, raw: Mapping[str, Any]) -> Settings:
+        values = {
+            k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
+            for k, v in raw.items()
+            if k != "_target_"
+        }
+        known = {f for f in cls.__dataclass_fields__}
+        options = dict(values.pop("options", None) or {})
+        # Fields that only one strategy's config has (grid_points, sobol, n_initial, ...)
+        # are that strategy's keyword options.
+        options.update({k: values.pop(k) for k in list(values) if k not in known})
+        settings = cls(**values, options=options)
+        settings.params = {str(k): str(v) for k, v in (settings.params or {}).items()}
+        return settings
+
+    def validate(self) -> None:
+        def bad(key: str, value: Any, allowed: str) -> SweepError:
+            return SweepError(f"Invalid hydra.sweeper.{key}: got {value!r}; allowed: {allowed}")
+
+        if self.n_trials < 1:
+            raise bad("n_trials", self.n_trials, "an integer >= 1")
+        if self.batch_size < 1:
+            raise bad("batch_size", self.batch_size, "an integer >= 1")
+        if self.max_failures < 0:
+            raise bad("max_failures", self.max_failures, "an integer >= 0")
+        if self.direction not in ("auto", "minimize", "maximize"):
+            raise bad("direction", self.direction, "minimize, maximize or auto")
+
+
+def _program() -> str:
+    """How to start this app again, for the reproduce command in best.yaml."""
+    argv0 = Path(sys.argv[0])
+    if argv0.name == "__main__.py":
+        return f"python -m {argv0.parent.name}"
+    if argv0.suffix == ".py":
+        return f"python {sys.argv[0]}"
+    return argv0.name
+
+
+@dataclass
+class Outcome:
+    state: TrialState
+    value: float | None
+    metrics: dict[str, Any]
+    error: str | None = None
+    traceback: str | None = None
+
+
+class SweepRunner:
+    """Runs one sweep: ``setup`` once, then ``sweep(arguments)``."""
+
+    def __init__(self, raw_settings: Mapping[str, Any]) -> None:
+        self.settings = Settings.from_hydra(raw_settings)
+        self.config: DictConfig | None = None
+        self.hydra_context: HydraContext | None = None
+        self.launcher: Any = None
+        self._composed: dict[tuple[str, ...], DictConfig] = {}
+
+    def setup(
+        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
+    ) -> None:
+        self.config = config
+        self.hydra_context = hydra_context
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
+
+    # --- the search space ----------------------------------------------------
+
+    def _group_options(self, name: str) -> list[str]:
+        return list(self.hydra_context.config_loader.get_group_options(name))
+
+    def _direction(self) -> str:
+        if self.settings.direction != "auto":
+            return self.settings.direction
+        objective = self.config.get("objective") if self.config is not None else None
+        return OBJECTIVE_DIRECTIONS.get(str(getattr(objective, "value", objective)), "minimize")
+
+    def _composed_for(self, groups: tuple[str, ...], fixed: list[str]) -> DictConfig:
+        """The job config for one choice of config groups, composed once and cached."""
+        if groups not in self._composed:
+            self._composed[groups] = self.hydra_context.config_loader.load_sweep_config(
+                self.config, [*fixed, *groups]
+            )
+        return self._composed[groups]
+
+    def _overrides_for(self, trial: Trial, sweep: ParsedSweep) -> tuple[list[str], frozenset[str]]:
+        """The trial's overrides, leaving out values whose key its config groups lack."""
+        params = sweep.params
+        groups = tuple(p.override(trial.params[n]) for n, p in params.items() if p.is_group)
+        values = {n: p for n, p in params.items() if not p.is_group and not p.appends}
+        inactive: set[str] = set()
+        if values:
+            try:
+                composed = self._composed_for(groups, sweep.fixed)
+            except Exception:
+                # This choice of groups does not compose: the job will fail the same
+                # way and be recorded with Hydra's message, so launch it unchanged.
+                composed = None
+            if composed is not None:
+                inactive = {
+                    n for n in values if OmegaConf.select(composed, n, default=_ABSENT) is _ABSENT
+                }
+        overrides = [*sweep.fixed, *groups]
+        overrides += [
+            p.override(trial.params[n])
+            for n, p in params.items()
+            if not p.is_group and n not in inactive
+        ]
+        return overrides, frozenset(inactive)
+
+    def _check_keys_exist(self, sweep: ParsedSweep) -> None:
+        """Without swept groups every value key must exist: fail now, not in every trial."""
+        if any(p.is_group for p in sweep.params.values()):
+            return
+        composed = self._composed_for((), sweep.fixed)
+        for name, param in sweep.params.items():
+            absent = OmegaConf.select(composed, name, default=_ABSENT) is _ABSENT
+            if not param.appends and absent:
+                raise SweepError(
+                    f"swept key '{name}' is not in the config; "
+                    f"use '+{name}=...' to add a new key, or check the spelling"
+                )
+
+    # --- results ---------------------------------------------------------------
+
+    def _outcome(self, ret: JobReturn, trial: Trial, sweep_dir: Path) -> Outcome:
+        try:
+            result = ret.return_value  # re-raises what the job raised
+        except Exception as error:
+            text = "".join(traceback.format_exception(error))
+            path = write_traceback(sweep_dir, trial.id, text)
+            message = f"{type(error).__name__}: {error}".splitlines()[0]
+            return Outcome(TrialState.failed, None, {}, message, path)
+        metrics: dict[str, Any] = {}
+        if isinstance(result, Mapping):
+            metrics = {
+                str(k): float(v)
+                for k, v in result.items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool)
+            }
+            key = self.settings.objective or "objective"
+            if key not in result:
+                raise SweepError(
+                    f"the job returned a mapping without the objective key '{key}' "
+                    f"(keys: {', '.join(map(str, result))}); set hydra.sweeper.objective"
+                )
+            result = result[key]
+        if isinstance(result, bool) or not isinstance(result, (int, float)):
+            return Outcome(
+                TrialState.failed,
+                None,
+                metrics,
+                f"the job returned {result!r} ({type(result).__name__}), not a number",
+            )
+        value = float(result)
+        if not math.isfinite(value):
+            return Outcome(TrialState.diverged, None, metrics, f"the objective is {value}")
+        return Outcome(TrialState.complete, value, metrics)
+
+    # --- the loop ----------------------------------------------------------------
+
+    def sweep(self, arguments: list[str]) -> None:
+        s = self.settings
+        s.validate()
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        sweep = parse_sweep(arguments, params=s.params, group_options=self._group_options)
+        if not sweep.params:
+            raise SweepError(
+                "nothing to sweep: give at least one sweep override "
+                "(e.g. 'optimizer.lr=tag(log,interval(1e-4,1e-1))') or hydra.sweeper.params"
+            )
+        self._check_keys_exist(sweep)
+        space = {name: p.dist for name, p in sweep.params.items()}
+        direction = self._direction()
+        journal = Journal(sweep_dir)
+        header, records = self._open_journal(journal, sweep, direction)
+        strategy = create_strategy(
+            s.strategy, space, direction=direction, seed=header["seed"], **s.options
+        )
+        rerun = self._replay(strategy, records)
+
+        finished = {r["id"] for r in records if r["state"] != TrialState.running}
+        failures = sum(r["state"] in (TrialState.failed, TrialState.diverged) for r in records)
+        next_job = max((r["job"] for r in records), default=-1) + 1
+        by_id = {r["id"]: r for r in records}
+        started, last_plot = time.monotonic(), 0.0
+        done_at_start = len(finished)
+        log.info(
+            "hpfw sweep: %s, %d trials in batches of %d, %s %s -> %s",
+            s.strategy,
+            s.n_trials,
+            s.batch_size,
+            direction,
+            s.objective or "objective",
+            sweep_dir,
+        )
+        if done_at_start:
+            log.info("resuming: %d trials done, %d to run again", done_at_start, len(rerun))
+        try:
+            while len(finished) < s.n_trials:
+                want = min(s.batch_size, s.n_trials - len(finished))
+                batch, rerun = rerun[:want], rerun[want:]
+                if len(batch) < want:
+                    batch += strategy.ask(want - len(batch))
+                if not batch:
+                    log.info("the %s strategy has no more trials to propose", s.strategy)
+                    break
+                launches = []
+                for trial in batch:
+                    overrides, trial.inactive = self._overrides_for(trial, sweep)
+                    record = {
+                        "type": "trial",
+                        "id": trial.id,
+                        "job": next_job + len(launches),
+                        "params": trial.params,
+                        "inactive": sorted(trial.inactive),
+                        "overrides": overrides[len(sweep.fixed) :],
+                        "state": TrialState.running.value,
+                        "value": None,
+                        "metrics": {},
+                        "start": now_iso(),
+                        "end": None,
+                        "error": None,
+                        "traceback": None,
+                        "info": trial.info,
+                    }
+                    journal.append(record)
+                    by_id[trial.id] = record
+                    launches.append(overrides)
+                returns = self.launcher.launch(launches, initial_job_idx=next_job)
+                next_job += len(launches)
+                fatal: SweepError | None = None
+                for trial, ret in zip(batch, returns, strict=True):
+                    try:
+                        outcome = self._outcome(ret, trial, sweep_dir)
+                    except SweepError as error:
+                        fatal = fatal or error
+                        outcome = Outcome(TrialState.failed, None, {}, str(error))
+                    trial.state = outcome.state
+                    record = {
+                        **by_id[trial.id],
+                        "state": outcome.state.value,
+                        "value": outcome.value,
+                        "metrics": outcome.metrics,
+                        "end": now_iso(),
+                        "error": outcome.error,
+                        "traceback": outcome.traceback,
+                    }
+                    journal.append(record)
+                    by_id[trial.id] = record
+                    strategy.tell(trial, outcome.value)
+                    finished.add(trial.id)
+                    if outcome.state != TrialState.complete:
+                        failures += 1
+                        log.warning("trial %d %s: %s", trial.id, outcome.state, outcome.error)
+                if fatal is not None:
+                    raise fatal
+                plots = time.monotonic() - last_plot > PLOT_INTERVAL_S
+                self._report(sweep_dir, header, by_id, plots=plots)
+                last_plot = time.monotonic() if plots else last_plot
+                self._progress(strategy, len(finished), failures, started, done_at_start)
+                if failures > s.max_failures:
+                    raise SweepError(
+                        f"stopping: {failures} trials failed or diverged, more than "
+                        f"hydra.sweeper.max_failures={s.max_failures}; see {journal.path}"
+                    )
+        finally:
+            if by_id:
+                self._report(sweep_dir, header, by_id, plots=True)
+        report.print_summary(header, [by_id[k] for k in sorted(by_id)])
+
+    def _open_journal(
+        self, journal: Journal, sweep: ParsedSweep, direction: str
+    ) -> tuple[dict, list[dict]]:
+        s = self.settings
+        space_json = {name: to_json(p.dist) for name, p in sweep.params.items()}
+        groups = sorted(name for name, p in sweep.params.items() if p.is_group)
+        if s.resume:
+            if not journal.exists():
+                raise SweepError(
+                    f"hydra.sweeper.resume=true but there is no journal at {journal.path}; "
+                    "set hydra.sweep.dir to the directory of the sweep to resume"
+                )
+            journal.repair()
+            header, records = journal.read()
+            old = {name: to_json(from_json(d)) for name, d in header["space"].items()}
+            if old != space_json or sorted(header.get("groups", [])) != groups:
+                raise SweepError(
+                    f"cannot resume {journal.path}: the search space changed "
+                    f"(journal: {sorted(old)}, now: {sorted(space_json)}); "
+                    "resume with the same sweep overrides, or start a new hydra.sweep.dir"
+                )
+            if header["direction"] != direction:
+                raise SweepError(
+                    f"cannot resume {journal.path}: direction changed "
+                    f"from {header['direction']} to {direction}"
+                )
+            return header, records
+        if journal.exists():
+            raise SweepError(
+                f"{journal.path} already holds a sweep; add hydra.sweeper.resume=true to "
+                "continue it, or choose another hydra.sweep.dir"
+            )
+        seed = s.seed
+        if seed is None:
+            import secrets
+
+            seed = secrets.randbits(31)
+        header = {
+            "type": "sweep",
+            "version": 1,
+            "strategy": s.strategy,
+            "direction": direction,
+            "objective": s.objective,
+            "seed": seed,
+            "n_trials": s.n_trials,
+            "batch_size": s.batch_size,
+            "space": space_json,
+            "groups": groups,
+            "fixed_overrides": [
+                o for o in sweep.fixed if not o.lstrip("+~").startswith(("hydra.", "hydra/"))
+            ],
+            "command": _program(),
+            "created": now_iso(),
+        }
+        journal.write_header(header)
+        return header, []
+
+    @staticmethod
+    def _replay(strategy: Strategy, records: Sequence[dict]) -> list[Trial]:
+        """Tells the strategy every finished trial; returns those to run again."""
+        rerun = []
+        for record in records:
+            trial = Trial(
+                record["id"],
+                dict(record["params"]),
+                frozenset(record.get("inactive", [])),
+                TrialState(record["state"]),
+                info=dict(record.get("info") or {}),
+            )
+            if trial.state == TrialState.running:
+                rerun.append(trial)
+            else:
+                strategy.tell(trial, record["value"])
+        if rerun:
+            strategy.reserve_ids(max(t.id for t in rerun) + 1)
+        return rerun
+
+    @staticmethod
+    def _report(sweep_dir: Path, header: dict, by_id: dict[int, dict], *, plots: bool) -> None:
+        report.write_reports(sweep_dir, header, [by_id[k] for k in sorted(by_id)], plots=plots)
+
+    def _progress(
+        self, strategy: Strategy, done: int, failures: int, started: float, done_at_start: int
+    ) -> None:
+        n = self.settings.n_trials
+        elapsed = time.monotonic() - started
+        ran = done - done_at_start
+        left = elapsed / ran * (n - done) if ran else float("nan")
+        best = strategy.best
+        best_text = f"best {best.value:.6g} (trial {best.id})" if best else "no result yet"
+        log.info(
+            "[%d/%d] %s | %d failed | %s elapsed, ~%s left",
+            done,
+            n,
+            best_text,
+            failures,
+            _clock(elapsed),
+            _clock(left),
+        )
+
+
+_ABSENT = object()
+
+
+def _clock(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

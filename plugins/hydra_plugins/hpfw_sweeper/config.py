@@ -1,0 +1,62 @@
+"""Sweeper configs in Hydra's ConfigStore: ``hydra/sweeper=grid|random|<strategy>``.
+
+Kept free of heavy imports: Hydra imports every plugin module at every start.
+No ``from __future__ import annotations`` here: Hydra's plugin scan executes this
+module outside ``sys.modules``, where dataclasses cannot resolve string annotations.
+"""
+
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any, Dict, Optional
+
+from hydra.core.config_store import ConfigStore
+
+ENTRY_POINT_GROUP = "hpfw.strategies"  # mirrors hpfw.search.registry, without importing it
+
+
+@dataclass
+class HpfwSweeperConf:
+    _target_: str = "hydra_plugins.hpfw_sweeper.hpfw_sweeper.HpfwSweeper"
+    strategy: str = "random"  # any name in hpfw.available_strategies()
+    n_trials: int = 20  # trials in total, resumed ones included
+    batch_size: int = 1  # trials per launched batch (parallel launchers run a batch at once)
+    direction: str = "auto"  # minimize, maximize, or auto (from hpfw's `objective`, else minimize)
+    objective: Optional[str] = None  # key to use when a job returns a mapping
+    seed: Optional[int] = None  # null: a fresh seed per sweep, recorded in the journal
+    params: Dict[str, str] = field(default_factory=dict)  # key -> sweep override value
+    max_failures: int = 10  # failed or diverged trials tolerated before the sweep stops
+    resume: bool = False  # continue the journal in hydra.sweep.dir
+    options: Dict[str, Any] = field(default_factory=dict)  # extra keyword options of the strategy
+
+
+@dataclass
+class GridSweeperConf(HpfwSweeperConf):
+    strategy: str = "grid"
+    n_trials: int = 1000  # a grid stops by itself when exhausted
+    grid_points: Optional[int] = None  # points per interval without a step
+
+
+@dataclass
+class RandomSweeperConf(HpfwSweeperConf):
+    strategy: str = "random"
+    sobol: bool = False  # scrambled Sobol points (scipy.stats.qmc) instead of i.i.d. uniform
+
+
+def register() -> None:
+    cs = ConfigStore.instance()
+    cs.store(group="hydra/sweeper", name="hpfw", node=HpfwSweeperConf, provider="hpfw")
+    cs.store(group="hydra/sweeper", name="grid", node=GridSweeperConf, provider="hpfw")
+    cs.store(group="hydra/sweeper", name="random", node=RandomSweeperConf, provider="hpfw")
+    # Strategies from other packages get a generic entry under their own name.
+    # Only the entry points' names are read here; their code loads when used.
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name not in {"hpfw", "grid", "random"}:
+            cs.store(
+                group="hydra/sweeper",
+                name=ep.name,
+                node=HpfwSweeperConf(strategy=ep.name),
+                provider=ep.dist.name if ep.dist else "hpfw",
+            )
+
+
+register()

@@ -1,0 +1,29 @@
+"""A small Hydra app that is not hpfw's trainer: the sweeper must work with any app."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import hydra
+from omegaconf import DictConfig
+
+
+@hydra.main(version_base="1.3", config_path=".", config_name="toy")
+def main(cfg: DictConfig) -> object:
+    if cfg.sleep:
+        time.sleep(cfg.sleep)
+    if cfg.fail_above is not None and cfg.x > cfg.fail_above:
+        raise RuntimeError(f"x={cfg.x} is too large for this toy")
+    if cfg.nan_below is not None and cfg.x < cfg.nan_below:
+        return math.nan
+    loss = (cfg.x - 0.3) ** 2 + 0.01 * (cfg.n - 3) ** 2 + cfg.opt.penalty
+    if cfg.returns == "mapping":
+        return {"loss": loss, "accuracy": 1.0 - loss}
+    if cfg.returns == "text":
+        return "not a number"
+    return loss
+
+
+if __name__ == "__main__":
+    main()
