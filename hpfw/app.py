@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import hydra
@@ -17,8 +18,8 @@ from hpfw.errors import HpfwError
 register_configs()
 
 
-@hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")
-def main(cfg: DictConfig) -> Any:
+def train_task(cfg: DictConfig) -> Any:
+    """One trial: train ``cfg`` and return its metrics (``objective`` first)."""
     from hpfw.run import task  # JAX loads only once Hydra has a job to run
 
     hydra_cfg = HydraConfig.get()
@@ -32,3 +33,34 @@ def main(cfg: DictConfig) -> Any:
             raise
         print(f"hpfw: error: {error}", file=sys.stderr)
         sys.exit(2)
+
+
+def train_tasks(
+    cfgs: Sequence[DictConfig], *, mode: str = "auto", max_group_size: int | None = None
+) -> list[Callable[[DictConfig], Any]]:
+    """Trains many trials together; returns one stand-in task function per config.
+
+    The batched launcher (``hydra/launcher=batched``) calls this with a whole
+    batch, then runs each stand-in inside that trial's job, where it writes
+    ``metrics.json`` and the log lines and returns what ``train_task`` would.
+    """
+    from hpfw.batch import train_many
+    from hpfw.run import report
+
+    def stand_in(result: Any) -> Callable[[DictConfig], Any]:
+        def task(cfg: DictConfig) -> Any:
+            if isinstance(result, BaseException):
+                raise result
+            return report(cfg, result, HydraConfig.get().runtime.output_dir)
+
+        return task
+
+    return [stand_in(r) for r in train_many(cfgs, mode=mode, max_group_size=max_group_size)]
+
+
+# The launcher looks for this attribute on the task function it is given.
+train_task.hpfw_batch = train_tasks  # type: ignore[attr-defined]
+
+main = hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")(
+    train_task
+)

@@ -7,6 +7,7 @@ import logging
 import math
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,36 +34,50 @@ def _finite_or_none(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def train_and_evaluate(cfg: Any) -> dict[str, Any]:
-    """Trains the configured model once and returns every metric of the run.
+@dataclass
+class PreparedRun:
+    """A validated config, ready to train: its static signature, inputs and device."""
 
-    Raises ``ConfigError``/``DataError`` for bad input before any training.
-    """
+    cfg: Any
+    spec: train.StaticSpec
+    device: jax.Device
+    data: train.DataArrays
+    hparams: dict[str, float]
+    seed: int
+
+
+def prepare(cfg: Any) -> PreparedRun:
+    """Validates ``cfg`` and loads what it trains on; ``ConfigError``/``DataError`` if bad."""
     validate_config(cfg)
     dataset = load_dataset(cfg.data)
     validate_against_data(cfg, len(dataset.y_train))
     validate_model(cfg.model, dataset.feature_shape)
     device = devices.select_device(str(_plain(cfg.trainer.device)))
     devices.enable_compilation_cache(cfg.trainer.compilation_cache_dir)
+    return PreparedRun(
+        cfg=cfg,
+        spec=train.static_spec(cfg, dataset),
+        device=device,
+        data=train.device_arrays(dataset, device),
+        hparams=train.hparams_from_config(cfg),
+        seed=int(cfg.trainer.seed),
+    )
 
-    spec = train.static_spec(cfg, dataset)
-    data = train.device_arrays(dataset, device)
-    compiles_before = train.compile_count
-    program = train.compiled_program(spec, data, device)
-    compiled_now = train.compile_count > compiles_before
 
-    hparams = jax.device_put(train.as_hparams(train.hparams_from_config(cfg)), device)
-    key = jax.device_put(jax.random.key(int(cfg.trainer.seed)), device)
-    start = time.perf_counter()
-    out = jax.block_until_ready(program.run(hparams, key, data))
-    seconds = time.perf_counter() - start
-    out = jax.tree.map(np.asarray, out)
-
+def summarize(
+    run: PreparedRun,
+    out: dict[str, Any],
+    *,
+    seconds: float,
+    compile_seconds: float,
+    flops: float,
+) -> dict[str, Any]:
+    """Every metric of one trained trial, from the program's (host) outputs."""
     diverged = bool(out["diverged"])
-    steps = spec.total_steps
+    steps = run.spec.total_steps
     metrics: dict[str, Any] = {
         "status": "diverged" if diverged else "complete",
-        "device": devices.describe(device),
+        "device": devices.describe(run.device),
         "epochs": {
             "train_loss": [_finite_or_none(float(v)) for v in out["train_loss"]],
             "val_loss": [_finite_or_none(float(v)) for v in out["val_loss"]],
@@ -72,16 +87,40 @@ def train_and_evaluate(cfg: Any) -> dict[str, Any]:
         "val_accuracy": float(out["val_accuracy"][-1]),
         "test_loss": float(out["test_loss"]),
         "test_accuracy": float(out["test_accuracy"]),
-        "compile_seconds": program.compile_seconds if compiled_now else 0.0,
+        "compile_seconds": compile_seconds,
         "train_seconds": seconds,
         "steps": steps,
         "steps_per_second": steps / seconds if seconds > 0 else 0.0,
-        "flops": program.flops,
-        "flops_per_second": program.flops / seconds if seconds > 0 else 0.0,
+        "flops": flops,
+        "flops_per_second": flops / seconds if seconds > 0 else 0.0,
     }
     if diverged:
         metrics["diverged_epoch"] = int(out["diverged_epoch"])
     return metrics
+
+
+def train_and_evaluate(cfg: Any) -> dict[str, Any]:
+    """Trains the configured model once and returns every metric of the run.
+
+    Raises ``ConfigError``/``DataError`` for bad input before any training.
+    """
+    run = prepare(cfg)
+    compiles_before = train.compile_count
+    program = train.compiled_program(run.spec, run.data, run.device)
+    compiled_now = train.compile_count > compiles_before
+
+    hparams = jax.device_put(train.as_hparams(run.hparams), run.device)
+    key = jax.device_put(jax.random.key(run.seed), run.device)
+    start = time.perf_counter()
+    out = jax.block_until_ready(program.run(hparams, key, run.data))
+    seconds = time.perf_counter() - start
+    return summarize(
+        run,
+        jax.tree.map(np.asarray, out),
+        seconds=seconds,
+        compile_seconds=program.compile_seconds if compiled_now else 0.0,
+        flops=program.flops,
+    )
 
 
 def task(cfg: Any, output_dir: str | os.PathLike[str] | None = None) -> dict[str, float]:
@@ -91,7 +130,14 @@ def task(cfg: Any, output_dir: str | os.PathLike[str] | None = None) -> dict[str
     validation metric (NaN when the run diverged), the other keys are there for
     sweepers and reports. The test metrics are reported, never selected on.
     """
-    metrics = train_and_evaluate(cfg)
+    return report(cfg, train_and_evaluate(cfg), output_dir)
+
+
+def report(
+    cfg: Any, metrics: dict[str, Any], output_dir: str | os.PathLike[str] | None
+) -> dict[str, float]:
+    """Writes ``metrics.json``, logs the run and returns the task's flat mapping."""
+    metrics = dict(metrics)
     objective_key = str(_plain(cfg.objective))
     objective = metrics[objective_key] if metrics["status"] == "complete" else math.nan
     metrics["objective"] = objective_key
@@ -100,7 +146,6 @@ def task(cfg: Any, output_dir: str | os.PathLike[str] | None = None) -> dict[str
         path = Path(output_dir) / "metrics.json"
         safe = {k: (_finite_or_none(v) if isinstance(v, float) else v) for k, v in metrics.items()}
         path.write_text(json.dumps(safe, indent=2) + "\n")
-
     log.info("device: %s", metrics["device"])
     if metrics["status"] == "diverged":
         log.warning(

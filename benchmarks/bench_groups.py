@@ -1,0 +1,118 @@
+"""Trials per second of hpfw's default task for vmapped groups of trials, and FLOP/s.
+
+Each group of N trials (different learning rates, dropout rates and seeds) runs
+as one vmapped program through ``hpfw.batch.train_many``; the sequential figure
+is the same trials run one by one on the cached single-trial program. The
+float32 matmul peak is measured in the same run on the same device.
+
+    python benchmarks/bench_groups.py                         # CPU: groups 1, 8, 32, 128
+    python benchmarks/bench_groups.py --sizes 1,64,1024 --epochs 20 --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+from hydra import compose, initialize_config_dir
+
+from hpfw import batch
+from hpfw.config import config_dir, register_configs
+
+# The matmul peak is measured the same way as in the trainer benchmark beside this file.
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_trainer import matmul_peak
+
+
+def configs(n: int, epochs: int, overrides: Sequence[str]) -> list[Any]:
+    register_configs()
+    rng = np.random.default_rng(n)
+    with initialize_config_dir(str(config_dir()), version_base="1.3"):
+        return [
+            compose(
+                "config",
+                overrides=[
+                    f"trainer.epochs={epochs}",
+                    "trainer.compilation_cache_dir=null",
+                    f"optimizer.lr={10 ** rng.uniform(-3.5, -1.5):.6g}",
+                    f"regularization.dropout={rng.uniform(0, 0.4):.4f}",
+                    f"trainer.seed={i}",
+                    *overrides,
+                ],
+            )
+            for i in range(n)
+        ]
+
+
+def measure(n: int, epochs: int, mode: str, overrides: Sequence[str]) -> dict[str, Any]:
+    cfgs = configs(n, epochs, overrides)
+    start = time.perf_counter()
+    first = batch.train_many(cfgs, mode=mode)  # compiles
+    cold = time.perf_counter() - start
+    start = time.perf_counter()
+    results = batch.train_many(cfgs, mode=mode)
+    warm = time.perf_counter() - start
+    failed = [r for r in results if isinstance(r, BaseException)]
+    if failed:
+        raise failed[0]
+    flops = sum(r["flops"] for r in results)
+    return {
+        "trials": n,
+        "mode": mode,
+        "first_call_s": cold,
+        "seconds": warm,
+        "trials_per_second": n / warm,
+        "trials_per_minute": 60 * n / warm,
+        "flops_per_second": flops / warm,
+        "best_val_accuracy": max(r["val_accuracy"] for r in results),
+        "compile_s": sum(r["compile_seconds"] for r in first),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1,8,32,128")
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--sequential", action="store_true", help="also time one-by-one runs")
+    parser.add_argument("--json", help="write the results here")
+    parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for every trial")
+    args = parser.parse_args(argv)
+    device = jax.devices()[0]
+    sizes = [int(s) for s in args.sizes.split(",")]
+    print(f"device: {device.platform} ({device.device_kind}); epochs: {args.epochs}", flush=True)
+    peak = matmul_peak(device, (1024, 2048, 4096) if device.platform != "cpu" else (1024, 2048), 5)
+    print(f"float32 matmul peak: {peak['flops_per_second'] / 1e9:.1f} GFLOP/s", flush=True)
+    rows = []
+    modes = ["vmap", "sequential"] if args.sequential else ["vmap"]
+    print(
+        f"{'trials':>7} {'mode':>10} {'s':>8} {'trials/s':>9} {'trials/min':>11} "
+        f"{'GFLOP/s':>9} {'% peak':>7} {'best val':>8}"
+    )
+    for n in sizes:
+        for mode in modes:
+            if mode == "sequential" and n > 32:
+                continue  # one by one is linear: larger groups add no information
+            row = measure(n, args.epochs, mode, args.overrides)
+            row["percent_of_peak"] = 100 * row["flops_per_second"] / peak["flops_per_second"]
+            rows.append(row)
+            print(
+                f"{n:>7} {mode:>10} {row['seconds']:>8.2f} {row['trials_per_second']:>9.2f} "
+                f"{row['trials_per_minute']:>11.0f} {row['flops_per_second'] / 1e9:>9.1f} "
+                f"{row['percent_of_peak']:>6.1f}% {row['best_val_accuracy']:>8.4f}",
+                flush=True,
+            )
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"device": str(device), "peak": peak, "rows": rows}, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""hpfw's batched Hydra launcher: compose once per group choice, run trials together."""

@@ -1,0 +1,89 @@
+"""Running one composed job the way ``hydra.core.utils.run_job`` does, without its copies.
+
+The job gets the same output directory, ``.hydra/`` files (config.yaml,
+hydra.yaml, overrides.yaml), job log file, working directory handling,
+``HydraConfig`` and ``JobReturn`` as under Hydra's own launchers; what it
+skips is deep-copying the whole config (hydra node included) twice per job.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.utils import JobReturn, JobRuntime, JobStatus, configure_log, env_override
+from omegaconf import DictConfig, OmegaConf
+
+from hpfw.launch.compose import ComposedJob, activate, hydra_container
+
+# libyaml's emitter when present: hydra.yaml is the largest file a job writes.
+_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+def _write_yaml(path: Path, data: Any) -> None:
+    path.write_text(yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True))
+
+
+class JobRunner:
+    """Runs composed jobs one after another in this process."""
+
+    def __init__(
+        self,
+        task_function: Callable[[DictConfig], Any],
+        job_dir_key: str = "hydra.sweep.dir",
+        job_subdir_key: str = "hydra.sweep.subdir",
+    ) -> None:
+        self.task_function = task_function
+        self.job_dir_key = job_dir_key
+        self.job_subdir_key = job_subdir_key
+
+    def run(
+        self, job: ComposedJob, num: int, task: Callable[[DictConfig], Any] | None = None
+    ) -> JobReturn:
+        """Runs ``task`` (default: the task function) as Hydra job number ``num``."""
+        task = task or self.task_function
+        hydra_config = HydraConfig.instance()
+        previous, old_cwd = hydra_config.cfg, os.getcwd()
+        output_dir = activate(job, num, self.job_dir_key, self.job_subdir_key)
+        hydra = job.base.hydra_view.hydra
+        hydra_config.cfg = job.base.hydra_view
+        chdir = bool(hydra.job.chdir)
+        try:
+            Path(output_dir).mkdir(parents=True, exist_ok=True)
+            if chdir:
+                os.chdir(output_dir)
+            configure_log(hydra.job_logging, hydra.verbose)
+            if hydra.output_subdir is not None:
+                meta = Path(output_dir) / str(hydra.output_subdir)
+                meta.mkdir(parents=True, exist_ok=True)
+                # Same content as Hydra's OmegaConf.to_yaml files; config.yaml through
+                # OmegaConf since it may hold interpolations and typed nodes.
+                (meta / "config.yaml").write_text(OmegaConf.to_yaml(job.task_cfg))
+                _write_yaml(meta / "hydra.yaml", {"hydra": hydra_container(job)})
+                _write_yaml(meta / "overrides.yaml", list(job.overrides))
+            ret = JobReturn(
+                overrides=list(job.overrides),
+                cfg=job.task_cfg,
+                hydra_cfg=None,  # the shared node changes with the next job; see docs
+                working_dir=output_dir if chdir else old_cwd,
+            )
+            with env_override(dict(hydra.job.env_set)):
+                try:
+                    ret.return_value = task(job.task_cfg)
+                    ret.status = JobStatus.COMPLETED
+                except Exception as error:
+                    ret.return_value = error
+                    ret.status = JobStatus.FAILED
+            ret.task_name = JobRuntime.instance().get("name")
+            for handler in logging.getLogger().handlers:
+                handler.flush()
+            return ret
+        finally:
+            hydra_config.cfg = previous
+            if chdir:
+                os.chdir(old_cwd)

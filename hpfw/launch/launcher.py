@@ -1,0 +1,116 @@
+"""The batched launcher: fast composition, lean jobs, and hpfw trials trained together."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, setup_globals
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig
+
+from hpfw.errors import ConfigError
+from hpfw.launch.compose import ComposedJob, JobComposer
+from hpfw.launch.jobs import JobRunner
+
+log = logging.getLogger(__name__)
+
+MODES = ("auto", "vmap", "sequential")
+
+
+class BatchedLaunch:
+    """Launches a batch of jobs in this process.
+
+    A task function that carries an ``hpfw_batch`` attribute (hpfw's own) is
+    handed all the batch's configs at once and trains them grouped by static
+    signature; the per-job part (output directory, ``.hydra`` files, log,
+    ``metrics.json``) then runs job by job. Any other task runs job by job.
+    """
+
+    def __init__(self, mode: str = "auto", max_group_size: int | None = None) -> None:
+        if mode not in MODES:
+            raise ConfigError("hydra.launcher.mode", f"got {mode!r}; allowed: {', '.join(MODES)}")
+        if max_group_size is not None and max_group_size < 1:
+            raise ConfigError(
+                "hydra.launcher.max_group_size", f"got {max_group_size}; allowed: null or >= 1"
+            )
+        self.mode = mode
+        self.max_group_size = max_group_size
+        self.config: DictConfig | None = None
+        self.hydra_context: HydraContext | None = None
+        self.task_function: TaskFunction | None = None
+        self.composer: JobComposer | None = None
+
+    def setup(
+        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
+    ) -> None:
+        self.config = config
+        self.hydra_context = hydra_context
+        self.task_function = task_function
+        self.composer = JobComposer(hydra_context.config_loader, config)
+        self.runner = JobRunner(task_function)
+
+    def _slow_path(self) -> bool:
+        # Hydra callbacks receive the whole per-job config; Hydra's own run_job builds it.
+        callbacks = getattr(self.hydra_context.callbacks, "callbacks", None)
+        return bool(callbacks)
+
+    def launch(
+        self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
+    ) -> list[JobReturn]:
+        setup_globals()
+        hydra = self.config.hydra
+        configure_log(hydra.hydra_logging, hydra.verbose)
+        Path(str(hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+        log.info("Launching %d jobs in this process (batched)", len(job_overrides))
+        if self._slow_path():
+            from hydra._internal.core_plugins.basic_launcher import BasicLauncher
+
+            basic = BasicLauncher()
+            basic.setup(
+                hydra_context=self.hydra_context,
+                task_function=self.task_function,
+                config=self.config,
+            )
+            return list(basic.launch(job_overrides, initial_job_idx))
+
+        jobs: list[ComposedJob | BaseException] = []
+        for overrides in job_overrides:
+            try:
+                jobs.append(self.composer.compose(list(overrides)))
+            except Exception as error:  # the job fails as it would under Hydra
+                jobs.append(error)
+
+        tasks: list[Any] = [None] * len(jobs)
+        batch = getattr(self.task_function, "hpfw_batch", None)
+        ready = [i for i, job in enumerate(jobs) if isinstance(job, ComposedJob)]
+        if batch is not None and ready:
+            trained = batch(
+                [jobs[i].task_cfg for i in ready],
+                mode=self.mode,
+                max_group_size=self.max_group_size,
+            )
+            for i, task in zip(ready, trained, strict=True):
+                tasks[i] = task
+
+        # Listed up front: once a job has run, the log still writes to its file.
+        for offset, overrides in enumerate(job_overrides):
+            log.info("\t#%d : %s", initial_job_idx + offset, " ".join(filter_overrides(overrides)))
+        returns = []
+        for offset, (overrides, job) in enumerate(zip(job_overrides, jobs, strict=True)):
+            num = initial_job_idx + offset
+            if isinstance(job, BaseException):
+                returns.append(_failed(list(overrides), job))
+                continue
+            returns.append(self.runner.run(job, num, tasks[offset]))
+        configure_log(hydra.hydra_logging, hydra.verbose)
+        return returns
+
+
+def _failed(overrides: list[str], error: BaseException) -> JobReturn:
+    ret = JobReturn(overrides=overrides)
+    ret.return_value = error
+    ret.status = JobStatus.FAILED
+    return ret

@@ -1,0 +1,1 @@
+"""hpfw's Hydra launcher plugin: ``hydra/launcher=batched``."""
