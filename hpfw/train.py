@@ -132,31 +132,34 @@ def _cross_entropy(logits: jax.Array, labels: jax.Array, num_classes: int, smoot
     return optax.softmax_cross_entropy(logits, targets)
 
 
-def make_train_fn(spec: StaticSpec) -> TrainFn:
-    """Returns the pure training function ``(hparams, key, data) -> metrics``.
+class _Trainer:
+    """The pieces of the training program for one ``StaticSpec``.
 
-    Pure and shape-static, so it can be jit-compiled once per ``spec`` and
-    ``vmap``-ed over (hparams, key) to run many trials as one program. ``data``
-    holds ``x_train, y_train, x_val, y_val, x_test, y_test``. The metrics hold
-    per-epoch ``train_loss, val_loss, val_accuracy`` (shape ``[epochs]``), the
-    final ``test_loss, test_accuracy``, ``diverged`` and ``diverged_epoch``.
+    ``make_train_fn`` composes them into the whole run; ``program_flops`` lowers
+    them one at a time, because XLA's cost analysis counts a ``lax.scan`` body
+    once rather than once per iteration.
     """
-    model_cfg = spec.model_config
-    dtype = spec.compute_dtype
-    num_classes = spec.num_classes
-    n_train = spec.split_sizes[0]
-    steps, batch = spec.steps_per_epoch, spec.batch_size
 
-    def train(hparams: Hparams, key: jax.Array, data: DataArrays) -> dict[str, jax.Array]:
-        init_key, shuffle_key, dropout_key = jax.random.split(key, 3)
-        model = build_model(
-            model_cfg,
-            input_shape=spec.input_shape,
-            num_classes=num_classes,
+    def __init__(self, spec: StaticSpec) -> None:
+        self.spec = spec
+        # The model's structure, without materialising any weights.
+        self.graphdef, _ = nnx.split(nnx.eval_shape(lambda: self._model(jax.random.key(0))))
+
+    def _model(self, init_key: jax.Array) -> nnx.Module:
+        return build_model(
+            self.spec.model_config,
+            input_shape=self.spec.input_shape,
+            num_classes=self.spec.num_classes,
             rngs=nnx.Rngs(params=init_key),
         )
-        graphdef, params = nnx.split(model)
-        tx = build_optimizer(
+
+    def init_params(self, init_key: jax.Array) -> Any:
+        """The model's initial weights (the state half of ``nnx.split``)."""
+        return nnx.split(self._model(init_key))[1]
+
+    def optimizer(self, hparams: Hparams) -> optax.GradientTransformation:
+        spec = self.spec
+        return build_optimizer(
             spec.optimizer,
             hparams,
             schedule=spec.schedule,
@@ -165,72 +168,110 @@ def make_train_fn(spec: StaticSpec) -> TrainFn:
             clip=spec.clip,
         )
 
-        def logits_of(params: Any, x: jax.Array, key: jax.Array | None) -> jax.Array:
-            # Master weights stay float32; bfloat16 is only the compute type.
-            compute = jax.tree.map(lambda p: p.astype(dtype), params)
-            return nnx.merge(graphdef, compute)(
-                x.astype(dtype), dropout_rate=hparams["dropout"], key=key
-            )
+    def init_carry(self, hparams: Hparams, init_key: jax.Array) -> tuple:
+        """The training loop's carry: ``(params, opt_state, diverged, step)``."""
+        params = self.init_params(init_key)
+        opt_state = self.optimizer(hparams).init(params)
+        return params, opt_state, jnp.array(False), jnp.array(0, jnp.int32)
 
-        def loss_fn(params: Any, x: jax.Array, y: jax.Array, key: jax.Array) -> jax.Array:
-            logits = logits_of(params, x, key)
-            return _cross_entropy(logits, y, num_classes, hparams["label_smoothing"]).mean()
+    def logits(
+        self, hparams: Hparams, params: Any, x: jax.Array, key: jax.Array | None
+    ) -> jax.Array:
+        # Master weights stay float32; bfloat16 is only the compute type.
+        dtype = self.spec.compute_dtype
+        compute = jax.tree.map(lambda p: p.astype(dtype), params)
+        return nnx.merge(self.graphdef, compute)(
+            x.astype(dtype), dropout_rate=hparams["dropout"], key=key
+        )
 
-        def evaluate(params: Any, x: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array]:
-            n = y.shape[0]
-            chunk = min(n, EVAL_CHUNK)
-            n_chunks = math.ceil(n / chunk)
-            pad = n_chunks * chunk - n
-            xs = jnp.pad(x, [(0, pad)] + [(0, 0)] * (x.ndim - 1)).reshape(
-                (n_chunks, chunk, *x.shape[1:])
-            )
-            ys = jnp.pad(y, (0, pad)).reshape(n_chunks, chunk)
-            mask = (jnp.arange(n_chunks * chunk) < n).reshape(n_chunks, chunk)
+    def step(
+        self,
+        hparams: Hparams,
+        data: DataArrays,
+        dropout_key: jax.Array,
+        carry: tuple,
+        batch_index: jax.Array,
+    ) -> tuple[tuple, jax.Array]:
+        """One minibatch step on ``data["x_train"][batch_index]``: the training scan's body."""
+        params, opt_state, diverged, step_i = carry
+        tx = self.optimizer(hparams)
+        x, y = data["x_train"][batch_index], data["y_train"][batch_index]
 
-            def one(totals: jax.Array, inputs: tuple[jax.Array, ...]) -> tuple[jax.Array, None]:
-                xc, yc, mc = inputs
-                logits = logits_of(params, xc, None)
-                loss = _cross_entropy(logits, yc, num_classes, 0.0)
-                correct = jnp.argmax(logits, -1) == yc
-                return totals + jnp.stack([(loss * mc).sum(), (correct * mc).sum()]), None
+        def loss_fn(params: Any) -> jax.Array:
+            logits = self.logits(hparams, params, x, jax.random.fold_in(dropout_key, step_i))
+            smoothing = hparams["label_smoothing"]
+            return _cross_entropy(logits, y, self.spec.num_classes, smoothing).mean()
 
-            totals, _ = jax.lax.scan(one, jnp.zeros(2), (xs, ys, mask))
-            return totals[0] / n, totals[1] / n
+        loss, grads = jax.value_and_grad(loss_fn)(params)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        params = optax.apply_updates(params, updates)
+        # A NaN or inf loss marks the run diverged for good. The state is not
+        # frozen per step (a select over every parameter and optimiser slot each
+        # step costs more than it saves): what follows a NaN is never reported,
+        # and ``train`` skips the epochs after the one that diverged.
+        diverged = diverged | ~jnp.isfinite(loss)
+        return (params, opt_state, diverged, step_i + 1), loss
+
+    def eval_chunks(self, n: int) -> tuple[int, int]:
+        """``(chunk, n_chunks)``: how an evaluation of ``n`` samples is split."""
+        chunk = min(n, EVAL_CHUNK)
+        return chunk, math.ceil(n / chunk)
+
+    def eval_chunk(self, params: Any, x: jax.Array, y: jax.Array, mask: jax.Array) -> jax.Array:
+        """``[summed loss, number correct]`` over the samples of one chunk where ``mask``."""
+        logits = self.logits({"dropout": jnp.float32(0.0)}, params, x, None)
+        loss = _cross_entropy(logits, y, self.spec.num_classes, 0.0)
+        correct = jnp.argmax(logits, -1) == y
+        return jnp.stack([(loss * mask).sum(), (correct * mask).sum()])
+
+    def evaluate(self, params: Any, x: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """Mean loss and accuracy over a whole split, in chunks of ``EVAL_CHUNK``."""
+        n = y.shape[0]
+        chunk, n_chunks = self.eval_chunks(n)
+        pad = n_chunks * chunk - n
+        xs = jnp.pad(x, [(0, pad)] + [(0, 0)] * (x.ndim - 1)).reshape(
+            (n_chunks, chunk, *x.shape[1:])
+        )
+        ys = jnp.pad(y, (0, pad)).reshape(n_chunks, chunk)
+        mask = (jnp.arange(n_chunks * chunk) < n).reshape(n_chunks, chunk)
+
+        def one(totals: jax.Array, inputs: tuple[jax.Array, ...]) -> tuple[jax.Array, None]:
+            return totals + self.eval_chunk(params, *inputs), None
+
+        totals, _ = jax.lax.scan(one, jnp.zeros(2), (xs, ys, mask))
+        return totals[0] / n, totals[1] / n
+
+    def train(self, hparams: Hparams, key: jax.Array, data: DataArrays) -> dict[str, jax.Array]:
+        """The whole run: ``make_train_fn``'s function."""
+        spec = self.spec
+        steps, batch = spec.steps_per_epoch, spec.batch_size
+        init_key, shuffle_key, dropout_key = jax.random.split(key, 3)
 
         def step(carry: tuple, batch_index: jax.Array) -> tuple[tuple, jax.Array]:
-            params, opt_state, diverged, step_i = carry
-            x, y = data["x_train"][batch_index], data["y_train"][batch_index]
-            loss, grads = jax.value_and_grad(loss_fn)(
-                params, x, y, jax.random.fold_in(dropout_key, step_i)
-            )
-            updates, new_opt_state = tx.update(grads, opt_state, params)
-            new_params = optax.apply_updates(params, updates)
-            # Once the loss is NaN or inf the run stops counting: the state freezes.
-            diverged = diverged | ~jnp.isfinite(loss)
-            keep = lambda new, old: jnp.where(diverged, old, new)  # noqa: E731
-            params = jax.tree.map(keep, new_params, params)
-            opt_state = jax.tree.map(keep, new_opt_state, opt_state)
-            return (params, opt_state, diverged, step_i + 1), loss
+            return self.step(hparams, data, dropout_key, carry, batch_index)
+
+        def run_epoch(carry: tuple, epoch_key: jax.Array) -> tuple[tuple, tuple]:
+            order = jax.random.permutation(epoch_key, spec.split_sizes[0])[: steps * batch]
+            carry, losses = jax.lax.scan(step, carry, order.reshape(steps, batch))
+            val_loss, val_acc = self.evaluate(carry[0], data["x_val"], data["y_val"])
+            return carry, (losses.mean(), val_loss, val_acc)
+
+        def skip_epoch(carry: tuple, epoch_key: jax.Array) -> tuple[tuple, tuple]:
+            return carry, (jnp.float32(jnp.nan),) * 3
 
         def epoch(carry: tuple, epoch_key: jax.Array) -> tuple[tuple, tuple]:
-            order = jax.random.permutation(epoch_key, n_train)[: steps * batch]
-            carry, losses = jax.lax.scan(step, carry, order.reshape(steps, batch))
-            val_loss, val_acc = evaluate(carry[0], data["x_val"], data["y_val"])
-            nan = jnp.nan
+            # Once diverged, later epochs do no work (under vmap both branches run).
+            carry, metrics = jax.lax.cond(carry[2], skip_epoch, run_epoch, carry, epoch_key)
             diverged = carry[2]
-            return carry, (
-                jnp.where(diverged, nan, losses.mean()),
-                jnp.where(diverged, nan, val_loss),
-                jnp.where(diverged, nan, val_acc),
-                diverged,
-            )
+            nan = jnp.nan
+            return carry, (*(jnp.where(diverged, nan, m) for m in metrics), diverged)
 
-        init = (params, tx.init(params), jnp.array(False), jnp.array(0, jnp.int32))
+        init = self.init_carry(hparams, init_key)
         epoch_keys = jax.random.split(shuffle_key, spec.epochs)
         (params, _, diverged, _), (train_loss, val_loss, val_acc, flags) = jax.lax.scan(
             epoch, init, epoch_keys
         )
-        test_loss, test_acc = evaluate(params, data["x_test"], data["y_test"])
+        test_loss, test_acc = self.evaluate(params, data["x_test"], data["y_test"])
         first_bad = jnp.argmax(flags)
         return {
             "train_loss": train_loss,
@@ -242,7 +283,65 @@ def make_train_fn(spec: StaticSpec) -> TrainFn:
             "diverged_epoch": jnp.where(diverged, first_bad, -1),
         }
 
-    return train
+
+def make_train_fn(spec: StaticSpec) -> TrainFn:
+    """Returns the pure training function ``(hparams, key, data) -> metrics``.
+
+    Pure and shape-static, so it can be jit-compiled once per ``spec`` and
+    ``vmap``-ed over (hparams, key) to run many trials as one program. ``data``
+    holds ``x_train, y_train, x_val, y_val, x_test, y_test``. The metrics hold
+    per-epoch ``train_loss, val_loss, val_accuracy`` (shape ``[epochs]``), the
+    final ``test_loss, test_accuracy``, ``diverged`` and ``diverged_epoch``.
+    """
+    return _Trainer(spec).train
+
+
+def _lowered_flops(fn: Callable[..., Any], *args: Any) -> float:
+    """FLOPs of one call of ``fn`` from XLA's cost analysis of its lowering (0 if unknown)."""
+    try:
+        cost = jax.jit(fn).lower(*args).cost_analysis()
+    except Exception:  # some backends do not implement cost analysis
+        return 0.0
+    if isinstance(cost, (list, tuple)):  # older jax returned one dict per computation
+        cost = cost[0] if cost else {}
+    return float((cost or {}).get("flops", 0.0))
+
+
+def program_flops(spec: StaticSpec, data: DataArrays) -> float:
+    """FLOPs of one whole trial of ``spec``'s program, counted piece by piece.
+
+    XLA's cost analysis counts each ``lax.scan`` (while) body once, not once per
+    iteration, so costing the whole program undercounts ~80x. Here one training
+    step and one evaluation chunk are costed on their own and multiplied by how
+    often the program runs them: ``total_steps`` steps, ``epochs`` validations
+    and one test evaluation, plus the initialisation. Only shapes are used;
+    nothing is compiled or run.
+    """
+    trainer = _Trainer(spec)
+    hparams = as_hparams(dict.fromkeys(HPARAM_NAMES, 0.0))
+    key = jax.random.key(0)
+    carry = jax.eval_shape(trainer.init_carry, hparams, key)
+    batch_index = jax.ShapeDtypeStruct((spec.batch_size,), jnp.int32)
+
+    def step(hparams: Hparams, data: DataArrays, key: jax.Array, carry: tuple, index: jax.Array):
+        return trainer.step(hparams, data, key, carry, index)
+
+    def eval_flops(split: str) -> float:
+        x, n = data[f"x_{split}"], spec.split_sizes[SPLITS.index(split)]
+        chunk, n_chunks = trainer.eval_chunks(n)
+        xc = jax.ShapeDtypeStruct((chunk, *x.shape[1:]), x.dtype)
+        yc = jax.ShapeDtypeStruct((chunk,), data[f"y_{split}"].dtype)
+        mask = jax.ShapeDtypeStruct((chunk,), jnp.bool_)
+        return n_chunks * _lowered_flops(trainer.eval_chunk, carry[0], xc, yc, mask)
+
+    step_flops = _lowered_flops(step, hparams, data, key, carry, batch_index)
+    init_flops = _lowered_flops(trainer.init_carry, hparams, key)
+    return (
+        spec.total_steps * step_flops
+        + spec.epochs * eval_flops("val")
+        + eval_flops("test")
+        + init_flops
+    )
 
 
 # --- the in-process cache of compiled programs ------------------------------
@@ -254,21 +353,11 @@ class CompiledProgram:
 
     run: Callable[..., dict[str, jax.Array]]
     compile_seconds: float
-    flops: float  # per trial, from XLA's cost analysis (0 when unavailable)
+    flops: float  # per trial, from ``program_flops`` (0 when unavailable)
 
 
 _PROGRAMS: dict[tuple[StaticSpec, str, int], CompiledProgram] = {}
 compile_count = 0  # how many programs this process has compiled (tests read it)
-
-
-def _flops_of(compiled: Any) -> float:
-    try:
-        cost = compiled.cost_analysis()
-    except Exception:  # some backends do not implement cost analysis
-        return 0.0
-    if isinstance(cost, (list, tuple)):
-        cost = cost[0] if cost else {}
-    return float((cost or {}).get("flops", 0.0))
 
 
 def compiled_program(
@@ -296,7 +385,7 @@ def compiled_program(
     compiled = jax.jit(fn).lower(hp, key, data).compile()
     seconds = time.perf_counter() - start
     compile_count += 1
-    program = CompiledProgram(compiled, seconds, _flops_of(compiled) / max(trials, 1))
+    program = CompiledProgram(compiled, seconds, program_flops(spec, data))
     _PROGRAMS[cache_key] = program
     return program
 
