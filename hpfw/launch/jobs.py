@@ -19,14 +19,14 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, JobRuntime, JobStatus, configure_log, env_override
 from omegaconf import DictConfig, OmegaConf
 
-from hpfw.launch.compose import ComposedJob, activate, hydra_container
+from hpfw.launch.compose import ComposedJob, activate, hydra_yaml
 
 # libyaml's emitter when present: hydra.yaml is the largest file a job writes.
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
-def _write_yaml(path: Path, data: Any) -> None:
-    path.write_text(yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True))
+def _dump(data: Any) -> str:
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True)
 
 
 class JobRunner:
@@ -41,6 +41,36 @@ class JobRunner:
         self.task_function = task_function
         self.job_dir_key = job_dir_key
         self.job_subdir_key = job_subdir_key
+        self._logging_dir: str | None = None  # the job dir the log files point into
+
+    def _configure_logging(self, hydra: DictConfig, output_dir: str) -> None:
+        """Job logging as Hydra sets it up, re-pointing the log files after the first job.
+
+        Rebuilding the logging config costs a few milliseconds per job; between
+        two jobs of one launch only the job directory of the log files changes.
+        """
+        if self._logging_dir is None:
+            configure_log(hydra.job_logging, hydra.verbose)
+        else:
+            for handler in logging.getLogger().handlers:
+                if not isinstance(handler, logging.FileHandler):
+                    continue
+                folder, name = os.path.split(handler.baseFilename)
+                if folder == self._logging_dir:
+                    handler.acquire()
+                    try:
+                        old = handler.stream
+                        handler.baseFilename = os.path.join(output_dir, name)
+                        handler.stream = handler._open()
+                        if old is not None:
+                            old.close()
+                    finally:
+                        handler.release()
+        self._logging_dir = output_dir
+
+    def end_of_launch(self) -> None:
+        """The launcher restores Hydra's own logging: the next job configures from scratch."""
+        self._logging_dir = None
 
     def run(
         self, job: ComposedJob, num: int, task: Callable[[DictConfig], Any] | None = None
@@ -57,15 +87,15 @@ class JobRunner:
             Path(output_dir).mkdir(parents=True, exist_ok=True)
             if chdir:
                 os.chdir(output_dir)
-            configure_log(hydra.job_logging, hydra.verbose)
+            self._configure_logging(hydra, output_dir)
             if hydra.output_subdir is not None:
                 meta = Path(output_dir) / str(hydra.output_subdir)
                 meta.mkdir(parents=True, exist_ok=True)
                 # Same content as Hydra's OmegaConf.to_yaml files; config.yaml through
                 # OmegaConf since it may hold interpolations and typed nodes.
                 (meta / "config.yaml").write_text(OmegaConf.to_yaml(job.task_cfg))
-                _write_yaml(meta / "hydra.yaml", {"hydra": hydra_container(job)})
-                _write_yaml(meta / "overrides.yaml", list(job.overrides))
+                (meta / "hydra.yaml").write_text(hydra_yaml(job, _dump))
+                (meta / "overrides.yaml").write_text(_dump(list(job.overrides)))
             ret = JobReturn(
                 overrides=list(job.overrides),
                 cfg=job.task_cfg,

@@ -42,6 +42,7 @@ class BatchedLaunch:
         self.hydra_context: HydraContext | None = None
         self.task_function: TaskFunction | None = None
         self.composer: JobComposer | None = None
+        self._launched = False
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
@@ -62,7 +63,9 @@ class BatchedLaunch:
     ) -> list[JobReturn]:
         setup_globals()
         hydra = self.config.hydra
-        configure_log(hydra.hydra_logging, hydra.verbose)
+        if not self._launched:  # later launches find it as the last one left it
+            configure_log(hydra.hydra_logging, hydra.verbose)
+            self._launched = True
         Path(str(hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         log.info("Launching %d jobs in this process (batched)", len(job_overrides))
         if self._slow_path():
@@ -106,6 +109,7 @@ class BatchedLaunch:
                 continue
             returns.append(self.runner.run(job, num, tasks[offset]))
         configure_log(hydra.hydra_logging, hydra.verbose)
+        self.runner.end_of_launch()
         return returns
 
 

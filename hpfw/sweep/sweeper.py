@@ -282,12 +282,13 @@ class SweepRunner:
                         "traceback": None,
                         "info": trial.info,
                     }
-                    journal.append(record)
                     by_id[trial.id] = record
                     launches.append(overrides)
+                journal.append_many([by_id[t.id] for t in batch])
                 returns = self.launcher.launch(launches, initial_job_idx=next_job)
                 next_job += len(launches)
                 fatal: SweepError | None = None
+                told: list[tuple[Trial, float | None]] = []
                 for trial, ret in zip(batch, returns, strict=True):
                     try:
                         outcome = self._outcome(ret, trial, sweep_dir)
@@ -304,13 +305,16 @@ class SweepRunner:
                         "error": outcome.error,
                         "traceback": outcome.traceback,
                     }
-                    journal.append(record)
                     by_id[trial.id] = record
-                    strategy.tell(trial, outcome.value)
+                    told.append((trial, outcome.value))
                     finished.add(trial.id)
                     if outcome.state != TrialState.complete:
                         failures += 1
                         log.warning("trial %d %s: %s", trial.id, outcome.state, outcome.error)
+                # The batch's results reach the journal before the strategy hears them.
+                journal.append_many([by_id[t.id] for t, _ in told])
+                for trial, value in told:
+                    strategy.tell(trial, value)
                 if fatal is not None:
                     raise fatal
                 plots = time.monotonic() - last_plot > PLOT_INTERVAL_S
