@@ -297,14 +297,27 @@ def make_train_fn(spec: StaticSpec) -> TrainFn:
 
 
 def _lowered_flops(fn: Callable[..., Any], *args: Any) -> float:
-    """FLOPs of one call of ``fn`` from XLA's cost analysis of its lowering (0 if unknown)."""
-    try:
-        cost = jax.jit(fn).lower(*args).cost_analysis()
-    except Exception:  # some backends do not implement cost analysis
-        return 0.0
-    if isinstance(cost, (list, tuple)):  # older jax returned one dict per computation
-        cost = cost[0] if cost else {}
-    return float((cost or {}).get("flops", 0.0))
+    """FLOPs of one call of ``fn`` from XLA's cost analysis of its lowering (0 if unknown).
+
+    Lowered for the CPU whatever the device: the count depends only on the
+    program, and GPU lowerings carry no cost analysis before compilation.
+    """
+    shapes = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), args)
+    attempts = (
+        lambda: jax.jit(fn).trace(*shapes).lower(lowering_platforms=("cpu",)).cost_analysis(),
+        lambda: jax.jit(fn).lower(*shapes).cost_analysis(),
+        lambda: jax.jit(fn).lower(*shapes).compile().cost_analysis(),  # compiles one piece
+    )
+    for attempt in attempts:
+        try:
+            cost = attempt()
+        except Exception:  # a backend or jax version without this path
+            continue
+        if isinstance(cost, (list, tuple)):  # older jax returned one dict per computation
+            cost = cost[0] if cost else {}
+        if cost and cost.get("flops"):
+            return float(cost["flops"])
+    return 0.0
 
 
 def program_flops(spec: StaticSpec, data: DataArrays) -> float:

@@ -191,3 +191,11 @@ def test_non_hpfw_app_runs_job_by_job(tmp_path):
     final = {r["id"]: r for r in lines[1:]}
     assert final[0]["state"] == "complete" and final[0]["value"] == pytest.approx(0.04 + 0.04 + 0.5)
     assert final[1]["state"] == "failed" and "too large" in final[1]["error"]
+
+
+def test_auto_mode_measures_both_ways_and_keeps_results():
+    cfgs = _cfgs(*[[f"optimizer.lr={lr}", "model.hidden_dim=48"] for lr in (1e-3, 2e-3, 4e-3)])
+    results = batch.train_many(cfgs, mode="auto")
+    assert all(r["status"] == "complete" for r in results)
+    (speeds,) = [v for k, v in batch._speeds.items() if ("hidden_dim", 48) in k[0].model]
+    assert "sequential" in speeds and 2 in speeds  # one alone, the other two vmapped
