@@ -13,7 +13,7 @@ In one run, side by side, reported as ratios:
    and a 64-trial random search over the same ranges, with the batched
    launcher. Every run starts with an empty compilation cache.
 
-    python benchmarks/bench_sweep.py [--repeats 2] [--skip-end-to-end]
+    python benchmarks/bench_sweep.py [--repeats 3] [--skip-end-to-end]
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ def end_to_end(work: Path, env: dict[str, str]) -> dict[str, float]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3, help="best of this many runs")
     parser.add_argument("--skip-end-to-end", action="store_true")
     parser.add_argument("--json", help="write the figures here")
     args = parser.parse_args(argv)
