@@ -15,6 +15,7 @@ ENTRY_POINT_GROUP = "hpfw.strategies"
 
 # Built-ins are named here and imported on first use, so listing names is cheap.
 _BUILTINS = {
+    "bayes": "hpfw.search.bayes:BayesStrategy",
     "grid": "hpfw.search.grid:GridStrategy",
     "random": "hpfw.search.random:RandomStrategy",
 }

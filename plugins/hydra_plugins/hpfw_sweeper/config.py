@@ -1,4 +1,4 @@
-"""Sweeper configs in Hydra's ConfigStore: ``hydra/sweeper=grid|random|<strategy>``.
+"""Sweeper configs in Hydra's ConfigStore: ``hydra/sweeper=grid|random|bayes|<strategy>``.
 
 Kept free of heavy imports: Hydra imports every plugin module at every start.
 No ``from __future__ import annotations`` here: Hydra's plugin scan executes this
@@ -42,15 +42,26 @@ class RandomSweeperConf(HpfwSweeperConf):
     sobol: bool = False  # scrambled Sobol points (scipy.stats.qmc) instead of i.i.d. uniform
 
 
+@dataclass
+class BayesSweeperConf(HpfwSweeperConf):
+    strategy: str = "bayes"
+    n_initial: Optional[int] = None  # Sobol points before the GP; null: d + 1, clipped to [5, 10]
+    n_candidates: int = 512  # Sobol candidates swept with log EI per proposal (+1/4 local ones)
+    n_restarts: int = 8  # best candidates refined by projected gradient ascent
+    batch_strategy: str = "believer"  # pending trials' fantasy value: believer or liar
+    warp: bool = True  # Yeo-Johnson power transform of the scores before standardising
+
+
 def register() -> None:
     cs = ConfigStore.instance()
     cs.store(group="hydra/sweeper", name="hpfw", node=HpfwSweeperConf, provider="hpfw")
     cs.store(group="hydra/sweeper", name="grid", node=GridSweeperConf, provider="hpfw")
     cs.store(group="hydra/sweeper", name="random", node=RandomSweeperConf, provider="hpfw")
+    cs.store(group="hydra/sweeper", name="bayes", node=BayesSweeperConf, provider="hpfw")
     # Strategies from other packages get a generic entry under their own name.
     # Only the entry points' names are read here; their code loads when used.
     for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name not in {"hpfw", "grid", "random"}:
+        if ep.name not in {"hpfw", "grid", "random", "bayes"}:
             cs.store(
                 group="hydra/sweeper",
                 name=ep.name,

@@ -1,0 +1,84 @@
+"""Maps trials to points of the unit cube the GP works in, and points back to typed params.
+
+``Float`` and ``Int`` take one dimension each, through the distribution's own
+``to_unit`` / ``from_unit`` (so log parameters live in log space, and an
+integer is a relaxed real that ``from_unit`` rounds). A ``Categorical`` with
+``c`` choices takes ``c`` one-hot dimensions; a point maps back to the choice
+with the largest coordinate. One-hot keeps the GP a plain Matern kernel with a
+lengthscale per dimension, so the optimiser sees one kernel for every space.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from hpfw.search.space import Categorical, Distribution
+
+INACTIVE = 0.5  # an inactive parameter sits at its dimension's midpoint
+
+
+class Encoder:
+    """The encoding of one search space: ``width`` unit-cube dimensions."""
+
+    def __init__(self, space: Mapping[str, Distribution]) -> None:
+        self.space = dict(space)
+        self.slices: dict[str, slice] = {}
+        start = 0
+        for name, dist in self.space.items():
+            size = len(dist.choices) if isinstance(dist, Categorical) else 1
+            self.slices[name] = slice(start, start + size)
+            start += size
+        self.width = start
+        # Gradient refinement moves only the numeric dimensions; one-hot blocks stay put.
+        self.free = np.ones(self.width)
+        for name, dist in self.space.items():
+            if isinstance(dist, Categorical):
+                self.free[self.slices[name]] = 0.0
+
+    def encode(
+        self, params: Mapping[str, Any], inactive: frozenset[str] = frozenset()
+    ) -> np.ndarray:
+        x = np.empty(self.width)
+        for name, dist in self.space.items():
+            where = self.slices[name]
+            if name in inactive:
+                x[where] = INACTIVE
+            elif isinstance(dist, Categorical):
+                x[where] = 0.0
+                x[where.start + dist.index(params[name])] = 1.0
+            else:
+                x[where] = min(max(dist.to_unit(params[name]), 0.0), 1.0)
+        return x
+
+    def decode(self, x: np.ndarray) -> dict[str, Any]:
+        params = {}
+        for name, dist in self.space.items():
+            block = x[self.slices[name]]
+            if isinstance(dist, Categorical):
+                params[name] = dist.choices[int(np.argmax(block))]
+            else:
+                params[name] = dist.from_unit(float(block[0]))
+        return params
+
+    def from_params_unit(self, u: np.ndarray) -> np.ndarray:
+        """Points of ``[0, 1)^len(space)`` (one coordinate per parameter) as encoded points.
+
+        Numeric coordinates stay relaxed; a categorical coordinate picks its
+        choice the way ``Categorical.from_unit`` does, then becomes one-hot.
+        """
+        x = np.zeros((len(u), self.width))
+        for j, (name, dist) in enumerate(self.space.items()):
+            where = self.slices[name]
+            if isinstance(dist, Categorical):
+                k = np.minimum((u[:, j] * len(dist.choices)).astype(int), len(dist.choices) - 1)
+                x[np.arange(len(u)), where.start + k] = 1.0
+            else:
+                x[:, where.start] = u[:, j]
+        return x
+
+    def key(self, params: Mapping[str, Any]) -> tuple[str, ...]:
+        """A hashable identity for a set of params (tells apart 1 and True, 1 and 1.0)."""
+        return tuple(f"{type(params[n]).__name__}:{params[n]!r}" for n in self.space)

@@ -1,0 +1,202 @@
+"""An exact Gaussian process on padded, masked data: Matern-5/2 kernel, MAP hyperparameters.
+
+Call these functions inside ``jax.enable_x64(True)`` with float64 arrays: the
+Cholesky factors of nearly singular kernel matrices need the precision. Every
+array of observations has a fixed "bucket" length with a ``mask`` marking the
+real rows, so a growing history reuses one compiled program per bucket. A
+padded row is decoupled from the rest (zero covariance, unit variance, zero
+target), which leaves the likelihood and the posterior of the real rows exact.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax.scipy.linalg import solve_triangular
+
+NOISE_FLOOR = 1e-6  # noise variance never drops below this (keeps Cholesky stable)
+SQRT5 = math.sqrt(5.0)
+# Hyperparameters are optimised in log space and clipped to these boxes, which
+# hold every sensible fit of standardised data on the unit cube.
+LOG_LS_BOUNDS = (math.log(1e-3), math.log(1e3))
+LOG_SCALE_BOUNDS = (math.log(1e-3), math.log(1e2))
+LOG_NOISE_BOUNDS = (math.log(1e-9), math.log(1.0))
+MEAN_BOUNDS = (-5.0, 5.0)
+FIT_LR = 0.05  # Adam's step in log-hyperparameter space
+
+
+class Hyper(NamedTuple):
+    """GP hyperparameters: constant mean, log lengthscales, log outputscale, log noise."""
+
+    mean: jax.Array
+    log_ls: jax.Array
+    log_scale: jax.Array
+    log_noise: jax.Array
+
+
+class Posterior(NamedTuple):
+    """What prediction needs: the data, the hyperparameters, ``L^-1`` and ``K^-1 (y - m)``.
+
+    ``L^-1`` (the inverse Cholesky factor) is kept rather than ``L``: a matrix
+    product is much faster on a CPU than a triangular solve per query point.
+    """
+
+    hyper: Hyper
+    x: jax.Array
+    mask: jax.Array
+    chol_inv: jax.Array
+    alpha: jax.Array
+
+
+def lengthscale_prior_mu(dim: int) -> float:
+    """Hvarfner et al. (2024): LogNormal(sqrt(2) + log(d) / 2, sqrt(3)) lengthscales."""
+    return math.sqrt(2.0) + 0.5 * math.log(dim)
+
+
+def prior_mode(dim: int) -> Hyper:
+    """A starting point: the modes of the priors (as MAP sees them)."""
+    return Hyper(
+        mean=jnp.zeros(()),
+        log_ls=jnp.full((dim,), lengthscale_prior_mu(dim) - 3.0),
+        log_scale=jnp.zeros(()),
+        log_noise=jnp.full((), -5.0),
+    )
+
+
+def matern52(x1: jax.Array, x2: jax.Array, log_ls: jax.Array) -> jax.Array:
+    diff = (x1[:, None, :] - x2[None, :, :]) / jnp.exp(log_ls)
+    r2 = jnp.sum(diff * diff, axis=-1)
+    # The kernel is smooth at r = 0 but sqrt's gradient is not: clamp below its reach.
+    r = jnp.sqrt(jnp.maximum(r2, 1e-36))
+    return (1.0 + SQRT5 * r + (5.0 / 3.0) * r2) * jnp.exp(-SQRT5 * r)
+
+
+def _covariance(hyper: Hyper, x: jax.Array, mask: jax.Array) -> jax.Array:
+    k = jnp.exp(hyper.log_scale) * matern52(x, x, hyper.log_ls)
+    noise = NOISE_FLOOR + jnp.exp(hyper.log_noise)
+    return k * (mask[:, None] * mask[None, :]) + jnp.diag(jnp.where(mask > 0, noise, 1.0))
+
+
+def _lognormal_nlp(value_log: jax.Array, mu: float, sigma: float) -> jax.Array:
+    """-log LogNormal(mu, sigma) density at exp(value_log), constants dropped.
+
+    The density is over the value itself (as GPyTorch priors are in BoTorch's
+    MAP fit), so its mode in log space is ``mu - sigma**2``.
+    """
+    return jnp.sum((value_log - mu) ** 2 / (2.0 * sigma**2) + value_log)
+
+
+def neg_log_posterior(
+    hyper: Hyper, x: jax.Array, y: jax.Array, mask: jax.Array, ls_mu: float
+) -> jax.Array:
+    chol = jnp.linalg.cholesky(_covariance(hyper, x, mask))
+    resid = (y - hyper.mean) * mask
+    a = solve_triangular(chol, resid, lower=True)
+    n = jnp.sum(mask)
+    nll = 0.5 * jnp.dot(a, a) + jnp.sum(jnp.log(jnp.diag(chol))) + 0.5 * n * math.log(2 * math.pi)
+    prior = (
+        _lognormal_nlp(hyper.log_ls, ls_mu, math.sqrt(3.0))
+        + _lognormal_nlp(hyper.log_noise, -4.0, 1.0)  # BoTorch's noise prior
+        + _lognormal_nlp(hyper.log_scale, 0.0, 1.0)
+        + 0.5 * hyper.mean**2  # N(0, 1): the data are standardised
+    )
+    return nll + prior
+
+
+def _clip(hyper: Hyper) -> Hyper:
+    return Hyper(
+        mean=jnp.clip(hyper.mean, *MEAN_BOUNDS),
+        log_ls=jnp.clip(hyper.log_ls, *LOG_LS_BOUNDS),
+        log_scale=jnp.clip(hyper.log_scale, *LOG_SCALE_BOUNDS),
+        log_noise=jnp.clip(hyper.log_noise, *LOG_NOISE_BOUNDS),
+    )
+
+
+@jax.jit
+def fit(
+    starts: Hyper, x: jax.Array, y: jax.Array, mask: jax.Array, ls_mu: float, steps: jax.Array
+) -> tuple[Hyper, jax.Array]:
+    """MAP hyperparameters by Adam from each of ``starts`` (a batch), run side by side.
+
+    ``steps`` is traced, so short warm-started fits and long fresh ones share
+    one compiled program. Returns the best end point and its negative log posterior.
+    """
+    opt = optax.adam(FIT_LR)
+    loss_and_grad = jax.value_and_grad(neg_log_posterior)
+
+    def keep_better(loss, hyper, best_loss, best):
+        better = loss < best_loss
+        best = jax.tree.map(lambda a, b: jnp.where(better, a, b), hyper, best)
+        return jnp.where(better, loss, best_loss), best
+
+    def run(start: Hyper) -> tuple[Hyper, jax.Array]:
+        def step(_, carry):
+            hyper, state, best_loss, best = carry
+            loss, grad = loss_and_grad(hyper, x, y, mask, ls_mu)
+            # Keep the best point seen: Adam does not decrease the loss monotonically.
+            best_loss, best = keep_better(loss, hyper, best_loss, best)
+            updates, state = opt.update(grad, state, hyper)
+            return _clip(optax.apply_updates(hyper, updates)), state, best_loss, best
+
+        init = (start, opt.init(start), jnp.asarray(jnp.inf, dtype=x.dtype), start)
+        hyper, _, best_loss, best = jax.lax.fori_loop(0, steps, step, init)
+        best_loss, best = keep_better(
+            neg_log_posterior(hyper, x, y, mask, ls_mu), hyper, best_loss, best
+        )
+        return best, best_loss
+
+    ends, losses = jax.vmap(run)(starts)
+    losses = jnp.where(jnp.isfinite(losses), losses, jnp.inf)
+    k = jnp.argmin(losses)
+    return jax.tree.map(lambda a: a[k], ends), losses[k]
+
+
+@jax.jit
+def condition(hyper: Hyper, x: jax.Array, y: jax.Array, mask: jax.Array) -> Posterior:
+    """The posterior given (masked) observations ``y`` at ``x``, for fixed hyperparameters."""
+    chol = jnp.linalg.cholesky(_covariance(hyper, x, mask))
+    resid = (y - hyper.mean) * mask
+    chol_inv = solve_triangular(chol, jnp.eye(len(x), dtype=x.dtype), lower=True)
+    alpha = chol_inv.T @ (chol_inv @ resid)
+    return Posterior(hyper, x, mask, chol_inv, alpha)
+
+
+@partial(jax.jit, static_argnames=("believer",))
+def condition_with_pending(
+    hyper: Hyper,
+    x: jax.Array,
+    y: jax.Array,
+    real: jax.Array,
+    pending: jax.Array,
+    lie: jax.Array,
+    *,
+    believer: bool,
+) -> tuple[Posterior, jax.Array]:
+    """The posterior given the real rows and fantasy values at the ``pending`` rows.
+
+    A fantasy is the posterior mean there given the real rows (``believer``,
+    Kriging believer) or ``lie`` (a constant liar). Returns the posterior and
+    the fantasy values (``y`` elsewhere).
+    """
+    if believer:
+        mean, _ = predict(condition(hyper, x, y, real), x)
+        fantasy = jnp.where(pending > 0, mean, y)
+    else:
+        fantasy = jnp.where(pending > 0, lie, y)
+    return condition(hyper, x, fantasy, jnp.maximum(real, pending)), fantasy
+
+
+def predict(post: Posterior, xq: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Posterior mean and variance of the latent function at the rows of ``xq``."""
+    hyper = post.hyper
+    scale = jnp.exp(hyper.log_scale)
+    kq = scale * matern52(xq, post.x, hyper.log_ls) * post.mask[None, :]
+    mean = hyper.mean + kq @ post.alpha
+    v = post.chol_inv @ kq.T
+    var = jnp.maximum(scale - jnp.sum(v * v, axis=0), 1e-12)
+    return mean, var

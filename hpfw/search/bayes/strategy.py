@@ -1,0 +1,286 @@
+"""``BayesStrategy``: Gaussian-process Bayesian optimisation with log expected improvement."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from scipy import stats
+from scipy.stats import qmc
+
+from hpfw.errors import HpfwError
+from hpfw.search.bayes import gp
+from hpfw.search.bayes.acquisition import maximise
+from hpfw.search.bayes.encoding import Encoder
+from hpfw.search.space import Distribution
+from hpfw.search.strategy import Strategy, Trial, TrialState
+
+BATCH_STRATEGIES = ("believer", "liar")
+# A full fit (the first, and the first in each new padding bucket, i.e. each time
+# the history doubles): 4 starts side by side (the last fit, the prior mode, 2
+# random), many steps. Otherwise a short fit from the last one: one more point
+# moves the MAP estimate little, and at 200 trials a fit step costs milliseconds.
+# Up to SMALL_BUCKET rows fits are cheap: every ask refits, from all 4 starts.
+# Beyond, a fit step costs tens of milliseconds (a Cholesky and its gradient), so
+# the hyperparameters are refitted once the completed trials have grown by
+# REFIT_GROWTH since the last fit (every 10th trial at 200), and in between only
+# the posterior is recomputed with the new data.
+FULL_FIT_STARTS, FULL_FIT_STEPS = 4, 150
+WARM_FIT_STEPS = 25
+SMALL_BUCKET = 64
+REFIT_GROWTH = 0.05
+REFINE_STEPS = 40  # projected Adam steps per refined candidate
+LOCAL_FRACTION = 4  # 1/4 of the sweep's candidates are perturbations of the best points
+TOP_POINTS = 5
+
+
+def bucket(n: int) -> int:
+    """The padded length for ``n`` rows: 16, then powers of two to 256, then steps of 128."""
+    if n <= 16:
+        return 16
+    if n <= 256:
+        return 1 << (n - 1).bit_length()
+    return -(-n // 128) * 128
+
+
+def default_n_initial(n_params: int) -> int:
+    """Space-filling points before the model: d + 1, at least 5 and at most 10."""
+    return min(max(n_params + 1, 5), 10)
+
+
+class BayesStrategy(Strategy):
+    """Proposes the maximiser of log expected improvement under a Gaussian process.
+
+    The first ``n_initial`` trial ids take points of a scrambled Sobol sequence
+    (point ``id``, so they depend only on ``(seed, id)``, as with ``random``).
+    After that, and once two trials have completed, every trial is chosen by:
+
+    1. fitting the GP (exact, float64, Matern-5/2 with a lengthscale per
+       dimension; see ``gp.py``) to the completed trials' standardised scores
+       by MAP, warm-started from the previous fit;
+    2. conditioning it on failed trials at the worst observed score, and on
+       pending trials (asked, not yet told, this batch's included) at a fantasy
+       value: the posterior mean (``batch_strategy="believer"``, Kriging
+       believer) or the worst observed score (``"liar"``, a pessimistic
+       constant liar that pushes a batch further apart);
+    3. sweeping ``n_candidates`` Sobol points plus perturbations of the best
+       trials with log EI, refining the ``n_restarts`` best by projected
+       gradient ascent, and taking the best point whose typed params are new.
+
+    All the JAX work runs in float64 inside ``jax.enable_x64``, which changes
+    nothing for other code in the process (a trainer keeps float32).
+    """
+
+    def __init__(
+        self,
+        space: Mapping[str, Distribution],
+        *,
+        direction: str = "minimize",
+        seed: int | None = None,
+        n_initial: int | None = None,
+        n_candidates: int = 512,
+        n_restarts: int = 8,
+        batch_strategy: str = "believer",
+        warp: bool = True,
+    ) -> None:
+        super().__init__(space, direction=direction, seed=seed)
+        if n_initial is None:
+            n_initial = default_n_initial(len(self.space))
+        for name, value, least in (
+            ("n_initial", n_initial, 0),
+            ("n_candidates", n_candidates, 1),
+            ("n_restarts", n_restarts, 1),
+        ):
+            if not (isinstance(value, int) and value >= least):
+                raise HpfwError(f"{name} must be an integer >= {least}, got {value!r}")
+        if batch_strategy not in BATCH_STRATEGIES:
+            raise HpfwError(
+                f"batch_strategy must be one of {', '.join(BATCH_STRATEGIES)}, "
+                f"got {batch_strategy!r}"
+            )
+        self.n_initial = n_initial
+        self.n_candidates = n_candidates
+        self.n_restarts = min(n_restarts, n_candidates)
+        self.batch_strategy = batch_strategy
+        self.warp = warp
+        self.encoder = Encoder(self.space)
+        self._root = seed if seed is not None else np.random.SeedSequence().entropy
+        self._sobol = qmc.Sobol(d=len(self.space), scramble=True, seed=self._root)
+        self._initial = np.empty((0, len(self.space)))
+        self._x: dict[int, np.ndarray] = {}  # encoded points of the told trials
+        self._pending: dict[int, np.ndarray] = {}  # encoded points asked, not yet told
+        self._keys: set[tuple[str, ...]] = set()  # params already told or pending
+        self._hyper: gp.Hyper | None = None  # the last MAP fit, the next one's warm start
+        self._fitted_on: tuple[int, ...] | None = None  # the completed ids it was fitted on
+        self._fitted_size = 0  # the padded size it was fitted at
+
+    # --- ask / tell ------------------------------------------------------------
+
+    def ask(self, n: int) -> list[Trial]:
+        trials = []
+        for _ in range(n):
+            point = None
+            if self._next_id >= self.n_initial and len(self.completed) >= 2:
+                point = self._propose()
+            if point is None:
+                params = self.encoder.decode(self._initial_point(self._next_id))
+                trial = self.new_trial(params, source="sobol")
+            else:
+                trial = self.new_trial(self.encoder.decode(point), source="gp")
+            self._pending[trial.id] = self.encoder.encode(trial.params)
+            self._keys.add(self.encoder.key(trial.params))
+            trials.append(trial)
+        return trials
+
+    def tell(self, trial: Trial, value: float | None) -> None:
+        super().tell(trial, value)
+        self._pending.pop(trial.id, None)
+        try:
+            self._x[trial.id] = self.encoder.encode(trial.params, trial.inactive)
+            self._keys.add(self.encoder.key(trial.params))
+        except (KeyError, ValueError, TypeError):
+            pass  # a replayed trial whose params this space cannot hold: not modelled
+
+    # --- the initial design ----------------------------------------------------
+
+    def _initial_point(self, trial_id: int) -> np.ndarray:
+        while len(self._initial) <= trial_id:
+            # Doubling keeps the total drawn a power of two, which Sobol's balance needs.
+            more = self._sobol.random(max(len(self._initial), 16))
+            self._initial = np.concatenate([self._initial, more])
+        return self.encoder.from_params_unit(self._initial[trial_id : trial_id + 1])[0]
+
+    # --- the model -------------------------------------------------------------
+
+    def _propose(self) -> np.ndarray | None:
+        """The next point, from the model, or ``None`` when nothing new is worth asking."""
+        done = sorted(
+            (t for t in self.trials.values() if t.id in self._x),
+            key=lambda t: t.id,
+        )
+        complete = [t for t in done if t.state == TrialState.complete]
+        failed = [t for t in done if t.state != TrialState.complete]
+        if len(complete) < 2:
+            return None
+        y_complete = self._targets(np.array([self.score(t.value) for t in complete]))
+        worst = y_complete.max()
+
+        pending = [self._pending[i] for i in sorted(self._pending)]
+        rows = [self._x[t.id] for t in complete + failed] + pending
+        size = bucket(len(rows))
+        x = np.full((size, self.encoder.width), 0.5)
+        x[: len(rows)] = rows
+        y = np.zeros(size)
+        y[: len(complete)] = y_complete
+        y[len(complete) : len(complete) + len(failed)] = worst  # steer away from failures
+        n_real = len(complete) + len(failed)
+        index = np.arange(size)
+        mask_fit = (index < len(complete)).astype(float)
+        mask_real = (index < n_real).astype(float)
+        mask_pending = ((index >= n_real) & (index < len(rows))).astype(float)
+
+        candidates = self._candidates(complete, y_complete)
+        with jax.enable_x64(True):
+            x_j, y_j = jnp.asarray(x), jnp.asarray(y)
+            hyper = self._fit(tuple(t.id for t in complete), x_j, y_j, jnp.asarray(mask_fit))
+            post, fantasy = gp.condition_with_pending(
+                hyper,
+                x_j,
+                y_j,
+                jnp.asarray(mask_real),
+                jnp.asarray(mask_pending),
+                jnp.asarray(worst),
+                believer=self.batch_strategy == "believer",
+            )
+            # A fantasy counts as an observation, so the incumbent includes it: a
+            # believed low value makes its neighbourhood no longer an improvement.
+            best = min(y_complete.min(), float(np.min(np.asarray(fantasy)[: len(rows)])))
+            xs, values, sweep = maximise(
+                post,
+                jnp.asarray(best),
+                jnp.asarray(candidates),
+                jnp.asarray(self.encoder.free),
+                n_restarts=self.n_restarts,
+                steps=REFINE_STEPS,
+            )
+            xs, values, sweep = np.asarray(xs), np.asarray(values), np.asarray(sweep)
+        # The best refined point whose typed params are new, else the best new candidate.
+        ranked = [xs[k] for k in range(len(xs)) if np.isfinite(values[k])]
+        ranked += [candidates[k] for k in np.argsort(-sweep, kind="stable")]
+        for point in ranked:
+            if self.encoder.key(self.encoder.decode(point)) not in self._keys:
+                return point
+        return None
+
+    def _targets(self, scores: np.ndarray) -> np.ndarray:
+        """Standardised scores, first warped by a Yeo-Johnson power transform if ``warp``.
+
+        The warp (fitted by maximum likelihood, as in HEBO) tames heavy tails, such
+        as a few huge values far from the optimum, that a stationary GP fits badly;
+        it is monotone, so the minimiser is unchanged.
+        """
+        y = _standardise(scores)
+        if self.warp and len(y) >= 3 and y.std() > 0:
+            with np.errstate(all="ignore"):
+                warped, _ = stats.yeojohnson(y)
+            if np.all(np.isfinite(warped)) and warped.std() > 0:
+                y = _standardise(warped)
+        return y
+
+    def _fit(self, ids: tuple[int, ...], x: jax.Array, y: jax.Array, mask: jax.Array) -> gp.Hyper:
+        """MAP hyperparameters, refitted only when the completed trials changed."""
+        if self._hyper is not None and (
+            self._fitted_on == ids
+            or (
+                self._fitted_size == len(x) > SMALL_BUCKET
+                and len(ids) < len(self._fitted_on) * (1 + REFIT_GROWTH)
+            )
+        ):
+            return self._hyper
+        dim, size = self.encoder.width, len(x)
+        mode = gp.prior_mode(dim)
+        fresh = self._hyper is None or self._fitted_size != size
+        if fresh or size <= SMALL_BUCKET:
+            rng = np.random.default_rng([self._root, len(ids)])
+            draws = [
+                mode._replace(log_ls=mode.log_ls + rng.normal(0.0, 1.0, dim))
+                for _ in range(FULL_FIT_STARTS - 2)
+            ]
+            starts = [self._hyper if self._hyper is not None else mode, mode, *draws]
+        else:
+            starts = [self._hyper]
+        steps = FULL_FIT_STEPS if fresh else WARM_FIT_STEPS
+        stacked = jax.tree.map(lambda *a: jnp.stack([jnp.asarray(v) for v in a]), *starts)
+        hyper, _ = gp.fit(stacked, x, y, mask, gp.lengthscale_prior_mu(dim), jnp.asarray(steps))
+        self._hyper = jax.tree.map(np.asarray, hyper)
+        self._fitted_on, self._fitted_size = ids, size
+        return hyper
+
+    def _candidates(self, complete: list[Trial], y_complete: np.ndarray) -> np.ndarray:
+        """Sobol points over the whole space plus Gaussian steps around the best trials."""
+        rng = np.random.default_rng([self._root, self._next_id])
+        sobol = qmc.Sobol(d=len(self.space), scramble=True, seed=rng)
+        spread = self.encoder.from_params_unit(sobol.random(self.n_candidates))
+        n_local = max(self.n_candidates // LOCAL_FRACTION, 1)
+        top = np.argsort(y_complete, kind="stable")[:TOP_POINTS]
+        base = np.array([self._x[complete[k].id] for k in top])[
+            rng.integers(len(top), size=n_local)
+        ]
+        # Step sizes from 0.005 to 0.2 of the range: fine polishing to a short jump.
+        sigma = np.exp(rng.uniform(math.log(0.005), math.log(0.2), size=(n_local, 1)))
+        local = np.clip(base + rng.normal(size=base.shape) * sigma * self.encoder.free, 0.0, 1.0)
+        # Now and then a categorical takes another choice, so local search crosses them too.
+        flips = self.encoder.from_params_unit(rng.random((n_local, len(self.space))))
+        for where in self.encoder.slices.values():
+            if self.encoder.free[where.start] == 0.0:
+                swap = rng.random(n_local) < 1.0 / max(len(self.space), 2)
+                local[swap, where] = flips[swap, where]
+        return np.concatenate([spread, local])
+
+
+def _standardise(y: np.ndarray) -> np.ndarray:
+    spread = y.std()
+    return (y - y.mean()) / (spread if spread > 0 else 1.0)

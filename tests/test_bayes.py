@@ -1,0 +1,236 @@
+"""The ``bayes`` strategy: its GP, log EI, proposals, batches, failures, dtype hygiene, a sweep."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import stats
+
+from hpfw.errors import HpfwError
+from hpfw.search import Categorical, Float, Int, Trial, TrialState, create_strategy
+from hpfw.search.bayes import BayesStrategy, gp
+from hpfw.search.bayes.acquisition import log_h
+from hpfw.search.bayes.strategy import bucket
+from hpfw.testing import contract_space
+from tests.helpers import run_cli
+
+BRANIN = {"x1": Float(-5.0, 10.0), "x2": Float(0.0, 15.0)}
+BRANIN_MIN = 0.397887357729738
+
+
+def branin(x1: float, x2: float) -> float:
+    b, c, t = 5.1 / (4 * math.pi**2), 5 / math.pi, 1 / (8 * math.pi)
+    return (x2 - b * x1**2 + c * x1 - 6) ** 2 + 10 * (1 - t) * math.cos(x1) + 10
+
+
+def mixed_objective(p: dict) -> float:
+    return (math.log10(p["lr"]) + 2.5) ** 2 + (p["n"] - 3) ** 2 / 9 + {"a": 0.5, "b": 0.0}[p["opt"]]
+
+
+def sweep(strategy, objective, total: int, batch: int = 1) -> list[Trial]:
+    done: list[Trial] = []
+    while len(done) < total:
+        for trial in strategy.ask(min(batch, total - len(done))):
+            strategy.tell(trial, objective(trial.params))
+            done.append(trial)
+    return done
+
+
+# the model
+
+
+def test_gp_interpolates_noise_free_data_and_is_sure_at_observations() -> None:
+    x = np.linspace(0.1, 0.9, 6)[:, None]
+    y = np.sin(5 * x[:, 0])
+    y = (y - y.mean()) / y.std()
+    size = bucket(len(y))
+    xp = np.full((size, 1), 0.5)
+    xp[: len(y)] = x
+    yp = np.zeros(size)
+    yp[: len(y)] = y
+    mask = (np.arange(size) < len(y)).astype(float)
+    with jax.enable_x64(True):
+        start = jax.tree.map(lambda a: jnp.stack([a] * 4), gp.prior_mode(1))
+        xj, yj, mj = jnp.asarray(xp), jnp.asarray(yp), jnp.asarray(mask)
+        hyper, _ = gp.fit(start, xj, yj, mj, gp.lengthscale_prior_mu(1), jnp.asarray(200))
+        post = gp.condition(hyper, xj, yj, mj)
+        mean, var = (np.asarray(a) for a in gp.predict(post, jnp.asarray(x)))
+        _, var_between = (np.asarray(a) for a in gp.predict(post, jnp.asarray(x[:-1] + 0.08)))
+    assert mean.dtype == np.float64
+    np.testing.assert_allclose(mean, y, atol=0.05)
+    assert var.max() < 0.01 * float(np.exp(hyper.log_scale))
+    assert var[:-1].max() < var_between.min()
+
+
+def test_log_ei_matches_direct_ei_and_stays_finite_in_the_tail() -> None:
+    z = np.linspace(-8.0, 6.0, 141)
+    direct = np.log(stats.norm.pdf(z) + z * stats.norm.cdf(z))
+    with jax.enable_x64(True):
+        ours = np.asarray(log_h(jnp.asarray(z)))
+        far = jnp.asarray([-40.0, -1e3, -1e9])
+        tail = np.asarray(log_h(far))
+        grads = np.asarray(jax.vmap(jax.grad(log_h))(jnp.asarray([-1e3, -40.0, -1.0, 0.0, 3.0])))
+    np.testing.assert_allclose(ours, direct, rtol=1e-9, atol=1e-12)
+    # EI itself underflows to 0 here; log EI ~ log phi(z) - 2 log|z| stays finite and exact.
+    assert stats.norm.pdf(-40.0) + -40.0 * stats.norm.cdf(-40.0) == 0.0
+    asymptote = -0.5 * np.asarray(far) ** 2 - 0.5 * math.log(2 * math.pi) - 2 * np.log(-far)
+    assert np.all(np.isfinite(tail))
+    np.testing.assert_allclose(tail, asymptote, rtol=1e-3)
+    assert np.all(np.isfinite(grads)) and np.all(grads > 0)
+
+
+# proposals
+
+
+def test_proposals_respect_bounds_and_types_in_mixed_spaces() -> None:
+    space = contract_space()
+    strategy = BayesStrategy(space, seed=0, n_initial=4)
+    for trial in sweep(strategy, lambda p: p["n"] + math.log(p["lr"]), 14, batch=3):
+        for name, dist in space.items():
+            value = trial.params[name]
+            assert dist.contains(value), (name, value)
+            if isinstance(dist, Float):
+                assert type(value) is float
+            elif isinstance(dist, Int):
+                assert type(value) is int
+    assert {t.info["source"] for t in strategy.trials.values()} == {"sobol", "gp"}
+
+
+def test_seeded_runs_repeat_exactly_and_seeds_differ() -> None:
+    def run(seed: int) -> list[dict]:
+        return [t.params for t in sweep(BayesStrategy(BRANIN, seed=seed), _branin, 9, batch=2)]
+
+    assert run(3) == run(3)
+    assert run(3) != run(4)
+
+
+def _branin(p: dict) -> float:
+    return branin(p["x1"], p["x2"])
+
+
+def test_initial_points_depend_only_on_seed_and_id() -> None:
+    a = [t.params for t in BayesStrategy(BRANIN, seed=1, n_initial=5).ask(5)]
+    other = BayesStrategy(BRANIN, seed=1, n_initial=5)
+    b = [t.params for t in other.ask(2) + other.ask(3)]
+    assert a == b
+
+
+def test_beats_random_on_branin() -> None:
+    bayes = sweep(BayesStrategy(BRANIN, seed=0), _branin, 30)
+    rand = sweep(create_strategy("random", BRANIN, seed=0), _branin, 30)
+    best_bayes = min(t.value for t in bayes) - BRANIN_MIN
+    best_random = min(t.value for t in rand) - BRANIN_MIN
+    assert best_bayes < best_random
+    assert best_bayes < 0.05
+
+
+@pytest.mark.parametrize("batch_strategy", ["believer", "liar"])
+def test_batches_and_pending_trials_are_distinct(batch_strategy: str) -> None:
+    strategy = BayesStrategy(BRANIN, seed=0, n_initial=5, batch_strategy=batch_strategy)
+    sweep(strategy, _branin, 6)
+    batch = strategy.ask(5)
+    more = strategy.ask(2)  # the first batch is still pending
+    points = np.array([[t.params["x1"] / 15, t.params["x2"] / 15] for t in batch + more])
+    gaps = np.linalg.norm(points[:, None] - points[None, :], axis=-1)
+    assert len(batch) == 5 and len(more) == 2
+    assert gaps[~np.eye(len(points), dtype=bool)].min() > 1e-3
+    assert [t.info["source"] for t in batch + more] == ["gp"] * 7
+
+
+def test_small_discrete_space_never_repeats_until_exhausted() -> None:
+    space = {"n": Int(1, 4), "opt": Categorical(["a", "b"])}
+    trials = sweep(BayesStrategy(space, seed=0, n_initial=2), lambda p: p["n"], 8, batch=3)
+    assert len({(t.params["n"], t.params["opt"]) for t in trials}) == 8
+
+
+def test_failed_trials_are_not_fitted_and_steer_away() -> None:
+    # Everything right of x = 0.6 fails; the optimum of the rest is at its edge.
+    strategy = BayesStrategy({"x": Float(0.0, 1.0)}, seed=0, n_initial=4)
+    proposals = []
+    for _ in range(16):
+        [trial] = strategy.ask(1)
+        x = trial.params["x"]
+        proposals.append(x)
+        if x > 0.6:
+            trial.state = TrialState.failed
+            strategy.tell(trial, None)
+        else:
+            strategy.tell(trial, (x - 0.7) ** 2)
+    failed = [t for t in strategy.trials.values() if t.state == TrialState.failed]
+    assert failed and all(t.value is None for t in failed)
+    assert strategy.best.value == min(t.value for t in strategy.completed)
+    assert sum(x > 0.6 for x in proposals[-6:]) <= 2
+
+
+def test_inactive_params_sit_at_the_midpoint() -> None:
+    strategy = BayesStrategy({"x": Float(0.0, 1.0), "k": Categorical(["a", "b"])}, seed=0)
+    trial = Trial(0, {"x": 0.9, "k": "a"}, inactive=frozenset({"x", "k"}))
+    strategy.tell(trial, 1.0)
+    np.testing.assert_array_equal(strategy._x[0], [0.5, 0.5, 0.5])
+
+
+def test_default_dtype_stays_float32() -> None:
+    strategy = BayesStrategy(BRANIN, seed=0, n_initial=3)
+    sweep(strategy, _branin, 5, batch=2)
+    assert not jax.config.jax_enable_x64
+    assert jnp.zeros(1).dtype == jnp.float32
+    assert jnp.asarray(1.0).dtype == jnp.float32
+
+
+def test_maximize_direction_finds_high_values() -> None:
+    strategy = BayesStrategy({"x": Float(0.0, 1.0)}, direction="maximize", seed=0, n_initial=3)
+    sweep(strategy, lambda p: -((p["x"] - 0.3) ** 2), 12)
+    assert abs(strategy.best.params["x"] - 0.3) < 0.05
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("n_initial", -1), ("n_candidates", 0), ("n_restarts", 1.5), ("batch_strategy", "kb")],
+)
+def test_bad_options_are_rejected(option: str, value) -> None:
+    with pytest.raises(HpfwError, match=option):
+        BayesStrategy(BRANIN, **{option: value})
+
+
+def test_bucket_sizes() -> None:
+    assert [bucket(n) for n in (1, 16, 17, 33, 200, 256, 257)] == [16, 16, 32, 64, 256, 256, 384]
+
+
+# through Hydra
+
+
+def _journal(out: Path) -> dict[int, dict]:
+    lines = [json.loads(line) for line in (out / "trials.jsonl").read_text().splitlines()]
+    return {r["id"]: r for r in lines[1:]}
+
+
+@pytest.mark.slow
+def test_hydra_sweep_completes_and_resumes(tmp_path: Path) -> None:
+    out = tmp_path / "sweep"
+    args = [
+        "-m",
+        "hydra/sweeper=bayes",
+        "hydra.sweeper.n_initial=2",
+        "hydra.sweeper.seed=0",
+        "trainer.epochs=1",
+        "trainer.batch_size=64",
+        "optimizer.lr=tag(log, interval(1e-3, 1e-2))",
+        f"hydra.sweep.dir={out}",
+    ]
+    first = run_cli(*args, "hydra.sweeper.n_trials=4", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert sorted(_journal(out)) == [0, 1, 2, 3]
+    second = run_cli(*args, "hydra.sweeper.n_trials=6", "hydra.sweeper.resume=true", cwd=tmp_path)
+    assert second.returncode == 0, second.stderr[-3000:]
+    records = _journal(out)
+    assert sorted(records) == list(range(6))
+    assert [records[i]["state"] for i in range(6)] == ["complete"] * 6
+    assert all(1e-3 <= r["params"]["optimizer.lr"] <= 1e-2 for r in records.values())
+    assert sys.executable  # the CLI ran with this interpreter (tests.helpers.run_cli)
