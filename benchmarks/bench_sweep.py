@@ -136,9 +136,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("overhead (trivial task):", flush=True)
         o = figures["overhead"] = overhead(work, env, args.repeats)
         for name in ("hydra", "hpfw", "hpfw_batch1"):
+            one, many, each = o[f"{name}_1_s"], o[f"{name}_64_s"], o[f"{name}_per_trial_ms"]
             print(
-                f"  {name:12s} 1 trial {o[f'{name}_1_s']:6.2f} s | 64 trials {o[f'{name}_64_s']:6.2f} s"
-                f" | per trial {o[f'{name}_per_trial_ms']:7.1f} ms"
+                f"  {name:12s} 1 trial {one:6.2f} s | 64 trials {many:6.2f} s"
+                f" | per trial {each:7.1f} ms"
             )
         print(f"  per-trial overhead, Hydra / hpfw: {o['ratio']:.0f}x "
               f"(batch_size=1: {o['ratio_batch1']:.0f}x; target >= 20x)")  # fmt: skip
@@ -146,9 +147,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("end to end (64 trials, digits MLP, 20 epochs):", flush=True)
             e = figures["end_to_end"] = end_to_end(work, env)
             print(
-                f"  baseline {e['baseline_s']:.1f} s (best val {e['baseline_best_val_accuracy']:.4f})"
-                f" | hpfw grid {e['hpfw_grid_s']:.1f} s ({e['hpfw_grid_best_val_accuracy']:.4f})"
-                f" | hpfw random {e['hpfw_random_s']:.1f} s ({e['hpfw_random_best_val_accuracy']:.4f})"
+                "  "
+                + " | ".join(
+                    f"{name} {e[f'{name}_s']:.1f} s (best val {e[f'{name}_best_val_accuracy']:.4f})"
+                    for name in ("baseline", "hpfw_grid", "hpfw_random")
+                )
             )
             print(f"  wall time, baseline / hpfw: grid {e['ratio_grid']:.1f}x, "
                   f"random {e['ratio_random']:.1f}x (target >= 20x)")  # fmt: skip

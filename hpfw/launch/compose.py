@@ -161,6 +161,7 @@ def hydra_yaml(job: ComposedJob, dump: Any) -> str:
     A block mapping's YAML is the concatenation of its keys' YAML, so the keys
     that never change are rendered once per composition and reused.
     """
+
     def render(key: str, value: Any) -> str:
         return dump({"hydra": {key: value}}).split("\n", 1)[1]
 
