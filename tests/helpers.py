@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -27,17 +28,30 @@ def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
         return compose("config", overrides=list(overrides))
 
 
+def _run(command: list[str], cwd: Path, env: dict[str, str] | None) -> subprocess.CompletedProcess:
+    full_env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    full_env.update(env or {})
+    return subprocess.run(
+        command, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=300
+    )
+
+
 def run_cli(
     *args: str, cwd: Path, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess:
     """Runs ``python -m hpfw`` in ``cwd`` and captures its output."""
-    full_env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "hpfw", *args],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return _run([sys.executable, "-m", "hpfw", *args], cwd, env)
+
+
+TOY = ROOT / "tests" / "apps" / "toy" / "app.py"
+
+
+def toy(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """A multirun of the small user app in tests/apps/toy (not hpfw's trainer)."""
+    return _run([sys.executable, str(TOY), "-m", *args], cwd, None)
+
+
+def journal(sweep_dir: Path) -> tuple[dict, dict[int, dict]]:
+    """The journal's header and the latest record of each trial, by id."""
+    lines = [json.loads(line) for line in (sweep_dir / "trials.jsonl").read_text().splitlines()]
+    return lines[0], {r["id"]: r for r in lines[1:]}

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,9 +15,7 @@ from omegaconf import OmegaConf
 from hpfw import batch, train
 from hpfw.config import config_dir
 from hpfw.launch.compose import JobComposer, activate, hydra_container
-from tests.helpers import ROOT, TINY, compose_config, run_cli
-
-TOY = ROOT / "tests" / "apps" / "toy" / "app.py"
+from tests.helpers import TINY, compose_config, run_cli, toy
 
 OVERRIDE_TABLE = [
     ["optimizer.lr=0.01"],
@@ -63,13 +58,6 @@ def test_composition_equals_hydras(overrides, loader_and_master):
     resolved = OmegaConf.to_container(expected, resolve=True)
     resolved.pop("hydra")
     assert OmegaConf.to_container(job.task_cfg, resolve=True) == resolved
-
-
-def toy(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
-    return subprocess.run(
-        [sys.executable, str(TOY), "-m", *args], cwd=cwd, env=env, capture_output=True, text=True
-    )
 
 
 def _normalised_hydra(path: Path) -> dict:

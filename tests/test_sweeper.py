@@ -8,31 +8,10 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, run_cli
-
-TOY = ROOT / "tests" / "apps" / "toy" / "app.py"
-
-
-def toy(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
-    return subprocess.run(
-        [sys.executable, str(TOY), "-m", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def journal(sweep_dir: Path) -> tuple[dict, dict[int, dict]]:
-    lines = [json.loads(line) for line in (sweep_dir / "trials.jsonl").read_text().splitlines()]
-    latest = {r["id"]: r for r in lines[1:]}
-    return lines[0], latest
+from tests.helpers import TOY, journal, run_cli, toy
 
 
 def states(records: dict[int, dict]) -> list[str]:
