@@ -183,6 +183,7 @@ def test_bad_sweeps_fail_with_one_clear_line(args, expected, tmp_path):
     assert len(lines) == 1, result.stderr
     assert expected in lines[0]
     assert "Traceback" not in result.stderr
+    assert not (tmp_path / "s" / "trials.jsonl").exists()  # nothing half-started is left
 
 
 def test_unparsable_sweep_override(tmp_path):

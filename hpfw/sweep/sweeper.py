@@ -235,6 +235,8 @@ class SweepRunner:
         strategy = create_strategy(
             s.strategy, space, direction=direction, seed=header["seed"], **s.options
         )
+        if not journal.exists():  # only once the strategy accepted its settings
+            journal.write_header(header)
         rerun = self._replay(strategy, records)
 
         finished = {r["id"] for r in records if r["state"] != TrialState.running}
@@ -334,6 +336,7 @@ class SweepRunner:
     def _open_journal(
         self, journal: Journal, sweep: ParsedSweep, direction: str
     ) -> tuple[dict, list[dict]]:
+        """The header and records to resume from, or a new header (written by the caller)."""
         s = self.settings
         space_json = {name: to_json(p.dist) for name, p in sweep.params.items()}
         groups = sorted(name for name, p in sweep.params.items() if p.is_group)
@@ -385,7 +388,6 @@ class SweepRunner:
             "command": _program(),
             "created": now_iso(),
         }
-        journal.write_header(header)
         return header, []
 
     @staticmethod
