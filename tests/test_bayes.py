@@ -16,8 +16,9 @@ from scipy import stats
 from hpfw.errors import HpfwError
 from hpfw.search import Categorical, Float, Int, Trial, TrialState, create_strategy
 from hpfw.search.bayes import BayesStrategy, gp
-from hpfw.search.bayes.acquisition import log_h
-from hpfw.search.bayes.strategy import bucket
+from hpfw.search.bayes import strategy as bayes_strategy
+from hpfw.search.bayes.acquisition import log_h, switch_categoricals
+from hpfw.search.bayes.strategy import bucket, default_n_initial
 from hpfw.testing import contract_space
 from tests.helpers import run_cli
 
@@ -86,7 +87,55 @@ def test_log_ei_matches_direct_ei_and_stays_finite_in_the_tail() -> None:
     assert np.all(np.isfinite(grads)) and np.all(grads > 0)
 
 
+def test_large_histories_refit_briefly_from_the_last_fit(monkeypatch) -> None:
+    calls: list[tuple[int, int]] = []
+    fit = gp.fit
+
+    def recording_fit(starts, *args):
+        calls.append((len(starts.mean), int(args[-1])))
+        return fit(starts, *args)
+
+    monkeypatch.setattr(gp, "fit", recording_fit)
+    strategy = BayesStrategy({"x": Float(0.0, 1.0)}, seed=0)
+    xs = np.random.default_rng(0).random(bayes_strategy.SMALL_BUCKET + 6)
+    for k, x in enumerate(xs):
+        strategy.tell(Trial(k, {"x": float(x)}), (x - 0.3) ** 2)
+    [trial] = strategy.ask(1)  # the first fit: a full one
+    strategy.tell(trial, (trial.params["x"] - 0.3) ** 2)
+    strategy.ask(1)  # a new result: a few steps from the last fit
+    strategy.ask(1)  # only a new pending trial: no fit
+    full = (bayes_strategy.FULL_FIT_STARTS, bayes_strategy.FULL_FIT_STEPS)
+    assert calls == [full, (1, bayes_strategy.WARM_FIT_STEPS)]
+
+
 # proposals
+
+
+def test_categorical_switch_tries_every_choice_at_the_refined_point() -> None:
+    # One numeric dimension, then a 2-way and a 3-way one-hot block; choice (0, 4) is best.
+    x = np.array(
+        [[u, *a, *b] for u in (0.2, 0.5, 0.8) for a in ((1, 0), (0, 1)) for b in ((1, 0, 0),)]
+        + [[0.5, 1, 0, 0, 0, 1]]
+    )
+    y = np.where((x[:, 1] == 1) & (x[:, 5] == 1), -2.0, 0.0) + (x[:, 0] - 0.5) ** 2
+    size = bucket(len(y))
+    xp, yp = np.full((size, 6), 0.5), np.zeros(size)
+    xp[: len(y)], yp[: len(y)] = x, (y - y.mean()) / y.std()
+    mask = (np.arange(size) < len(y)).astype(float)
+    with jax.enable_x64(True):
+        hyper = gp.prior_mode(6)._replace(log_ls=jnp.zeros(6))
+        post = gp.condition(hyper, jnp.asarray(xp), jnp.asarray(yp), jnp.asarray(mask))
+        start = jnp.asarray([0.5, 0, 1, 1, 0, 0.0])
+        best = jnp.asarray(yp[: len(y)].min())
+        blocks = ((1, 3), (3, 6))
+        moved, value = switch_categoricals(post, best, start, jnp.asarray(-jnp.inf), blocks)
+        kept, _ = switch_categoricals(post, best, start, jnp.asarray(jnp.inf), blocks)
+        unchanged, _ = switch_categoricals(post, best, start, jnp.asarray(0.0), ())
+    assert np.isfinite(float(value))
+    # One block switched at a time, and the numeric coordinate kept.
+    assert np.asarray(moved).tolist() in ([0.5, 1, 0, 1, 0, 0], [0.5, 0, 1, 0, 0, 1])
+    np.testing.assert_array_equal(kept, start)
+    np.testing.assert_array_equal(unchanged, start)
 
 
 def test_proposals_respect_bounds_and_types_in_mixed_spaces() -> None:
@@ -105,7 +154,8 @@ def test_proposals_respect_bounds_and_types_in_mixed_spaces() -> None:
 
 def test_seeded_runs_repeat_exactly_and_seeds_differ() -> None:
     def run(seed: int) -> list[dict]:
-        return [t.params for t in sweep(BayesStrategy(BRANIN, seed=seed), _branin, 9, batch=2)]
+        strategy = BayesStrategy(BRANIN, seed=seed, n_initial=4)
+        return [t.params for t in sweep(strategy, _branin, 9, batch=2)]
 
     assert run(3) == run(3)
     assert run(3) != run(4)
@@ -197,6 +247,10 @@ def test_maximize_direction_finds_high_values() -> None:
 def test_bad_options_are_rejected(option: str, value) -> None:
     with pytest.raises(HpfwError, match=option):
         BayesStrategy(BRANIN, **{option: value})
+
+
+def test_default_n_initial() -> None:
+    assert [default_n_initial(d) for d in (1, 3, 9, 12)] == [10, 10, 10, 13]
 
 
 def test_bucket_sizes() -> None:

@@ -38,6 +38,15 @@ class Encoder:
             if isinstance(dist, Categorical):
                 self.free[self.slices[name]] = 0.0
 
+    @property
+    def categorical_blocks(self) -> tuple[tuple[int, int], ...]:
+        """The ``(start, stop)`` columns of each categorical's one-hot block."""
+        return tuple(
+            (where.start, where.stop)
+            for name, where in self.slices.items()
+            if isinstance(self.space[name], Categorical)
+        )
+
     def encode(
         self, params: Mapping[str, Any], inactive: frozenset[str] = frozenset()
     ) -> np.ndarray:

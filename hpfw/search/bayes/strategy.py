@@ -19,19 +19,18 @@ from hpfw.search.space import Distribution
 from hpfw.search.strategy import Strategy, Trial, TrialState
 
 BATCH_STRATEGIES = ("believer", "liar")
-# A full fit (the first, and the first in each new padding bucket, i.e. each time
-# the history doubles): 4 starts side by side (the last fit, the prior mode, 2
-# random), many steps. Otherwise a short fit from the last one: one more point
-# moves the MAP estimate little, and at 200 trials a fit step costs milliseconds.
-# Up to SMALL_BUCKET rows fits are cheap: every ask refits, from all 4 starts.
-# Beyond, a fit step costs tens of milliseconds (a Cholesky and its gradient), so
-# the hyperparameters are refitted once the completed trials have grown by
-# REFIT_GROWTH since the last fit (every 10th trial at 200), and in between only
-# the posterior is recomputed with the new data.
+# A full fit: 4 starts side by side (the last fit, the prior mode, 2 random), many
+# steps. Up to SMALL_BUCKET rows a fit step costs well under a millisecond, so every
+# ask with new results makes a full fit. Beyond, a step (a Cholesky and its
+# gradient) costs 10-20 ms at 256 rows, so a full fit is made only when there is
+# no previous one (the first model ask of a process, e.g. after a resume); then
+# each ask with new results continues the MAP ascent for WARM_FIT_STEPS steps from
+# the last fit. One more point moves the MAP estimate little, so a few steps an ask
+# track it, and no single ask pays for a long refit (the 0.25 s budget of issue 4).
+# Padding does not change the MAP problem, so a new bucket needs no fresh fit.
 FULL_FIT_STARTS, FULL_FIT_STEPS = 4, 150
-WARM_FIT_STEPS = 25
+WARM_FIT_STEPS = 4
 SMALL_BUCKET = 64
-REFIT_GROWTH = 0.05
 REFINE_STEPS = 40  # projected Adam steps per refined candidate
 LOCAL_FRACTION = 4  # 1/4 of the sweep's candidates are perturbations of the best points
 TOP_POINTS = 5
@@ -47,8 +46,13 @@ def bucket(n: int) -> int:
 
 
 def default_n_initial(n_params: int) -> int:
-    """Space-filling points before the model: d + 1, at least 5 and at most 10."""
-    return min(max(n_params + 1, 5), 10)
+    """Space-filling points before the model: 10 (as Optuna's GPSampler), or d + 1 if more.
+
+    Fewer (d + 1, at least 5) let the model take over earlier but left it stuck
+    more often on multimodal problems (Levy-5) and on a wrong categorical choice:
+    see docs/benchmarks.md.
+    """
+    return max(n_params + 1, 10)
 
 
 class BayesStrategy(Strategy):
@@ -115,7 +119,6 @@ class BayesStrategy(Strategy):
         self._keys: set[tuple[str, ...]] = set()  # params already told or pending
         self._hyper: gp.Hyper | None = None  # the last MAP fit, the next one's warm start
         self._fitted_on: tuple[int, ...] | None = None  # the completed ids it was fitted on
-        self._fitted_size = 0  # the padded size it was fitted at
 
     # --- ask / tell ------------------------------------------------------------
 
@@ -205,6 +208,7 @@ class BayesStrategy(Strategy):
                 jnp.asarray(self.encoder.free),
                 n_restarts=self.n_restarts,
                 steps=REFINE_STEPS,
+                blocks=self.encoder.categorical_blocks,
             )
             xs, values, sweep = np.asarray(xs), np.asarray(values), np.asarray(sweep)
         # The best refined point whose typed params are new, else the best new candidate.
@@ -232,32 +236,28 @@ class BayesStrategy(Strategy):
 
     def _fit(self, ids: tuple[int, ...], x: jax.Array, y: jax.Array, mask: jax.Array) -> gp.Hyper:
         """MAP hyperparameters, refitted only when the completed trials changed."""
-        if self._hyper is not None and (
-            self._fitted_on == ids
-            or (
-                self._fitted_size == len(x) > SMALL_BUCKET
-                and len(ids) < len(self._fitted_on) * (1 + REFIT_GROWTH)
-            )
-        ):
+        if self._hyper is not None and self._fitted_on == ids:
             return self._hyper
-        dim, size = self.encoder.width, len(x)
-        mode = gp.prior_mode(dim)
-        fresh = self._hyper is None or self._fitted_size != size
-        if fresh or size <= SMALL_BUCKET:
-            rng = np.random.default_rng([self._root, len(ids)])
-            draws = [
-                mode._replace(log_ls=mode.log_ls + rng.normal(0.0, 1.0, dim))
-                for _ in range(FULL_FIT_STARTS - 2)
-            ]
-            starts = [self._hyper if self._hyper is not None else mode, mode, *draws]
+        dim = self.encoder.width
+        if self._hyper is None or len(x) <= SMALL_BUCKET:
+            starts, steps = self._full_fit_starts(dim, len(ids)), FULL_FIT_STEPS
         else:
-            starts = [self._hyper]
-        steps = FULL_FIT_STEPS if fresh else WARM_FIT_STEPS
+            starts, steps = [self._hyper], WARM_FIT_STEPS
         stacked = jax.tree.map(lambda *a: jnp.stack([jnp.asarray(v) for v in a]), *starts)
         hyper, _ = gp.fit(stacked, x, y, mask, gp.lengthscale_prior_mu(dim), jnp.asarray(steps))
         self._hyper = jax.tree.map(np.asarray, hyper)
-        self._fitted_on, self._fitted_size = ids, size
+        self._fitted_on = ids
         return hyper
+
+    def _full_fit_starts(self, dim: int, n_complete: int) -> list[gp.Hyper]:
+        """The last fit (if any), the prior mode and random lengthscale draws around it."""
+        mode = gp.prior_mode(dim)
+        rng = np.random.default_rng([self._root, n_complete])
+        draws = [
+            mode._replace(log_ls=mode.log_ls + rng.normal(0.0, 1.0, dim))
+            for _ in range(FULL_FIT_STARTS - 2)
+        ]
+        return [self._hyper if self._hyper is not None else mode, mode, *draws]
 
     def _candidates(self, complete: list[Trial], y_complete: np.ndarray) -> np.ndarray:
         """Sobol points over the whole space plus Gaussian steps around the best trials."""
