@@ -22,6 +22,14 @@ class Objective(StrEnum):
 
     val_accuracy = "val_accuracy"
     val_loss = "val_loss"
+    gen_tv = "gen_tv"  # task=lm: mean total variation of the sampler from the true source
+
+
+class Task(StrEnum):
+    """What a run trains: an image classifier or a language model."""
+
+    classify = "classify"
+    lm = "lm"
 
 
 class Activation(StrEnum):
@@ -86,6 +94,19 @@ class TransformerConfig:
     mlp_dim: int = 128
     tokens: Tokens = Tokens.rows
     patch_size: int = 2  # used when tokens=patches
+    activation: Activation = Activation.gelu
+
+
+@dataclass
+class DecoderConfig:
+    """Decoder-only (causal) transformer language model for ``task=lm``."""
+
+    name: str = "decoder"
+    num_layers: int = 2
+    d_model: int = 64  # must be divisible by num_heads
+    num_heads: int = 4
+    mlp_dim: int = 128
+    context_length: int = 32  # tokens per training window; also the longest generated sample
     activation: Activation = Activation.gelu
 
 
@@ -154,6 +175,36 @@ class NpzConfig(DataConfig):
     path: str = MISSING  # .npz with x_train, y_train and optional x_val, y_val, x_test, y_test
 
 
+@dataclass
+class MarkovConfig:
+    """A corpus sampled from a seeded order-``order`` Markov chain over ``vocab_size`` tokens.
+
+    Its true next-token distribution is known exactly, so ``gen_tv`` can be computed.
+    """
+
+    name: str = "markov"
+    vocab_size: int = 16
+    order: int = 2  # tokens of context the source conditions on
+    concentration: float = 0.3  # Dirichlet concentration of each next-token row; small = peaked
+    source_seed: int = 0  # fixes the transition table
+    train_windows: int = 4000  # independent documents of model.context_length + 1 tokens
+    val_windows: int = 500
+    test_windows: int = 500
+    split_seed: int = 0  # fixes which documents are sampled
+    default_objective: Objective = Objective.gen_tv  # what task=lm minimises on this data
+
+
+@dataclass
+class TextConfig:
+    """A user's UTF-8 text file, one token per character, cut into windows."""
+
+    name: str = "text"
+    path: str = MISSING
+    val_fraction: float = 0.1  # of the characters (a contiguous block near the end)
+    test_fraction: float = 0.1  # of the characters (the last contiguous block)
+    default_objective: Objective = Objective.val_loss  # no true source: held-out loss
+
+
 # --- trainer/ ---------------------------------------------------------------
 
 
@@ -167,6 +218,23 @@ class TrainerConfig:
     compilation_cache_dir: str | None = "~/.cache/hpfw/jax"  # null = off
 
 
+# --- generation/ (task=lm) -------------------------------------------------
+
+
+@dataclass
+class GenerationConfig:
+    """How the language model samples; every value but ``checkpoint`` is a traced input."""
+
+    temperature: float = 1.0  # > 0; logits are divided by it
+    top_p: float = 1.0  # in (0, 1]: keep the smallest set of tokens whose probability reaches it
+    top_k: int = 0  # keep the k most likely tokens; 0 = off
+    seed: int = 0  # sampling key; the same seed gives the same samples
+    num_samples: int = 4  # decoded samples in metrics.json and the log (0..16)
+    prompt_length: int = 4  # tokens of each held-out window the samples continue
+    sample_length: int | None = None  # tokens per sample, prompt included; null = context_length
+    checkpoint: str | None = None  # a trained run's trainer.checkpoint_dir: evaluate, do not train
+
+
 # --- the whole config -------------------------------------------------------
 
 
@@ -177,14 +245,22 @@ class HpfwConfig:
     regularization: RegularizationConfig = MISSING
     data: Any = MISSING
     trainer: TrainerConfig = MISSING
+    task: Task = Task.classify
+    generation: Any = None  # GenerationConfig with task=lm (conf/generation/), else absent
     objective: Objective = Objective.val_accuracy
 
 
 SCHEMAS: dict[str, dict[str, type]] = {
-    "model": {"mlp": MLPConfig, "cnn": CNNConfig, "transformer": TransformerConfig},
+    "model": {
+        "mlp": MLPConfig,
+        "cnn": CNNConfig,
+        "transformer": TransformerConfig,
+        "decoder": DecoderConfig,
+    },
     "optimizer": {"sgd": SGDConfig, "adam": AdamConfig, "adamw": AdamWConfig},
     "regularization": {"regularization": RegularizationConfig},
-    "data": {"digits": DigitsConfig, "npz": NpzConfig},
+    "data": {"digits": DigitsConfig, "npz": NpzConfig, "markov": MarkovConfig, "text": TextConfig},
+    "generation": {"generation": GenerationConfig},
     "trainer": {"trainer": TrainerConfig},
 }
 

@@ -24,6 +24,7 @@ from hpfw.errors import ConfigError, DataError
 __all__ = ["DATASETS", "Dataset", "clear_cache", "load_dataset", "save_npz"]
 
 DATASETS: tuple[str, ...] = ("digits", "npz")
+LM_DATASETS: tuple[str, ...] = ("markov", "text")  # token windows, built by hpfw.lm.dataset
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 NPZ_KEYS: tuple[str, ...] = tuple(f"{p}_{s}" for s in SPLITS for p in ("x", "y"))
@@ -76,8 +77,11 @@ class Dataset:
 # --- public API ---------------------------------------------------------------
 
 
-def load_dataset(cfg: Any) -> Dataset:
+def load_dataset(cfg: Any, context_length: int | None = None) -> Dataset:
     """Load the dataset described by the ``data`` config group.
+
+    The language-model corpora (``markov``, ``text``; ``hpfw.lm.dataset``) are
+    cut into windows of ``context_length`` tokens, which only they need.
 
     ``cfg`` is a ``DictConfig``, a dataclass such as ``DigitsConfig`` or
     ``NpzConfig``, or a plain mapping with ``name``, ``val_fraction``,
@@ -87,6 +91,12 @@ def load_dataset(cfg: Any) -> Dataset:
     that is missing or whose contents are unusable.
     """
     name = _field(cfg, "name")
+    if name in LM_DATASETS:
+        from hpfw.lm.dataset import load_lm_dataset
+
+        if context_length is None:
+            raise ConfigError("data.name", f"{name} is a language-model corpus; use task=lm")
+        return load_lm_dataset(cfg, context_length)
     if name not in DATASETS:
         raise ConfigError("data.name", f"unknown dataset {name!r}; allowed: {', '.join(DATASETS)}")
     val_fraction, test_fraction = _fractions(cfg)

@@ -49,7 +49,7 @@ class PreparedRun:
 def prepare(cfg: Any) -> PreparedRun:
     """Validates ``cfg`` and loads what it trains on; ``ConfigError``/``DataError`` if bad."""
     validate_config(cfg)
-    dataset = load_dataset(cfg.data)
+    dataset = load_dataset(cfg.data, context_length=cfg.model.get("context_length"))
     validate_against_data(cfg, len(dataset.y_train))
     validate_model(cfg.model, dataset.feature_shape)
     device = devices.select_device(str(_plain(cfg.trainer.device)))

@@ -180,8 +180,10 @@ class _Trainer:
         # Master weights stay float32; bfloat16 is only the compute type.
         dtype = self.spec.compute_dtype
         compute = jax.tree.map(lambda p: p.astype(dtype), params)
+        # Token ids (a language model's inputs) stay integers.
+        inputs = x if jnp.issubdtype(x.dtype, jnp.integer) else x.astype(dtype)
         return nnx.merge(self.graphdef, compute)(
-            x.astype(dtype), dropout_rate=hparams["dropout"], key=key
+            inputs, dropout_rate=hparams["dropout"], key=key
         )
 
     def step(
@@ -218,10 +220,15 @@ class _Trainer:
         return chunk, math.ceil(n / chunk)
 
     def eval_chunk(self, params: Any, x: jax.Array, y: jax.Array, mask: jax.Array) -> jax.Array:
-        """``[summed loss, number correct]`` over the samples of one chunk where ``mask``."""
+        """``[summed loss, number correct]`` over the samples of one chunk where ``mask``.
+
+        For sequence targets (labels [B, T], a language model) a sample's loss and
+        accuracy are its means over the T positions.
+        """
         logits = self.logits({"dropout": jnp.float32(0.0)}, params, x, None)
         loss = _cross_entropy(logits, y, self.spec.num_classes, 0.0)
         correct = jnp.argmax(logits, -1) == y
+        loss, correct = (a.reshape(a.shape[0], -1).mean(-1) for a in (loss, correct))
         return jnp.stack([(loss * mask).sum(), (correct * mask).sum()])
 
     def evaluate(self, params: Any, x: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -232,7 +239,9 @@ class _Trainer:
         xs = jnp.pad(x, [(0, pad)] + [(0, 0)] * (x.ndim - 1)).reshape(
             (n_chunks, chunk, *x.shape[1:])
         )
-        ys = jnp.pad(y, (0, pad)).reshape(n_chunks, chunk)
+        ys = jnp.pad(y, [(0, pad)] + [(0, 0)] * (y.ndim - 1)).reshape(
+            (n_chunks, chunk, *y.shape[1:])
+        )
         mask = (jnp.arange(n_chunks * chunk) < n).reshape(n_chunks, chunk)
 
         def one(totals: jax.Array, inputs: tuple[jax.Array, ...]) -> tuple[jax.Array, None]:
@@ -343,7 +352,8 @@ def program_flops(spec: StaticSpec, data: DataArrays) -> float:
         x, n = data[f"x_{split}"], spec.split_sizes[SPLITS.index(split)]
         chunk, n_chunks = trainer.eval_chunks(n)
         xc = jax.ShapeDtypeStruct((chunk, *x.shape[1:]), x.dtype)
-        yc = jax.ShapeDtypeStruct((chunk,), data[f"y_{split}"].dtype)
+        y = data[f"y_{split}"]
+        yc = jax.ShapeDtypeStruct((chunk, *y.shape[1:]), y.dtype)
         mask = jax.ShapeDtypeStruct((chunk,), jnp.bool_)
         return n_chunks * _lowered_flops(trainer.eval_chunk, carry[0], xc, yc, mask)
 

@@ -8,13 +8,22 @@ from flax import nnx
 
 from hpfw.errors import ConfigError
 from hpfw.models.cnn import CNN
+from hpfw.models.decoder import Decoder
 from hpfw.models.layers import ACTIVATIONS, activation, option
 from hpfw.models.mlp import MLP
 from hpfw.models.transformer import Transformer
 
-__all__ = ["CNN", "MLP", "MODEL_NAMES", "Transformer", "build_model", "validate_model"]
+__all__ = [
+    "CNN",
+    "MLP",
+    "MODEL_NAMES",
+    "Decoder",
+    "Transformer",
+    "build_model",
+    "validate_model",
+]
 
-MODEL_NAMES = ("mlp", "cnn", "transformer")
+MODEL_NAMES = ("mlp", "cnn", "transformer", "decoder")
 TOKENS = ("rows", "patches")
 
 
@@ -36,6 +45,29 @@ def _image(name: str, input_shape: tuple[int, ...]) -> tuple[int, int]:
             f"{tuple(input_shape)}; use model=mlp for flat features",
         )
     return input_shape[0], input_shape[1]
+
+
+def _heads(d_model: int, num_heads: int) -> None:
+    if d_model % num_heads:
+        raise ConfigError(
+            "model.d_model",
+            f"model.d_model={d_model} must be divisible by model.num_heads={num_heads}",
+        )
+
+
+def _validate_decoder(cfg: Any, input_shape: tuple[int, ...]) -> None:
+    """The language model: its inputs are token windows of exactly ``context_length``."""
+    _int(cfg, "num_layers", 1)
+    _heads(_int(cfg, "d_model", 1), _int(cfg, "num_heads", 1))
+    _int(cfg, "mlp_dim", 1)
+    context_length = _int(cfg, "context_length", 2)
+    if tuple(input_shape) != (context_length,):
+        raise ConfigError(
+            "model.name",
+            f"decoder is a language model over token windows of model.context_length="
+            f"{context_length}, but the data has per-sample shape {tuple(input_shape)}; "
+            "use task=lm",
+        )
 
 
 def validate_model(cfg: Any, input_shape: tuple[int, ...]) -> None:
@@ -60,6 +92,9 @@ def validate_model(cfg: Any, input_shape: tuple[int, ...]) -> None:
         _int(cfg, "num_layers", 0)
         _int(cfg, "hidden_dim", 1)
         return
+    if name == "decoder":
+        _validate_decoder(cfg, input_shape)
+        return
 
     h, w = _image(name, input_shape)
     if name == "cnn":
@@ -73,11 +108,7 @@ def validate_model(cfg: Any, input_shape: tuple[int, ...]) -> None:
     d_model = _int(cfg, "d_model", 1)
     num_heads = _int(cfg, "num_heads", 1)
     _int(cfg, "mlp_dim", 1)
-    if d_model % num_heads:
-        raise ConfigError(
-            "model.d_model",
-            f"model.d_model={d_model} must be divisible by model.num_heads={num_heads}",
-        )
+    _heads(d_model, num_heads)
     tokens = option(cfg, "tokens")
     if tokens not in TOKENS:
         raise ConfigError("model.tokens", f"got {tokens!r}; expected one of {list(TOKENS)}")
@@ -109,6 +140,17 @@ def build_model(
             num_classes=num_classes,
             num_layers=option(cfg, "num_layers"),
             hidden_dim=option(cfg, "hidden_dim"),
+            act=act,
+            rngs=rngs,
+        )
+    if name == "decoder":
+        return Decoder(
+            vocab_size=num_classes,
+            context_length=option(cfg, "context_length"),
+            num_layers=option(cfg, "num_layers"),
+            d_model=option(cfg, "d_model"),
+            num_heads=option(cfg, "num_heads"),
+            mlp_dim=option(cfg, "mlp_dim"),
             act=act,
             rngs=rngs,
         )

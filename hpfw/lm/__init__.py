@@ -1,0 +1,1 @@
+"""Language modelling (``task=lm``): corpora, the fidelity objective, sampling and the run."""

@@ -1,0 +1,144 @@
+"""The compiled evaluation program of ``task=lm``: held-out loss, fidelity and samples.
+
+One jit-compiled program per model signature takes the trained parameters,
+the generation settings (temperature, top_p, top_k, prompt and sample length:
+traced scalars) and a sampling key, so a sweep over generation settings, or a
+new seed, runs the same compiled program again: nothing recompiles.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from hpfw import train
+from hpfw.lm.dataset import LMDataset
+from hpfw.lm.fidelity import next_token_distribution, total_variation
+from hpfw.lm.generate import sample
+
+MAX_SAMPLES = 16  # samples the program always draws; a run keeps generation.num_samples of them
+SETTING_NAMES = ("temperature", "top_p", "top_k", "prompt_length", "sample_length")
+_INT_SETTINGS = ("top_k", "prompt_length", "sample_length")
+
+Settings = dict[str, jax.Array]
+
+
+def as_settings(values: dict[str, float | int]) -> Settings:
+    return {
+        name: jnp.asarray(values[name], jnp.int32 if name in _INT_SETTINGS else jnp.float32)
+        for name in SETTING_NAMES
+    }
+
+
+def _chunked(n: int) -> tuple[int, int]:
+    chunk = min(n, train.EVAL_CHUNK)
+    return chunk, math.ceil(n / chunk)
+
+
+def _fidelity(
+    trainer: train._Trainer, params: Any, x: jax.Array, truth: jax.Array, settings: Settings
+) -> tuple[jax.Array, jax.Array]:
+    """Mean TV over every position of ``x`` from the truth: the sampler's and the model's own."""
+    n = x.shape[0]
+    chunk, n_chunks = _chunked(n)
+    pad = n_chunks * chunk - n
+    xs = jnp.pad(x, [(0, pad), (0, 0)]).reshape(n_chunks, chunk, -1)
+    ps = jnp.pad(truth, [(0, pad), (0, 0), (0, 0)]).reshape(n_chunks, chunk, *truth.shape[1:])
+    mask = (jnp.arange(n_chunks * chunk) < n).reshape(n_chunks, chunk)
+    no_dropout = {"dropout": jnp.float32(0.0)}
+
+    def one(totals: jax.Array, inputs: tuple[jax.Array, ...]) -> tuple[jax.Array, None]:
+        xc, pc, mc = inputs
+        logits = trainer.logits(no_dropout, params, xc, None)
+        sampler = next_token_distribution(
+            logits, settings["temperature"], settings["top_p"], settings["top_k"]
+        )
+        own = jax.nn.softmax(logits, axis=-1)
+        tv = jnp.stack([total_variation(pc, sampler), total_variation(pc, own)])  # [2, B, T]
+        return totals + (tv.mean(-1) * mc).sum(-1), None
+
+    totals, _ = jax.lax.scan(one, jnp.zeros(2), (xs, ps, mask))
+    return totals[0] / n, totals[1] / n
+
+
+def make_eval_fn(spec: train.StaticSpec, with_truth: bool) -> Any:
+    """``(params, settings, key, data) -> metrics``; ``data`` as in ``device_data``."""
+    trainer = train._Trainer(spec)
+    no_dropout = {"dropout": jnp.float32(0.0)}
+
+    def evaluate(params: Any, settings: Settings, key: jax.Array, data: dict[str, jax.Array]):
+        out: dict[str, jax.Array] = {}
+        for split in ("val", "test"):
+            loss, acc = trainer.evaluate(params, data[f"x_{split}"], data[f"y_{split}"])
+            out[f"{split}_loss"], out[f"{split}_accuracy"] = loss, acc
+        if with_truth:
+            out["gen_tv"], out["model_tv"] = _fidelity(
+                trainer, params, data["x_val"], data["p_val"], settings
+            )
+        out["samples"] = sample(
+            lambda tokens: trainer.logits(no_dropout, params, tokens, None),
+            data["prompts"],
+            key,
+            temperature=settings["temperature"],
+            top_p=settings["top_p"],
+            top_k=settings["top_k"],
+            prompt_length=settings["prompt_length"],
+            length=settings["sample_length"],
+        )
+        return out
+
+    return evaluate
+
+
+_DEVICE_DATA: dict[tuple[int, str], tuple[LMDataset, dict[str, jax.Array]]] = {}
+
+
+def device_data(dataset: LMDataset, device: jax.Device) -> dict[str, jax.Array]:
+    """Held-out windows, the source's true next-token distributions and the sample prompts.
+
+    On ``device`` once per process. Prompts are the first ``MAX_SAMPLES``
+    held-out validation windows (repeated if there are fewer).
+    """
+    cache_key = (id(dataset), str(device))
+    if cache_key not in _DEVICE_DATA:
+        host = {k: np.asarray(getattr(dataset, k)) for k in ("x_val", "y_val", "x_test", "y_test")}
+        host["prompts"] = np.resize(dataset.x_val, (MAX_SAMPLES, dataset.x_val.shape[1]))
+        if dataset.source is not None:
+            host["p_val"] = dataset.source.next_token_probs(dataset.x_val)
+        _DEVICE_DATA[cache_key] = (dataset, jax.device_put(host, device))
+    return _DEVICE_DATA[cache_key][1]
+
+
+@dataclass
+class EvalProgram:
+    run: Any
+    compile_seconds: float
+
+
+_PROGRAMS: dict[tuple[train.StaticSpec, str, bool], EvalProgram] = {}
+compile_count = 0  # evaluation programs compiled by this process (tests read it)
+
+
+def compiled_eval(
+    spec: train.StaticSpec, params: Any, data: dict[str, jax.Array], device: jax.Device
+) -> EvalProgram:
+    """The evaluation program for ``spec`` on ``device``, compiled on first use."""
+    global compile_count
+    with_truth = "p_val" in data
+    cache_key = (spec, str(device), with_truth)
+    if cache_key not in _PROGRAMS:
+        settings = as_settings(dict.fromkeys(SETTING_NAMES, 1))
+        key = jax.random.key(0)
+        settings, key = jax.device_put((settings, key), device)
+        start = time.perf_counter()
+        fn = make_eval_fn(spec, with_truth)
+        compiled = jax.jit(fn).lower(params, settings, key, data).compile()
+        compile_count += 1
+        _PROGRAMS[cache_key] = EvalProgram(compiled, time.perf_counter() - start)
+    return _PROGRAMS[cache_key]
