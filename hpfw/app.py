@@ -45,7 +45,8 @@ def train_tasks(
     ``metrics.json`` and the log lines and returns what ``train_task`` would.
     """
     from hpfw.batch import train_many
-    from hpfw.run import report
+    from hpfw.run import is_lm, report
+    from hpfw.run import task as run_task
 
     def stand_in(result: Any) -> Callable[[DictConfig], Any]:
         def task(cfg: DictConfig) -> Any:
@@ -55,7 +56,19 @@ def train_tasks(
 
         return task
 
-    return [stand_in(r) for r in train_many(cfgs, mode=mode, max_group_size=max_group_size)]
+    def one_by_one(cfg: DictConfig) -> Any:
+        # A language-model run evaluates and samples after training: it runs in its job.
+        return run_task(cfg, output_dir=HydraConfig.get().runtime.output_dir)
+
+    lm = [is_lm(cfg) for cfg in cfgs]
+    batched = iter(
+        train_many(
+            [c for c, is_lm_run in zip(cfgs, lm, strict=True) if not is_lm_run],
+            mode=mode,
+            max_group_size=max_group_size,
+        )
+    )
+    return [one_by_one if is_lm_run else stand_in(next(batched)) for is_lm_run in lm]
 
 
 # The launcher looks for this attribute on the task function it is given.

@@ -129,8 +129,18 @@ def task(cfg: Any, output_dir: str | os.PathLike[str] | None = None) -> dict[str
     Returns a flat mapping of numbers; ``objective`` is the configured
     validation metric (NaN when the run diverged), the other keys are there for
     sweepers and reports. The test metrics are reported, never selected on.
+    ``task=lm`` runs ``hpfw.lm.task`` instead.
     """
+    if is_lm(cfg):
+        from hpfw.lm.task import lm_task
+
+        return lm_task(cfg, output_dir)
     return report(cfg, train_and_evaluate(cfg), output_dir)
+
+
+def is_lm(cfg: Any) -> bool:
+    """Whether ``cfg`` is a language-model run (``task=lm``)."""
+    return _plain(cfg.get("task", "classify")) == "lm"
 
 
 def report(

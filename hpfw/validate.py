@@ -56,6 +56,34 @@ def validate_config(cfg: Any) -> None:
     )
     _check("trainer.epochs", trainer.epochs, trainer.epochs >= 1, "an integer >= 1")
     _check("trainer.batch_size", trainer.batch_size, trainer.batch_size >= 1, "an integer >= 1")
+    validate_task(cfg)
+
+
+LM_MODELS = ("decoder",)
+LM_DATA = ("markov", "text")
+
+
+def _plain(value: Any) -> Any:
+    return getattr(value, "value", value)
+
+
+def validate_task(cfg: Any) -> None:
+    """The model, data and objective must suit ``task``: a classifier or a language model."""
+    task = _plain(cfg.get("task", "classify"))
+    model, data, objective = str(cfg.model.name), str(cfg.data.name), _plain(cfg.objective)
+    if task == "lm":
+        _check("model", model, model in LM_MODELS, f"{', '.join(LM_MODELS)} with task=lm")
+        _check("data", data, data in LM_DATA, f"{', '.join(LM_DATA)} with task=lm")
+        _check(
+            "objective",
+            objective,
+            objective != "gen_tv" or data == "markov",
+            "val_loss or val_accuracy with data=text (gen_tv needs a known source: data=markov)",
+        )
+        return
+    _check("model", model, model not in LM_MODELS, "mlp, cnn or transformer (decoder: task=lm)")
+    _check("data", data, data not in LM_DATA, "digits or npz (markov, text: task=lm)")
+    _check("objective", objective, objective != "gen_tv", "val_accuracy or val_loss (gen_tv: task=lm)")
 
 
 def validate_against_data(cfg: Any, n_train: int) -> None:

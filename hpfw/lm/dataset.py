@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from omegaconf.errors import MissingMandatoryValue
 
 from hpfw.data import Dataset
 from hpfw.errors import ConfigError
@@ -49,13 +50,13 @@ def load_lm_dataset(cfg: Any, context_length: int) -> LMDataset:
 
     Raises ``ConfigError`` for bad values and ``DataError`` for an unusable file.
     """
-    name = _get(cfg, "name")
+    name = field(cfg, "name")
     if name == "text":
         from hpfw.lm.text import load_text
 
         return load_text(cfg, context_length)
     values = {
-        key: _get(cfg, key)
+        key: field(cfg, key)
         for key in (
             "vocab_size",
             "order",
@@ -71,8 +72,12 @@ def load_lm_dataset(cfg: Any, context_length: int) -> LMDataset:
     return _markov_cached(context_length, **values)
 
 
-def _get(cfg: Any, key: str) -> Any:
-    value = cfg[key] if isinstance(cfg, Mapping) else getattr(cfg, key)
+def field(cfg: Any, key: str) -> Any:
+    """``cfg.key`` from a DictConfig, dataclass or mapping; ``ConfigError`` when unset (???)."""
+    try:
+        value = cfg[key] if isinstance(cfg, Mapping) else getattr(cfg, key)
+    except MissingMandatoryValue:
+        raise ConfigError(f"data.{key}", "is required but not set (???)") from None
     return getattr(value, "value", value)
 
 

@@ -18,14 +18,14 @@ from typing import Any
 import numpy as np
 
 from hpfw.errors import ConfigError, DataError
-from hpfw.lm.dataset import LMDataset, windows
+from hpfw.lm.dataset import LMDataset, field, windows
 
 MAX_VOCAB = 4096  # distinct characters; more suggests a binary file, not text
 
 
 def load_text(cfg: Any, context_length: int) -> LMDataset:
-    path = _resolve(cfg.path)
-    val, test = float(cfg.val_fraction), float(cfg.test_fraction)
+    path = _resolve(field(cfg, "path"))
+    val, test = float(field(cfg, "val_fraction")), float(field(cfg, "test_fraction"))
     for key, value in (("val_fraction", val), ("test_fraction", test)):
         if not 0.0 < value < 1.0:
             raise ConfigError(f"data.{key}", f"got {value!r}; allowed: a number in (0, 1)")

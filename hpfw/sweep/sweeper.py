@@ -32,7 +32,7 @@ from hpfw.sweep.journal import Journal, now_iso, write_traceback
 log = logging.getLogger("hpfw.sweep")
 
 # hpfw's own objectives know their direction; any other app defaults to minimize.
-OBJECTIVE_DIRECTIONS = {"val_accuracy": "maximize", "val_loss": "minimize"}
+OBJECTIVE_DIRECTIONS = {"val_accuracy": "maximize", "val_loss": "minimize", "gen_tv": "minimize"}
 PLOT_INTERVAL_S = 10.0  # redraw the plots at most this often while running (they cost ~0.3 s)
 
 
