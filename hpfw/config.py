@@ -216,6 +216,7 @@ class TrainerConfig:
     device: Device = Device.auto
     precision: Precision = Precision.float32
     compilation_cache_dir: str | None = "~/.cache/hpfw/jax"  # null = off
+    checkpoint_dir: str | None = None  # save the trained state here (Orbax)
 
 
 # --- generation/ (task=lm) -------------------------------------------------

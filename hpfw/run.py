@@ -99,14 +99,17 @@ def summarize(
     return metrics
 
 
-def train_and_evaluate(cfg: Any) -> dict[str, Any]:
+def train_and_evaluate(cfg: Any, return_state: bool = False) -> Any:
     """Trains the configured model once and returns every metric of the run.
 
     Raises ``ConfigError``/``DataError`` for bad input before any training.
+    ``return_state=True`` returns ``(metrics, state)`` with the trained state.
     """
     run = prepare(cfg)
     compiles_before = train.compile_count
-    program = train.compiled_program(run.spec, run.data, run.device)
+    ckpt_dir = cfg.trainer.get("checkpoint_dir")
+    with_state = return_state or ckpt_dir is not None
+    program = train.compiled_program(run.spec, run.data, run.device, with_state=with_state)
     compiled_now = train.compile_count > compiles_before
 
     hparams = jax.device_put(train.as_hparams(run.hparams), run.device)
@@ -114,13 +117,23 @@ def train_and_evaluate(cfg: Any) -> dict[str, Any]:
     start = time.perf_counter()
     out = jax.block_until_ready(program.run(hparams, key, run.data))
     seconds = time.perf_counter() - start
-    return summarize(
+    out = dict(out)
+    state = out.pop("state", None)
+    metrics = summarize(
         run,
         jax.tree.map(np.asarray, out),
         seconds=seconds,
         compile_seconds=program.compile_seconds if compiled_now else 0.0,
         flops=program.flops,
     )
+    if ckpt_dir is not None and metrics["status"] == "complete":
+        from hpfw import checkpoint
+        from hydra.utils import to_absolute_path
+
+        checkpoint.save(
+            to_absolute_path(str(ckpt_dir)), state, {"epoch": int(cfg.trainer.epochs)}
+        )
+    return (metrics, state) if return_state else metrics
 
 
 def task(cfg: Any, output_dir: str | os.PathLike[str] | None = None) -> dict[str, float]:

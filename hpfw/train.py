@@ -10,6 +10,7 @@ key of the in-process cache of compiled programs.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -250,7 +251,13 @@ class _Trainer:
         totals, _ = jax.lax.scan(one, jnp.zeros(2), (xs, ys, mask))
         return totals[0] / n, totals[1] / n
 
-    def train(self, hparams: Hparams, key: jax.Array, data: DataArrays) -> dict[str, jax.Array]:
+    def init_state(self, hparams: Hparams, key: jax.Array) -> dict[str, Any]:
+        params, opt_state, _, step = self.init_carry(hparams, key)
+        return {"params": params, "opt_state": opt_state, "step": step}
+
+    def train(
+        self, hparams: Hparams, key: jax.Array, data: DataArrays, with_state: bool = False
+    ) -> dict[str, Any]:
         """The whole run: ``make_train_fn``'s function."""
         spec = self.spec
         steps, batch = spec.steps_per_epoch, spec.batch_size
@@ -277,12 +284,14 @@ class _Trainer:
 
         init = self.init_carry(hparams, init_key)
         epoch_keys = jax.random.split(shuffle_key, spec.epochs)
-        (params, _, diverged, _), (train_loss, val_loss, val_acc, flags) = jax.lax.scan(
-            epoch, init, epoch_keys
+        (params, opt_state, diverged, step), (train_loss, val_loss, val_acc, flags) = (
+            jax.lax.scan(epoch, init, epoch_keys)
         )
         test_loss, test_acc = self.evaluate(params, data["x_test"], data["y_test"])
         first_bad = jnp.argmax(flags)
+        state = {"state": {"params": params, "opt_state": opt_state, "step": step}}
         return {
+            **(state if with_state else {}),
             "train_loss": train_loss,
             "val_loss": val_loss,
             "val_accuracy": val_acc,
@@ -293,7 +302,7 @@ class _Trainer:
         }
 
 
-def make_train_fn(spec: StaticSpec) -> TrainFn:
+def make_train_fn(spec: StaticSpec, with_state: bool = False) -> TrainFn:
     """Returns the pure training function ``(hparams, key, data) -> metrics``.
 
     Pure and shape-static, so it can be jit-compiled once per ``spec`` and
@@ -302,7 +311,8 @@ def make_train_fn(spec: StaticSpec) -> TrainFn:
     per-epoch ``train_loss, val_loss, val_accuracy`` (shape ``[epochs]``), the
     final ``test_loss, test_accuracy``, ``diverged`` and ``diverged_epoch``.
     """
-    return _Trainer(spec).train
+    trainer = _Trainer(spec)
+    return functools.partial(trainer.train, with_state=with_state)
 
 
 def _lowered_flops(fn: Callable[..., Any], *args: Any) -> float:
@@ -379,12 +389,12 @@ class CompiledProgram:
     flops: float  # per trial, from ``program_flops`` (0 when unavailable)
 
 
-_PROGRAMS: dict[tuple[StaticSpec, str, int], CompiledProgram] = {}
+_PROGRAMS: dict[tuple[StaticSpec, str, int, bool], CompiledProgram] = {}
 compile_count = 0  # how many programs this process has compiled (tests read it)
 
 
 def compiled_program(
-    spec: StaticSpec, data: DataArrays, device: jax.Device, trials: int = 0
+    spec: StaticSpec, data: DataArrays, device: jax.Device, trials: int = 0, with_state: bool = False
 ) -> CompiledProgram:
     """Returns the compiled program for ``spec`` on ``device``, compiling on first use.
 
@@ -392,11 +402,11 @@ def compiled_program(
     ``vmap`` over ``n`` trials (hparams and keys batched, data shared).
     """
     global compile_count
-    cache_key = (spec, str(device), trials)
+    cache_key = (spec, str(device), trials, with_state)
     program = _PROGRAMS.get(cache_key)
     if program is not None:
         return program
-    fn = make_train_fn(spec)
+    fn = make_train_fn(spec, with_state)
     hp = as_hparams(dict.fromkeys(HPARAM_NAMES, 0.0))
     key = jax.random.key(0)
     if trials:

@@ -1,0 +1,105 @@
+"""task=lm in process: it learns, saves and reuses a checkpoint, and sweeps compile nothing."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from hpfw import train
+from hpfw.lm import evaluate
+from hpfw.lm.task import run_lm
+from tests.helpers import compose_config
+
+# A short run of the default model on a smaller corpus: still well past the unigram baseline.
+SHORT = ["task=lm", "trainer.epochs=10", "data.train_windows=2000"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One short training run that saves its state: ``(metrics, checkpoint_dir)``."""
+    directory = tmp_path_factory.mktemp("lm_ckpt")
+    metrics = run_lm(compose_config([*SHORT, f"trainer.checkpoint_dir={directory}"]))
+    return metrics, directory
+
+
+def test_lm_trains_well_below_the_unigram_baseline(trained):
+    metrics, _ = trained
+    assert metrics["status"] == "complete"
+    assert metrics["source_entropy"] < metrics["val_loss"]
+    # "Clearly lower": more than half of the way from the unigram baseline to the floor.
+    gap = metrics["unigram_loss"] - metrics["source_entropy"]
+    assert metrics["val_loss"] < metrics["unigram_loss"] - 0.5 * gap, metrics
+    assert 0 <= metrics["gen_tv"] < 0.5 and metrics["gen_tv"] == pytest.approx(metrics["model_tv"])
+    assert len(metrics["samples"]) == 4 and all(len(s) == 32 for s in metrics["samples"])
+    assert metrics["steps"] > 0
+
+
+def _gen(directory, *overrides):
+    return compose_config([*SHORT, f"generation.checkpoint={directory}", *overrides])
+
+
+def test_checkpoint_runs_evaluate_without_any_training(trained, monkeypatch):
+    metrics, directory = trained
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a checkpoint run must not build or run the trainer's program")
+
+    monkeypatch.setattr(train, "compiled_program", no_training)
+    monkeypatch.setattr(train, "make_train_fn", no_training)
+    loaded = run_lm(_gen(directory))
+    assert loaded["steps"] == 0 and loaded["train_seconds"] == 0.0
+    # The same parameters: the same held-out loss and fidelity as the run that saved them.
+    assert loaded["val_loss"] == pytest.approx(metrics["val_loss"], rel=1e-5)
+    assert loaded["gen_tv"] == pytest.approx(metrics["gen_tv"], rel=1e-5)
+    assert loaded["samples"] == metrics["samples"]
+
+
+def test_generation_settings_compile_nothing(trained):
+    _, directory = trained
+    run_lm(_gen(directory))  # compiles the evaluation program once, if not yet
+    before = (train.compile_count, evaluate.compile_count)
+    runs = {
+        (t, p, k, seed): run_lm(
+            _gen(
+                directory,
+                f"generation.temperature={t}",
+                f"generation.top_p={p}",
+                f"generation.top_k={k}",
+                f"generation.seed={seed}",
+                "generation.prompt_length=6",
+                "generation.sample_length=20",
+                "generation.num_samples=3",
+            )
+        )
+        for t, p, k, seed in [(1.0, 1.0, 0, 0), (0.5, 1.0, 0, 0), (2.0, 0.8, 0, 0), (1.0, 1.0, 2, 5)]
+    }
+    assert (train.compile_count, evaluate.compile_count) == before
+    tv = {key: m["gen_tv"] for key, m in runs.items()}
+    assert tv[(0.5, 1.0, 0, 0)] > tv[(1.0, 1.0, 0, 0)] < tv[(2.0, 0.8, 0, 0)]
+    base = runs[(1.0, 1.0, 0, 0)]
+    assert len(base["samples"]) == 3 and all(len(s) == 20 for s in base["samples"])
+    assert base["samples"] != runs[(1.0, 1.0, 2, 5)]["samples"]
+    # The prompt is the start of a held-out window: the same in every run.
+    assert {s[:6] for s in base["samples"]} == {s[:6] for s in runs[(0.5, 1.0, 0, 0)]["samples"]}
+    assert all(not math.isnan(m["val_loss"]) for m in runs.values())
+
+
+def test_a_checkpoint_of_another_model_is_a_clear_error(trained):
+    from hpfw.errors import ConfigError
+
+    _, directory = trained
+    with pytest.raises(ConfigError, match="generation.checkpoint"):
+        run_lm(_gen(directory, "model.d_model=32"))
+
+
+def test_classifier_is_unchanged_by_the_task_group():
+    cfg = compose_config()
+    assert (cfg.task.value, cfg.model.name, cfg.data.name) == ("classify", "mlp", "digits")
+    assert cfg.objective.value == "val_accuracy" and cfg.get("generation") is None
+    lm = compose_config(["task=lm"])
+    assert (lm.model.name, lm.data.name, lm.objective.value) == ("decoder", "markov", "gen_tv")
+    text = compose_config(["task=lm", "data=text", "data.path=my.txt"])
+    assert (text.data.name, text.objective.value) == ("text", "val_loss")
+    assert np.isclose(lm.generation.top_p, 1.0)
