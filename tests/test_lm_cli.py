@@ -18,15 +18,14 @@ TINY_LM = [
     "model.mlp_dim=32",
     "model.num_layers=1",
     "model.context_length=16",
-    "data.train_windows=256",
-    "data.val_windows=64",
-    "data.test_windows=64",
 ]
+SMALL_CORPUS = ["data.train_windows=256", "data.val_windows=64", "data.test_windows=64"]
 
 BAD_INPUT = [
     (["generation.top_p=1.5"], "generation.top_p"),
     (["generation.temperature=0"], "generation.temperature"),
-    (["generation.prompt_length=16"], "generation.prompt_length"),
+    (["generation.prompt_length=32"], "generation.prompt_length"),
+    (["data.order=0"], "data.order"),
     (["data=text", "data.path=missing.txt"], "data.path"),
     (["data=text", "data.path=missing.txt", "objective=gen_tv"], "objective"),
     (["model=mlp"], "model"),
@@ -36,7 +35,7 @@ BAD_INPUT = [
 
 @pytest.mark.parametrize("args,key", BAD_INPUT, ids=[" ".join(a) for a, _ in BAD_INPUT])
 def test_bad_lm_values_fail_with_one_line(args, key, tmp_path):
-    result = run_cli(*TINY_LM, *args, cwd=tmp_path)
+    result = run_cli("task=lm", *args, cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert lines == [lines[0]], result.stderr
@@ -61,12 +60,13 @@ def test_lm_on_a_users_text_file(tmp_path):
 
 def test_bayes_sweep_of_generation_settings_on_a_checkpoint(tmp_path):
     ckpt = tmp_path / "ckpt"
-    trained = run_cli(*TINY_LM, f"trainer.checkpoint_dir={ckpt}", cwd=tmp_path)
+    trained = run_cli(*TINY_LM, *SMALL_CORPUS, f"trainer.checkpoint_dir={ckpt}", cwd=tmp_path)
     assert trained.returncode == 0, trained.stderr
     sweep_dir = tmp_path / "sweep"
     result = run_cli(
         "-m",
         *TINY_LM,
+        *SMALL_CORPUS,
         f"generation.checkpoint={ckpt}",
         "+search=generation",
         "hydra/sweeper=bayes",
@@ -92,6 +92,7 @@ def test_training_and_generation_swept_together(tmp_path):
     result = run_cli(
         "-m",
         *TINY_LM,
+        *SMALL_CORPUS,
         "optimizer.lr=0.003,0.01",
         "generation.temperature=0.7,1.0",
         f"hydra.sweep.dir={sweep_dir}",
