@@ -106,25 +106,16 @@ def load_params(cfg: Any, run: runs.PreparedRun) -> tuple[Any, Path]:
     epoch, path = _checkpoint_path(str(cfg.generation.checkpoint))
     cache_key = (str(path), epoch, run.spec)
     if cache_key not in _PARAMS:
-        trainer = train._Trainer(run.spec)
-        abstract = jax.eval_shape(
-            trainer.init_state, train.as_hparams(run.hparams), jax.random.key(0)
-        )
-        try:
-            state = checkpoint.restore(path, abstract)
-        except Exception as error:  # a checkpoint of another model or optimizer
+        saved = checkpoint.read_metadata(path).get("signature")
+        if saved != run.spec.signature:
             raise ConfigError(
                 "generation.checkpoint",
-                f"'{path}' does not fit model={cfg.model.name} with these model, optimizer and "
-                f"data settings (use those of the run that saved it): {_one_line(error)}",
-            ) from None
+                f"'{path}' holds the state of another model, optimizer, data or trainer setting "
+                f"than model={cfg.model.name} here; use the settings of the run that saved it",
+            )
+        state = checkpoint.restore(path, train.abstract_state(run.spec))
         _PARAMS[cache_key] = jax.device_put(state["params"], run.device)
     return _PARAMS[cache_key], path
-
-
-def _one_line(error: BaseException) -> str:
-    text = " ".join(str(error).split()) or type(error).__name__
-    return text if len(text) <= 300 else text[:297] + "..."
 
 
 # --- the run ---------------------------------------------------------------------
@@ -149,7 +140,7 @@ def run_lm(cfg: Any) -> dict[str, Any]:
         metrics: dict[str, Any] = {
             "status": "complete",
             "device": runs.devices.describe(run.device),
-            "checkpoint": str(path),
+            "loaded_checkpoint": str(path),
             "compile_seconds": 0.0,
             "train_seconds": 0.0,
             "steps": 0,
@@ -158,13 +149,13 @@ def run_lm(cfg: Any) -> dict[str, Any]:
             "flops_per_second": 0.0,
         }
     else:
-        metrics, state = runs.train_and_evaluate(cfg, return_state=True)
-        params = state["params"] if state is not None else None
+        metrics, state = runs.train_prepared(run, return_state=True)
+        params = state["params"]
     metrics["source_entropy"] = (
         dataset.source.entropy(dataset.x_val) if dataset.source is not None else math.nan
     )
     metrics["unigram_loss"] = unigram_loss(dataset)
-    if metrics["status"] != "complete" or params is None:
+    if metrics["status"] != "complete":
         return metrics  # diverged: nothing to evaluate
 
     data = evaluate.device_data(dataset, run.device)
@@ -203,8 +194,8 @@ def lm_task(cfg: Any, output_dir: str | os.PathLike[str] | None = None) -> dict[
         metrics["source_entropy"],
         metrics["unigram_loss"],
     )
-    if "checkpoint" in metrics:
-        log.info("loaded %s: no training", metrics["checkpoint"])
+    if "loaded_checkpoint" in metrics:
+        log.info("loaded %s: no training", metrics["loaded_checkpoint"])
     for i, text in enumerate(metrics.get("samples", [])):
         log.info("sample %d: %r", i, text)
     return runs.report(cfg, metrics, output_dir)
