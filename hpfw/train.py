@@ -219,9 +219,7 @@ class _Trainer:
         compute = jax.tree.map(lambda p: p.astype(dtype), params)
         # Token ids (a language model's inputs) stay integers.
         inputs = x if jnp.issubdtype(x.dtype, jnp.integer) else x.astype(dtype)
-        return nnx.merge(self.graphdef, compute)(
-            inputs, dropout_rate=hparams["dropout"], key=key
-        )
+        return nnx.merge(self.graphdef, compute)(inputs, dropout_rate=hparams["dropout"], key=key)
 
     def step(
         self,

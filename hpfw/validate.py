@@ -90,7 +90,9 @@ def validate_task(cfg: Any) -> None:
         return
     _check("model", model, model not in LM_MODELS, "mlp, cnn or transformer (decoder: task=lm)")
     _check("data", data, data not in LM_DATA, "digits or npz (markov, text: task=lm)")
-    _check("objective", objective, objective != "gen_tv", "val_accuracy or val_loss (gen_tv: task=lm)")
+    _check(
+        "objective", objective, objective != "gen_tv", "val_accuracy or val_loss (gen_tv: task=lm)"
+    )
 
 
 def validate_against_data(cfg: Any, n_train: int) -> None:

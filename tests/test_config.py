@@ -17,10 +17,10 @@ GROUPS = {
 
 
 def test_every_group_has_the_promised_options():
-    assert GROUPS["model"] == ["cnn", "mlp", "transformer"]
+    assert GROUPS["model"] == ["cnn", "decoder", "mlp", "transformer"]
     assert GROUPS["optimizer"] == ["adam", "adamw", "sgd"]
     assert set(GROUPS["regularization"]) >= {"default", "none"}
-    assert GROUPS["data"] == ["digits", "npz"]
+    assert GROUPS["data"] == ["digits", "markov", "npz", "text"]
 
 
 @pytest.mark.parametrize(

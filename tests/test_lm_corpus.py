@@ -81,7 +81,7 @@ def test_source_rows_are_distributions():
     "key,value", [("vocab_size", 1), ("order", 0), ("concentration", 0.0), ("val_windows", 0)]
 )
 def test_bad_markov_values_name_the_key(key, value):
-    with pytest.raises(ConfigError, match=f"data.{key}"):
+    with pytest.raises(ConfigError, match=f"data\\.{key}"):
         load_lm_dataset({**MARKOV, key: value}, context_length=16)
 
 
@@ -102,8 +102,8 @@ def test_text_file_becomes_character_windows(tmp_path):
 
 
 def test_missing_or_short_text_file_is_a_clear_error(tmp_path):
-    with pytest.raises(DataError, match="data.path.*not found"):
+    with pytest.raises(DataError, match=r"data\.path.*not found"):
         load_lm_dataset({**TEXT, "path": str(tmp_path / "nope.txt")}, context_length=16)
     (tmp_path / "short.txt").write_text("tiny text")
-    with pytest.raises(DataError, match="data.path.*too short.*context_length"):
+    with pytest.raises(DataError, match=r"data\.path.*too short.*context_length"):
         load_lm_dataset({**TEXT, "path": str(tmp_path / "short.txt")}, context_length=16)

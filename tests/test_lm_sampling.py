@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -82,7 +84,7 @@ def test_fidelity_is_zero_for_a_perfect_model_and_grows_as_settings_get_worse():
     colder = [tv(temperature=t) for t in (1.0, 0.8, 0.5, 0.2)]
     narrower = [tv(top_p=p) for p in (1.0, 0.9, 0.6, 0.3)]
     for series in (hotter, colder, narrower):
-        assert all(a < b for a, b in zip(series, series[1:], strict=False)), series
+        assert all(a < b for a, b in itertools.pairwise(series)), series
     # A model that is too flat is repaired in part by cooling it: the best setting is not T=1.
     flat = perfect / 1.5
     tv_flat = [

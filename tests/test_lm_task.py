@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
 
 from hpfw import train
+from hpfw.errors import ConfigError, HpfwError
 from hpfw.lm import evaluate
 from hpfw.lm.task import run_lm
 from tests.helpers import compose_config
@@ -56,6 +58,10 @@ def test_checkpoint_runs_evaluate_without_any_training(trained, monkeypatch):
     assert loaded["samples"] == metrics["samples"]
 
 
+# (temperature, top_p, top_k, seed)
+SETTINGS = [(1.0, 1.0, 0, 0), (0.5, 1.0, 0, 0), (2.0, 0.8, 0, 0), (1.0, 1.0, 2, 5)]
+
+
 def test_generation_settings_compile_nothing(trained):
     _, directory = trained
     run_lm(_gen(directory))  # compiles the evaluation program once, if not yet
@@ -73,7 +79,7 @@ def test_generation_settings_compile_nothing(trained):
                 "generation.num_samples=3",
             )
         )
-        for t, p, k, seed in [(1.0, 1.0, 0, 0), (0.5, 1.0, 0, 0), (2.0, 0.8, 0, 0), (1.0, 1.0, 2, 5)]
+        for t, p, k, seed in SETTINGS
     }
     assert (train.compile_count, evaluate.compile_count) == before
     tv = {key: m["gen_tv"] for key, m in runs.items()}
@@ -87,11 +93,35 @@ def test_generation_settings_compile_nothing(trained):
 
 
 def test_a_checkpoint_of_another_model_is_a_clear_error(trained):
-    from hpfw.errors import ConfigError
-
     _, directory = trained
-    with pytest.raises(ConfigError, match="generation.checkpoint"):
+    with pytest.raises(ConfigError, match=r"generation\.checkpoint.*another model"):
         run_lm(_gen(directory, "model.d_model=32"))
+
+
+@pytest.mark.parametrize(
+    "overrides,key",
+    [
+        (["generation.top_k=-1"], "generation.top_k"),
+        (["generation.prompt_length=32"], "generation.prompt_length"),
+        (["generation.sample_length=2"], "generation.sample_length"),
+        (["generation.num_samples=17"], "generation.num_samples"),
+        (["data.order=0"], "data.order"),
+        (["generation.checkpoint=nowhere"], "generation.checkpoint"),
+        (["data=text", "data.path=my.txt", "objective=gen_tv"], "objective"),
+        (["data=digits"], "data"),
+    ],
+)
+def test_bad_lm_values_name_the_key(overrides, key):
+    with pytest.raises(HpfwError, match=re.escape(f"'{key}'")):
+        run_lm(compose_config(["task=lm", *overrides]))
+
+
+def test_lm_parts_without_task_lm_are_refused():
+    from hpfw.run import train_and_evaluate
+
+    for overrides, key in ((["data=markov"], "data"), (["model=decoder"], "model")):
+        with pytest.raises(ConfigError, match=re.escape(f"'{key}'")):
+            train_and_evaluate(compose_config(overrides))
 
 
 def test_classifier_is_unchanged_by_the_task_group():

@@ -31,7 +31,7 @@ class CausalSelfAttention(nnx.Module):
 
 
 class DecoderBlock(nnx.Module):
-    """Pre-LayerNorm block: causal attention and MLP, each with traced-rate dropout and a residual."""
+    """Pre-LayerNorm block: causal attention and MLP, each with traced-rate dropout, residual."""
 
     def __init__(
         self, d_model: int, num_heads: int, mlp_dim: int, act: ActivationFn, *, rngs: nnx.Rngs
