@@ -225,7 +225,12 @@ def test_state_holds_only_params() -> None:
 
 
 ERRORS: list[tuple[Any, tuple[int, ...], str, str]] = [
-    ({"name": "resnet"}, IMAGE, "model.name", "expected one of ['mlp', 'cnn', 'transformer', 'decoder']"),
+    (
+        {"name": "resnet"},
+        IMAGE,
+        "model.name",
+        "expected one of ['mlp', 'cnn', 'transformer', 'decoder']",
+    ),
     (
         TransformerConfig(d_model=30, num_heads=4),
         IMAGE,

@@ -30,10 +30,6 @@ from hpfw.validate import _check, _finite
 log = logging.getLogger("hpfw")
 
 
-def _plain(value: Any) -> Any:
-    return getattr(value, "value", value)
-
-
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
