@@ -141,13 +141,21 @@ class BracketStrategy(Strategy):
 
     def _launch(self, j: int, i: int, configs: list[int]) -> list[Trial]:
         budget = self.brackets[j].budgets[i]
+        sources: dict[int, str] = {}
         if i == 0:
-            for config, params in zip(configs, self._propose(configs), strict=True):
+            for config, (params, source) in zip(configs, self._propose(configs), strict=True):
                 self._params[config] = params
+                sources[config] = source
         trials = []
         for config in configs:
+            # BOHB's trials say where their configuration came from ("model" or "random").
+            extra = (
+                {"source": sources[config]}
+                if config in sources and self.proposal == "bayes"
+                else {}
+            )
             trial = self.new_trial(
-                dict(self._params[config]), config=config, bracket=j, rung=i, budget=budget
+                dict(self._params[config]), config=config, bracket=j, rung=i, budget=budget, **extra
             )
             self._rungs.setdefault((j, i), {})[config] = trial
             trials.append(trial)
@@ -159,11 +167,16 @@ class BracketStrategy(Strategy):
         if not all(isinstance(info.get(k), int) for k in LINEAGE):
             return  # not one of ours (no lineage): known to the base class only
         j, i, config, budget = info["bracket"], info["rung"], info["config"], info["budget"]
-        if not (j < len(self.brackets) and i < len(self.brackets[j].budgets)) or (
-            self.brackets[j].budgets[i] != budget
-        ):
+        planned = (
+            j < len(self.brackets)
+            and i < len(self.brackets[j].budgets)
+            and self.brackets[j].budgets[i] == budget
+            and 0 <= config - self._first_config[j] < self.brackets[j].n_configs
+        )
+        if not planned:
             raise HpfwError(
-                f"trial {trial.id} ran bracket {j} rung {i} at budget {budget}, which the "
+                f"trial {trial.id} ran configuration {config} in bracket {j}, rung {i}, at "
+                f"budget {budget}, which the "
                 "current settings do not plan; resume with the same min_budget, max_budget, "
                 "eta, n_configs and iterations"
             )
@@ -172,8 +185,10 @@ class BracketStrategy(Strategy):
 
     # --- new configurations ------------------------------------------------------
 
-    def _propose(self, configs: list[int]) -> list[dict[str, Any]]:
+    def _propose(self, configs: list[int]) -> list[tuple[dict[str, Any], str]]:
+        """Values for new configurations, each with its source: "random" or "model"."""
         params = {c: proposals.random_params(self.space, self._root, c) for c in configs}
+        sources = dict.fromkeys(configs, "random")
         if self.proposal == "bayes":
             # A draw per configuration id decides random or model, so resume repeats it.
             modelled = [
@@ -196,5 +211,6 @@ class BracketStrategy(Strategy):
                     seed=seed,
                     options=self.bayes_options,
                 )
-                params.update(zip(modelled, found, strict=False))
-        return [params[c] for c in configs]
+                for config, values in zip(modelled, found, strict=False):
+                    params[config], sources[config] = values, "model"
+        return [(params[c], sources[c]) for c in configs]

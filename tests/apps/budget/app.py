@@ -1,4 +1,4 @@
-"""A Hydra app (not hpfw's trainer) that follows the multi-fidelity contract of docs/early-stopping.md.
+"""A Hydra app, not hpfw's trainer, following the contract of docs/early-stopping.md.
 
 It "trains" a loss that decays towards a floor set by ``x``, one epoch at a
 time, with a step size that anneals over ``schedule_epochs``. It continues from
