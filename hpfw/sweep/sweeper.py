@@ -27,7 +27,7 @@ from hpfw.search import Strategy, Trial, TrialState, create_strategy
 from hpfw.search.overrides import ParsedSweep, format_value, parse_sweep
 from hpfw.search.space import from_json, to_json
 from hpfw.sweep import report
-from hpfw.sweep.journal import Journal, now_iso, write_traceback
+from hpfw.sweep.journal import Journal, now_iso, sanitize, write_traceback
 
 log = logging.getLogger("hpfw.sweep")
 
@@ -437,6 +437,15 @@ class SweepRunner:
                     f"cannot resume {journal.path}: direction changed "
                     f"from {header['direction']} to {direction}"
                 )
+            # A strategy rebuilds its state from the journal under its options (a bracket
+            # plan, for sha and hyperband): other options would misread it.
+            options = sanitize(s.options)
+            if "options" in header and header["options"] != options:
+                raise SweepError(
+                    f"cannot resume {journal.path}: the strategy's options changed "
+                    f"(journal: {header['options']}, now: {options}); resume with the same "
+                    "hydra.sweeper settings"
+                )
             return header, records
         if journal.exists():
             raise SweepError(
@@ -459,6 +468,7 @@ class SweepRunner:
             "batch_size": s.batch_size,
             "space": space_json,
             "groups": groups,
+            "options": sanitize(s.options),
             "fixed_overrides": _reproducible(sweep.fixed),
             "command": _program(),
             "created": now_iso(),

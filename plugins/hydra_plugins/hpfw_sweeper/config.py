@@ -18,7 +18,7 @@ ENTRY_POINT_GROUP = "hpfw.strategies"  # mirrors hpfw.search.registry, without i
 class HpfwSweeperConf:
     _target_: str = "hydra_plugins.hpfw_sweeper.hpfw_sweeper.HpfwSweeper"
     strategy: str = "random"  # any name in hpfw.available_strategies()
-    n_trials: int = 20  # trials in total, resumed ones included
+    n_trials: Optional[int] = 20  # trials in total, resumed ones included; null: sha, hyperband
     batch_size: int = 1  # trials per launched batch (parallel launchers run a batch at once)
     direction: str = "auto"  # minimize, maximize, or auto (from hpfw's `objective`, else minimize)
     objective: Optional[str] = None  # key to use when a job returns a mapping

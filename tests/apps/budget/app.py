@@ -46,6 +46,7 @@ def main(cfg: DictConfig) -> dict[str, float]:
     if directory is not None:
         directory.mkdir(parents=True, exist_ok=True)
         (directory / f"epoch_{cfg.epochs}.json").write_text(json.dumps({"loss": loss}))
+    print(f"objective={loss!r} start_epoch={start}")
     return {"objective": loss, "start_epoch": float(start), "epochs_trained": cfg.epochs - start}
 
 
