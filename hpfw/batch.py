@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from hpfw import train
-from hpfw.run import PreparedRun, prepare, summarize
+from hpfw.run import PreparedRun, prepare, run_program, summarize, train_prepared
 
 log = logging.getLogger("hpfw.batch")
 
@@ -32,7 +32,7 @@ MAX_GROUP = 1024  # trials per program, whatever memory allows
 MEMORY_FRACTION = 0.5  # of the device's free memory one program may plan to use
 
 # Seconds per trial measured for each (signature, device): "sequential" or a vmap width.
-_speeds: dict[tuple[train.StaticSpec, str], dict[str | int, float]] = {}
+_speeds: dict[tuple[train.StaticSpec, str, bool, bool], dict[str | int, float]] = {}
 
 Result = dict[str, Any] | BaseException
 
@@ -61,21 +61,9 @@ def _program_bytes(program: train.CompiledProgram) -> int:
 
 
 def _run_one(run: PreparedRun, speeds: dict[str | int, float]) -> dict[str, Any]:
-    before = train.compile_count
-    program = train.compiled_program(run.spec, run.data, run.device)
-    hparams = jax.device_put(train.as_hparams(run.hparams), run.device)
-    key = jax.device_put(jax.random.key(run.seed), run.device)
-    start = time.perf_counter()
-    out = jax.block_until_ready(program.run(hparams, key, run.data))
-    seconds = time.perf_counter() - start
-    speeds["sequential"] = seconds
-    return summarize(
-        run,
-        jax.tree.map(np.asarray, out),
-        seconds=seconds,
-        compile_seconds=program.compile_seconds if train.compile_count > before else 0.0,
-        flops=program.flops,
-    )
+    metrics = train_prepared(run)
+    speeds["sequential"] = metrics["train_seconds"]
+    return metrics
 
 
 def _vmapped_program(
@@ -85,7 +73,7 @@ def _vmapped_program(
     first = runs[0]
     while True:
         before = train.compile_count
-        program = train.compiled_program(first.spec, first.data, first.device, trials=width)
+        program = run_program(first, trials=width)
         compiled = train.compile_count > before
         need = _program_bytes(program)
         if width == 1 or need <= MEMORY_FRACTION * free_memory(first.device):
@@ -112,9 +100,14 @@ def _run_vmapped(
     }
     keys = jax.vmap(jax.random.key)(jnp.asarray([r.seed for r in padded], jnp.uint32))
     hparams, keys = jax.device_put((hparams, keys), first.device)
+    args = (hparams, keys, first.data)
+    if first.start_path is not None:  # each trial continues from its own checkpoint
+        states = [r.start_state() for r in runs]
+        states += [states[0]] * (width - len(runs))
+        args += (jax.tree.map(lambda *leaves: jnp.stack(leaves), *states),)
     start = time.perf_counter()
     try:
-        out = jax.block_until_ready(program.run(hparams, keys, first.data))
+        out = jax.block_until_ready(program.run(*args))
     except Exception as error:  # e.g. out of memory: isolate failures trial by trial
         log.warning("vmapped group of %d failed (%s); running its trials one by one", width, error)
         return [_guarded(_run_one, r, speeds) for r in runs]
@@ -124,7 +117,7 @@ def _run_vmapped(
     return [
         summarize(
             run,
-            {k: v[i] for k, v in host.items()},
+            jax.tree.map(lambda v, i=i: v[i], host),
             seconds=seconds / len(runs),
             compile_seconds=program.compile_seconds / len(runs) if compiled else 0.0,
             flops=program.flops,
@@ -152,7 +145,8 @@ def train_many(
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     cap = min(max_group_size or MAX_GROUP, MAX_GROUP)
     results: list[Result | None] = [None] * len(cfgs)
-    groups: dict[tuple[train.StaticSpec, str], list[int]] = {}
+    # Trials share a program when their signature, device and checkpointing agree.
+    groups: dict[tuple[train.StaticSpec, str, bool, bool], list[int]] = {}
     prepared: dict[int, PreparedRun] = {}
     for i, cfg in enumerate(cfgs):
         try:
@@ -160,7 +154,9 @@ def train_many(
         except Exception as error:
             results[i] = error
             continue
-        groups.setdefault((prepared[i].spec, str(prepared[i].device)), []).append(i)
+        run = prepared[i]
+        group_key = (run.spec, str(run.device), run.saves_state, run.start_path is not None)
+        groups.setdefault(group_key, []).append(i)
 
     for group_key, indices in groups.items():
         speeds = _speeds.setdefault(group_key, {})

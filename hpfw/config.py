@@ -165,6 +165,8 @@ class TrainerConfig:
     device: Device = Device.auto
     precision: Precision = Precision.float32
     compilation_cache_dir: str | None = "~/.cache/hpfw/jax"  # null = off
+    schedule_epochs: int | None = None  # learning-rate schedule horizon; null = epochs
+    checkpoint_dir: str | None = None  # continue from / save the trainer state here
 
 
 # --- the whole config -------------------------------------------------------

@@ -1,4 +1,9 @@
-"""One training run: validate the config, train with the compiled trainer, report metrics."""
+"""One training run: validate the config, train with the compiled trainer, report metrics.
+
+With ``trainer.checkpoint_dir`` set, a run continues from the latest checkpoint
+there saved before ``trainer.epochs`` and saves its own final state there: the
+contract multi-fidelity sweeps (sha, hyperband) rely on.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +19,10 @@ from typing import Any
 import jax
 import numpy as np
 
+from hpfw import checkpoint, train
 from hpfw import device as devices
-from hpfw import train
 from hpfw.data import load_dataset
+from hpfw.errors import ConfigError
 from hpfw.models import validate_model
 from hpfw.validate import validate_against_data, validate_config
 
@@ -44,6 +50,19 @@ class PreparedRun:
     data: train.DataArrays
     hparams: dict[str, float]
     seed: int
+    checkpoint_dir: str | None = None  # where the final state is saved
+    start_path: Path | None = None  # the checkpoint this run continues from
+
+    @property
+    def saves_state(self) -> bool:
+        return self.checkpoint_dir is not None
+
+    def start_state(self) -> train.TrainState | None:
+        """The state to continue from (restored from disk), or None for a fresh run."""
+        if self.start_path is None:
+            return None
+        state = checkpoint.restore(self.start_path, train.abstract_state(self.spec))
+        return jax.device_put(state, self.device)
 
 
 def prepare(cfg: Any) -> PreparedRun:
@@ -54,13 +73,39 @@ def prepare(cfg: Any) -> PreparedRun:
     validate_model(cfg.model, dataset.feature_shape)
     device = devices.select_device(str(_plain(cfg.trainer.device)))
     devices.enable_compilation_cache(cfg.trainer.compilation_cache_dir)
+    checkpoint_dir = cfg.trainer.get("checkpoint_dir")
+    found = checkpoint_dir and checkpoint.latest(checkpoint_dir, before=int(cfg.trainer.epochs))
+    start_epoch, start_path = found if found else (0, None)
+    spec = train.static_spec(cfg, dataset, start_epoch)
+    saved_signature = start_path and checkpoint.read_metadata(start_path).get("signature")
+    if start_path is not None and saved_signature != spec.signature:
+        raise ConfigError(
+            "trainer.checkpoint_dir",
+            f"{start_path} holds the state of another model, optimiser, data or schedule; "
+            "continue it with the same config (only trainer.epochs may grow), "
+            "or use an empty directory",
+        )
     return PreparedRun(
         cfg=cfg,
-        spec=train.static_spec(cfg, dataset),
+        spec=spec,
         device=device,
         data=train.device_arrays(dataset, device),
         hparams=train.hparams_from_config(cfg),
         seed=int(cfg.trainer.seed),
+        checkpoint_dir=str(checkpoint_dir) if checkpoint_dir else None,
+        start_path=start_path,
+    )
+
+
+def run_program(run: PreparedRun, trials: int = 0) -> train.CompiledProgram:
+    """The compiled program ``run`` needs: continuing or not, returning its state or not."""
+    return train.compiled_program(
+        run.spec,
+        run.data,
+        run.device,
+        trials,
+        with_state=run.saves_state,
+        resume=run.start_path is not None,
     )
 
 
@@ -72,13 +117,20 @@ def summarize(
     compile_seconds: float,
     flops: float,
 ) -> dict[str, Any]:
-    """Every metric of one trained trial, from the program's (host) outputs."""
+    """Every metric of one trained trial, from the program's (host) outputs.
+
+    Saves the final state to ``trainer.checkpoint_dir`` when the run has one
+    and did not diverge.
+    """
     diverged = bool(out["diverged"])
-    steps = run.spec.total_steps
+    spec = run.spec
+    steps = spec.total_steps
     metrics: dict[str, Any] = {
         "status": "diverged" if diverged else "complete",
         "device": devices.describe(run.device),
+        "start_epoch": spec.start_epoch,
         "epochs": {
+            "epoch": list(range(spec.start_epoch + 1, spec.epochs + 1)),
             "train_loss": [_finite_or_none(float(v)) for v in out["train_loss"]],
             "val_loss": [_finite_or_none(float(v)) for v in out["val_loss"]],
             "val_accuracy": [_finite_or_none(float(v)) for v in out["val_accuracy"]],
@@ -96,6 +148,18 @@ def summarize(
     }
     if diverged:
         metrics["diverged_epoch"] = int(out["diverged_epoch"])
+    elif run.checkpoint_dir is not None:
+        saved = checkpoint.save(
+            run.checkpoint_dir,
+            out["state"],
+            {
+                "epoch": spec.epochs,
+                "signature": spec.signature,
+                "val_loss": metrics["val_loss"],
+                "val_accuracy": metrics["val_accuracy"],
+            },
+        )
+        metrics["checkpoint"] = str(saved)
     return metrics
 
 
@@ -104,15 +168,21 @@ def train_and_evaluate(cfg: Any) -> dict[str, Any]:
 
     Raises ``ConfigError``/``DataError`` for bad input before any training.
     """
-    run = prepare(cfg)
+    return train_prepared(prepare(cfg))
+
+
+def train_prepared(run: PreparedRun) -> dict[str, Any]:
+    """Trains one prepared run on its (cached) single-trial program."""
     compiles_before = train.compile_count
-    program = train.compiled_program(run.spec, run.data, run.device)
+    program = run_program(run)
     compiled_now = train.compile_count > compiles_before
 
     hparams = jax.device_put(train.as_hparams(run.hparams), run.device)
     key = jax.device_put(jax.random.key(run.seed), run.device)
+    start_state = run.start_state()
     start = time.perf_counter()
-    out = jax.block_until_ready(program.run(hparams, key, run.data))
+    args = (hparams, key, run.data) + ((start_state,) if start_state is not None else ())
+    out = jax.block_until_ready(program.run(*args))
     seconds = time.perf_counter() - start
     return summarize(
         run,
@@ -147,6 +217,8 @@ def report(
         safe = {k: (_finite_or_none(v) if isinstance(v, float) else v) for k, v in metrics.items()}
         path.write_text(json.dumps(safe, indent=2) + "\n")
     log.info("device: %s", metrics["device"])
+    if metrics.get("start_epoch"):
+        log.info("continued from the checkpoint of epoch %d", metrics["start_epoch"])
     if metrics["status"] == "diverged":
         log.warning(
             "run diverged (loss became NaN or inf in epoch %d); objective is NaN",

@@ -6,6 +6,12 @@ split (graphdef, state) pair of a Flax NNX model. Everything continuous is a
 traced input (see ``HPARAM_NAMES``), so trials that differ only in those values
 share one compiled program; ``StaticSpec`` holds everything else and is the
 key of the in-process cache of compiled programs.
+
+A run can also continue from a saved trainer state (``TrainState``): it then
+trains epochs ``[start_epoch, epochs)`` with the same shuffles, dropout masks
+and learning rates as an uninterrupted run, because each epoch's shuffle key
+and each step's dropout key derive from the epoch and step numbers, and the
+schedule's horizon (``schedule_epochs``) does not depend on where a run starts.
 """
 
 from __future__ import annotations
@@ -45,7 +51,9 @@ EVAL_CHUNK = 1024  # samples per evaluation step: bounds memory on large splits
 
 Hparams = dict[str, jax.Array]
 DataArrays = dict[str, jax.Array]
-TrainFn = Callable[[Hparams, jax.Array, DataArrays], dict[str, jax.Array]]
+# The trainer's state between epochs: {"params": ..., "opt_state": ..., "step": int32}.
+TrainState = dict[str, Any]
+TrainFn = Callable[..., dict[str, Any]]
 
 
 def _plain(value: Any) -> Any:
@@ -67,6 +75,8 @@ class StaticSpec:
     input_shape: tuple[int, ...]
     num_classes: int
     split_sizes: tuple[int, int, int]  # train, val, test
+    start_epoch: int = 0  # the program trains epochs [start_epoch, epochs)
+    schedule_epochs: int = 0  # the learning-rate schedule's horizon; 0: ``epochs``
 
     @property
     def model_config(self) -> SimpleNamespace:
@@ -78,18 +88,35 @@ class StaticSpec:
         return self.split_sizes[0] // self.batch_size
 
     @property
+    def run_epochs(self) -> int:
+        """Epochs this program trains (fewer than ``epochs`` when it continues a run)."""
+        return self.epochs - self.start_epoch
+
+    @property
     def total_steps(self) -> int:
-        return self.epochs * self.steps_per_epoch
+        """Steps this program trains."""
+        return self.run_epochs * self.steps_per_epoch
+
+    @property
+    def schedule_steps(self) -> int:
+        return (self.schedule_epochs or self.epochs) * self.steps_per_epoch
+
+    @property
+    def signature(self) -> str:
+        """What a saved state must match to be continued: all but the epoch counts."""
+        fields = {k: v for k, v in vars(self).items() if k not in ("epochs", "start_epoch")}
+        return repr(sorted(fields.items()))
 
     @property
     def compute_dtype(self) -> jnp.dtype:
         return jnp.bfloat16 if self.precision == "bfloat16" else jnp.float32
 
 
-def static_spec(cfg: Any, dataset: Dataset) -> StaticSpec:
+def static_spec(cfg: Any, dataset: Dataset, start_epoch: int = 0) -> StaticSpec:
     """Reads the static part of a composed config (model, optimiser family, trainer)."""
     model_items = tuple(sorted((str(k), _plain(v)) for k, v in dict(cfg.model).items()))
     opt = cfg.optimizer
+    schedule_epochs = cfg.trainer.get("schedule_epochs")
     return StaticSpec(
         model=model_items,
         optimizer=str(opt.name),
@@ -102,6 +129,8 @@ def static_spec(cfg: Any, dataset: Dataset) -> StaticSpec:
         input_shape=tuple(dataset.feature_shape),
         num_classes=int(dataset.num_classes),
         split_sizes=(len(dataset.y_train), len(dataset.y_val), len(dataset.y_test)),
+        start_epoch=start_epoch,
+        schedule_epochs=int(schedule_epochs or cfg.trainer.epochs),
     )
 
 
@@ -163,16 +192,24 @@ class _Trainer:
             spec.optimizer,
             hparams,
             schedule=spec.schedule,
-            total_steps=spec.total_steps,
+            total_steps=spec.schedule_steps,
             nesterov=spec.nesterov,
             clip=spec.clip,
         )
 
-    def init_carry(self, hparams: Hparams, init_key: jax.Array) -> tuple:
-        """The training loop's carry: ``(params, opt_state, diverged, step)``."""
+    def init_state(self, hparams: Hparams, init_key: jax.Array) -> TrainState:
+        """A fresh ``TrainState``: initial weights, optimiser state, step 0."""
         params = self.init_params(init_key)
         opt_state = self.optimizer(hparams).init(params)
-        return params, opt_state, jnp.array(False), jnp.array(0, jnp.int32)
+        return {"params": params, "opt_state": opt_state, "step": jnp.array(0, jnp.int32)}
+
+    def init_carry(self, hparams: Hparams, init_key: jax.Array) -> tuple:
+        """The training loop's carry: ``(params, opt_state, diverged, step)``."""
+        return self.carry(self.init_state(hparams, init_key))
+
+    @staticmethod
+    def carry(state: TrainState) -> tuple:
+        return state["params"], state["opt_state"], jnp.array(False), state["step"]
 
     def logits(
         self, hparams: Hparams, params: Any, x: jax.Array, key: jax.Array | None
@@ -241,7 +278,15 @@ class _Trainer:
         totals, _ = jax.lax.scan(one, jnp.zeros(2), (xs, ys, mask))
         return totals[0] / n, totals[1] / n
 
-    def train(self, hparams: Hparams, key: jax.Array, data: DataArrays) -> dict[str, jax.Array]:
+    def train(
+        self,
+        hparams: Hparams,
+        key: jax.Array,
+        data: DataArrays,
+        start: TrainState | None = None,
+        *,
+        with_state: bool = False,
+    ) -> dict[str, Any]:
         """The whole run: ``make_train_fn``'s function."""
         spec = self.spec
         steps, batch = spec.steps_per_epoch, spec.batch_size
@@ -266,14 +311,16 @@ class _Trainer:
             nan = jnp.nan
             return carry, (*(jnp.where(diverged, nan, m) for m in metrics), diverged)
 
-        init = self.init_carry(hparams, init_key)
-        epoch_keys = jax.random.split(shuffle_key, spec.epochs)
-        (params, _, diverged, _), (train_loss, val_loss, val_acc, flags) = jax.lax.scan(
-            epoch, init, epoch_keys
-        )
+        init = self.init_carry(hparams, init_key) if start is None else self.carry(start)
+        # Keyed by the epoch's number, so a continued run shuffles as an uninterrupted one.
+        epochs = jnp.arange(spec.start_epoch, spec.epochs)
+        epoch_keys = jax.vmap(lambda e: jax.random.fold_in(shuffle_key, e))(epochs)
+        final, (train_loss, val_loss, val_acc, flags) = jax.lax.scan(epoch, init, epoch_keys)
+        params, opt_state, diverged, step_i = final
         test_loss, test_acc = self.evaluate(params, data["x_test"], data["y_test"])
-        first_bad = jnp.argmax(flags)
-        return {
+        first_bad = spec.start_epoch + jnp.argmax(flags)
+        state = {"state": {"params": params, "opt_state": opt_state, "step": step_i}}
+        return (state if with_state else {}) | {
             "train_loss": train_loss,
             "val_loss": val_loss,
             "val_accuracy": val_acc,
@@ -284,16 +331,32 @@ class _Trainer:
         }
 
 
-def make_train_fn(spec: StaticSpec) -> TrainFn:
-    """Returns the pure training function ``(hparams, key, data) -> metrics``.
+def make_train_fn(spec: StaticSpec, with_state: bool = False) -> TrainFn:
+    """Returns the pure training function ``(hparams, key, data, start=None) -> metrics``.
 
     Pure and shape-static, so it can be jit-compiled once per ``spec`` and
     ``vmap``-ed over (hparams, key) to run many trials as one program. ``data``
     holds ``x_train, y_train, x_val, y_val, x_test, y_test``. The metrics hold
-    per-epoch ``train_loss, val_loss, val_accuracy`` (shape ``[epochs]``), the
-    final ``test_loss, test_accuracy``, ``diverged`` and ``diverged_epoch``.
+    per-epoch ``train_loss, val_loss, val_accuracy`` (shape ``[run_epochs]``),
+    the final ``test_loss, test_accuracy``, ``diverged`` and ``diverged_epoch``
+    (0-based, counted from the first epoch of the whole run). ``start`` is a
+    ``TrainState`` to continue from at ``spec.start_epoch``; ``with_state``
+    adds ``"state"``, the ``TrainState`` after the last epoch.
     """
-    return _Trainer(spec).train
+    trainer = _Trainer(spec)
+
+    def train(
+        hparams: Hparams, key: jax.Array, data: DataArrays, start: TrainState | None = None
+    ) -> dict[str, Any]:
+        return trainer.train(hparams, key, data, start, with_state=with_state)
+
+    return train
+
+
+def abstract_state(spec: StaticSpec) -> TrainState:
+    """The shapes and dtypes of ``spec``'s ``TrainState``: a target to restore into."""
+    hparams = as_hparams(dict.fromkeys(HPARAM_NAMES, 0.0))
+    return jax.eval_shape(_Trainer(spec).init_state, hparams, jax.random.key(0))
 
 
 def _lowered_flops(fn: Callable[..., Any], *args: Any) -> float:
@@ -351,7 +414,7 @@ def program_flops(spec: StaticSpec, data: DataArrays) -> float:
     init_flops = _lowered_flops(trainer.init_carry, hparams, key)
     return (
         spec.total_steps * step_flops
-        + spec.epochs * eval_flops("val")
+        + spec.run_epochs * eval_flops("val")
         + eval_flops("test")
         + init_flops
     )
@@ -369,33 +432,51 @@ class CompiledProgram:
     flops: float  # per trial, from ``program_flops`` (0 when unavailable)
 
 
-_PROGRAMS: dict[tuple[StaticSpec, str, int], CompiledProgram] = {}
+_PROGRAMS: dict[tuple[StaticSpec, str, int, bool, bool], CompiledProgram] = {}
 compile_count = 0  # how many programs this process has compiled (tests read it)
 
 
 def compiled_program(
-    spec: StaticSpec, data: DataArrays, device: jax.Device, trials: int = 0
+    spec: StaticSpec,
+    data: DataArrays,
+    device: jax.Device,
+    trials: int = 0,
+    *,
+    with_state: bool = False,
+    resume: bool = False,
 ) -> CompiledProgram:
     """Returns the compiled program for ``spec`` on ``device``, compiling on first use.
 
     ``trials=0`` compiles the single-trial program; ``trials=n`` compiles a
-    ``vmap`` over ``n`` trials (hparams and keys batched, data shared).
+    ``vmap`` over ``n`` trials (hparams, keys and start states batched, data
+    shared). ``resume`` compiles the variant called as ``run(hparams, key,
+    data, start)``; ``with_state`` the one that also returns the final state.
     """
     global compile_count
-    cache_key = (spec, str(device), trials)
+    cache_key = (spec, str(device), trials, with_state, resume)
     program = _PROGRAMS.get(cache_key)
     if program is not None:
         return program
-    fn = make_train_fn(spec)
+    fn = make_train_fn(spec, with_state=with_state)
     hp = as_hparams(dict.fromkeys(HPARAM_NAMES, 0.0))
     key = jax.random.key(0)
+    args: tuple[Any, ...] = (hp, key, data)
+    if resume:
+        args += (abstract_state(spec),)
     if trials:
-        fn = jax.vmap(fn, in_axes=(0, 0, None))
-        hp = {k: jnp.broadcast_to(v, (trials,)) for k, v in hp.items()}
-        key = jax.random.split(key, trials)
-    hp, key = jax.device_put((hp, key), device)
+        fn = jax.vmap(fn, in_axes=(0, 0, None, 0) if resume else (0, 0, None))
+        args = (
+            {k: jnp.broadcast_to(v, (trials,)) for k, v in hp.items()},
+            jax.random.split(key, trials),
+            data,
+            *(
+                jax.tree.map(lambda a: jax.ShapeDtypeStruct((trials, *a.shape), a.dtype), s)
+                for s in args[3:]
+            ),
+        )
+    args = (*jax.device_put(args[:2], device), *args[2:])
     start = time.perf_counter()
-    compiled = jax.jit(fn).lower(hp, key, data).compile()
+    compiled = jax.jit(fn).lower(*args).compile()
     seconds = time.perf_counter() - start
     compile_count += 1
     program = CompiledProgram(compiled, seconds, program_flops(spec, data))

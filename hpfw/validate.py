@@ -56,6 +56,13 @@ def validate_config(cfg: Any) -> None:
     )
     _check("trainer.epochs", trainer.epochs, trainer.epochs >= 1, "an integer >= 1")
     _check("trainer.batch_size", trainer.batch_size, trainer.batch_size >= 1, "an integer >= 1")
+    horizon = trainer.get("schedule_epochs")
+    _check(
+        "trainer.schedule_epochs",
+        horizon,
+        horizon is None or horizon >= trainer.epochs,
+        f"null or an integer >= trainer.epochs ({trainer.epochs})",
+    )
 
 
 def validate_against_data(cfg: Any, n_train: int) -> None:
