@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, _run, journal
+from tests.helpers import ROOT, _run, journal, run_cli
 
 BUDGET_APP = ROOT / "tests" / "apps" / "budget" / "app.py"
 KEYS = (
@@ -203,3 +203,59 @@ def test_n_trials_null_needs_a_strategy_that_ends(tmp_path):
     args = ["-m", "hydra/sweeper=random", "hydra.sweeper.n_trials=null", "x=interval(0,1)"]
     result = _run([sys.executable, str(BUDGET_APP), *args], tmp_path, None)
     assert result.returncode == 2 and "does not end by itself" in result.stderr
+
+
+# --- hpfw's trainer on digits -------------------------------------------------------------
+
+
+def _digits_sweep(tmp_path: Path, *args: str) -> tuple[dict, dict[int, dict]]:
+    out = tmp_path / "sweep"
+    result = run_cli(
+        "-m",
+        "hydra.sweeper.max_budget=2",
+        "hydra.sweeper.eta=2",
+        "hydra.sweeper.seed=0",
+        "trainer.batch_size=128",
+        "model.hidden_dim=32",
+        "optimizer.lr=tag(log, interval(1e-3, 3e-2))",
+        f"hydra.sweep.dir={out}",
+        *args,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Rungs" in result.stdout and "unbiased final estimate" in result.stdout
+    return journal(out)
+
+
+def _check_promotions(out: Path, records: dict[int, dict]) -> None:
+    promoted = [r for r in records.values() if r["info"]["rung"] > 0]
+    assert promoted
+    for r in records.values():
+        assert r["state"] == "complete"
+        assert "trainer.schedule_epochs=2" in r["overrides"]
+        metrics = json.loads((out / str(r["job"]) / "metrics.json").read_text())
+        if r["info"]["rung"] > 0:
+            # It restored the budget-1 checkpoint and trained epoch 2 only.
+            assert r["metrics"]["start_epoch"] == 1 and metrics["epochs"]["epoch"] == [2]
+        else:
+            assert r["metrics"]["start_epoch"] == 0
+        epochs = r["info"]["budget"]
+        assert (Path(r["checkpoint"]) / f"epoch_{epochs}").is_dir()
+
+
+def test_sha_on_digits_continues_promoted_trials_from_checkpoints(tmp_path):
+    _, records = _digits_sweep(tmp_path, "hydra/sweeper=sha")  # 2@1 epoch, then 1@2
+    assert [r["info"]["budget"] for r in records.values()] == [1, 1, 2]
+    _check_promotions(tmp_path / "sweep", records)
+    assert (tmp_path / "sweep" / "rungs.png").stat().st_size > 0
+
+
+def test_hyperband_on_digits_with_the_batched_launcher(tmp_path):
+    _, records = _digits_sweep(
+        tmp_path, "hydra/sweeper=hyperband", "hydra/launcher=batched", "hydra.sweeper.batch_size=8"
+    )
+    # Brackets 2@1 -> 1@2 and 2@2: each rung one launched batch of vmapped groups.
+    assert [(r["info"]["bracket"], r["info"]["budget"]) for r in records.values()] == [
+        (0, 1), (0, 1), (0, 2), (1, 2), (1, 2)
+    ]  # fmt: skip
+    _check_promotions(tmp_path / "sweep", records)

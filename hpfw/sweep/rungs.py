@@ -102,7 +102,9 @@ def rungs_table(header: dict[str, Any], trials: Sequence[dict[str, Any]]) -> Tab
     return table
 
 
-def _epoch_curve(sweep_dir: Path, trial: dict[str, Any]) -> tuple[list[int], list[float]] | None:
+def _epoch_curve(
+    sweep_dir: Path, trial: dict[str, Any]
+) -> tuple[list[int], list[float], str] | None:
     """Per-epoch objective values from the job's metrics.json (hpfw's trainer writes one).
 
     The job directory is ``<sweep dir>/<job>`` (Hydra's default ``hydra.sweep.subdir``);
@@ -123,7 +125,7 @@ def _epoch_curve(sweep_dir: Path, trial: dict[str, Any]) -> tuple[list[int], lis
         start = int((trial.get("metrics") or {}).get("start_epoch") or 0)
         numbers = list(range(start + 1, start + len(values) + 1))
     pairs = [(int(e), float(v)) for e, v in zip(numbers, values, strict=True) if _finite(v)]
-    return ([e for e, _ in pairs], [v for _, v in pairs]) if pairs else None
+    return ([e for e, _ in pairs], [v for _, v in pairs], str(name)) if pairs else None
 
 
 def plot_rungs(
@@ -147,7 +149,7 @@ def plot_rungs(
     ncols = min(3, len(brackets))
     nrows = math.ceil(len(brackets) / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.4 * nrows), squeeze=False)
-    objective = header.get("objective") or "objective"
+    label = header.get("objective") or "objective"
     top = {
         j: max(t["info"]["rung"] for (b, _), ts in groups.items() if b == j for t in ts)
         for j in brackets
@@ -169,6 +171,7 @@ def plot_rungs(
                 if curve is not None:
                     xs += curve[0]
                     ys += curve[1]
+                    label = curve[2]  # the metric's own name, e.g. val_accuracy
                 elif trial.get("state") == "complete" and _finite(trial.get("value")):
                     xs.append(trial["info"]["budget"])
                     ys.append(trial["value"])
@@ -183,7 +186,7 @@ def plot_rungs(
                 ax.plot(xs[-1:], ys[-1:], "x", color="0.45", markersize=5)
         ax.set_title(f"bracket {j}: budgets {', '.join(map(str, budgets))}", fontsize="medium")
         ax.set_xlabel("epochs (budget)")
-        ax.set_ylabel(objective, fontsize="small")
+        ax.set_ylabel(label, fontsize="small")
         if largest / smallest > 10:
             ax.set_xscale("log")
             ax.set_xlim(smallest / 1.3, largest * 1.3)
@@ -193,6 +196,6 @@ def plot_rungs(
             ax.legend(loc="best", fontsize="x-small")
     for ax in list(axes.flat)[len(brackets) :]:
         ax.set_visible(False)
-    fig.suptitle(f"{objective} per configuration (grey x: stopped early)")
+    fig.suptitle(f"{label} per configuration (grey x: stopped early)")
     _save(fig, path)
     return True
