@@ -15,7 +15,7 @@ launcher's engine; one call per rung or trial), strategies driven by ask/tell.
 Usage::
 
     .venv/bin/python benchmarks/bench_hyperband.py [--settings mlp cnn] [--seeds 0 1 2]
-        [--methods hyperband bohb random bayes] [--json results.json]
+        [--methods hyperband bohb random bayes] [--mode sequential|auto|vmap] [--json PATH]
 """
 
 from __future__ import annotations
@@ -81,6 +81,7 @@ SETTINGS = {
     ),
 }
 METHODS = ("hyperband", "bohb", "random", "bayes")
+MODE = "sequential"  # train_many's mode; --mode changes it
 
 
 @dataclass
@@ -91,7 +92,8 @@ class Run:
     values: list[float | None] = field(default_factory=list)
     epochs: list[int] = field(default_factory=list)  # epochs each trial trained
     finished: list[float] = field(default_factory=list)  # wall seconds at its batch's end
-    train_seconds: float = 0.0
+    train_seconds: float = 0.0  # inside the compiled programs
+    compile_seconds: float = 0.0
 
     @property
     def total_epochs(self) -> int:
@@ -155,7 +157,7 @@ def run_method(
                     f"trainer.checkpoint_dir={format_value(str(checkpoint))}",
                 ]
             cfgs.append(compose_cfg(overrides))
-        results = batch.train_many(cfgs)
+        results = batch.train_many(cfgs, mode=MODE)
         now = time.perf_counter() - started
         for trial, result in zip(trials, results, strict=True):
             budget = trial.info.get("budget", setting.max_budget)
@@ -165,6 +167,7 @@ def run_method(
                 value = float(result["val_accuracy"])
                 start = int(result.get("start_epoch", 0))
                 run.train_seconds += float(result["train_seconds"])
+                run.compile_seconds += float(result["compile_seconds"])
             strategy.tell(trial, value)
             run.values.append(value)
             run.epochs.append(budget - start)
@@ -214,6 +217,7 @@ def summarise(name: str, per_seed: list[dict[str, Run]]) -> list[dict[str, Any]]
                 "total_epochs": statistics.median(r[method].total_epochs for r in per_seed),
                 "wall_seconds": statistics.median(r[method].finished[-1] for r in per_seed),
                 "train_seconds": statistics.median(r[method].train_seconds for r in per_seed),
+                "compile_seconds": statistics.median(r[method].compile_seconds for r in per_seed),
                 "reached_random_best": f"{reached}/{len(per_seed)}",
                 "epochs_to_random_best": statistics.median(epochs) if epochs else None,
                 "fraction_of_random_epochs": statistics.median(fractions) if fractions else None,
@@ -231,6 +235,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         ("total_epochs", "{:.0f}"),
         ("wall_seconds", "{:.1f}"),
         ("train_seconds", "{:.1f}"),
+        ("compile_seconds", "{:.1f}"),
         ("reached_random_best", "{}"),
         ("epochs_to_random_best", "{:.0f}"),
         ("fraction_of_random_epochs", "{:.2f}"),
@@ -249,7 +254,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--json", type=Path, default=None, help="write every row here")
+    # Sequential by default: on a small CPU a vmapped group is no faster, and each new
+    # group width would compile another program (see docs/launcher.md).
+    parser.add_argument("--mode", default="sequential", choices=batch.MODES)
     args = parser.parse_args(argv)
+    global MODE
+    MODE = args.mode
     if "random" not in args.methods:
         parser.error("--methods needs random: it sets the accuracy to reach")
     register_configs()

@@ -55,6 +55,7 @@ class BayesSweeperConf(HpfwSweeperConf):
 @dataclass
 class MultiFidelitySweeperConf(HpfwSweeperConf):
     n_trials: Optional[int] = None  # null: every trial of the brackets (each rung counts one)
+    max_failures: int = 100  # a wide space diverges often in rung 0: those are cut, not errors
     min_budget: int = 1  # smallest budget (epochs) a configuration trains for
     max_budget: int = 27  # the full budget; every bracket's top rung trains this long
     eta: int = 3  # each rung keeps the best 1/eta and trains them eta times longer
