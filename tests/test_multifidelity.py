@@ -243,3 +243,34 @@ def test_bohb_proposes_from_the_model_once_a_budget_has_enough_results() -> None
 def test_contract_of_bohb_and_small_sha(check) -> None:
     check(functools.partial(HyperbandStrategy, proposal="bayes", min_points=4))
     check(functools.partial(SuccessiveHalvingStrategy, max_budget=4, eta=2, n_configs=24))
+
+
+# --- reports ------------------------------------------------------------------------------
+
+
+def _record(i: int, config: int, rung: int, budget: int, value: float | None) -> dict[str, Any]:
+    info = {"config": config, "bracket": 0, "rung": rung, "budget": budget}
+    state = "complete" if value is not None else "diverged"
+    return {"id": i, "job": i, "state": state, "value": value, "params": {"x": 0.1}, "info": info}
+
+
+def test_reports_rank_by_budget_and_count_promotions(tmp_path) -> None:
+    from hpfw.sweep import report, rungs
+
+    header = {"direction": "maximize", "space": {}}
+    trials = [
+        _record(0, 0, 0, 1, 0.90),
+        _record(1, 1, 0, 1, 0.99),  # best value, but after one epoch only
+        _record(2, 2, 0, 1, None),
+        _record(3, 1, 1, 3, 0.95),
+    ]
+    assert report.best_trial(header, trials)["id"] == 3  # the largest budget wins
+    rows = rungs.rung_rows(header, trials)
+    assert [(r["rung"], r["budget"], r["trials"], r["complete"], r["promoted"]) for r in rows] == [
+        (0, 1, 3, 2, 1),
+        (1, 3, 1, 1, 0),
+    ]
+    assert rows[0]["best"] == 0.99
+    report.write_reports(tmp_path, header, trials)
+    assert (tmp_path / "rungs.png").stat().st_size > 0
+    assert "config,bracket,rung,budget" in (tmp_path / "trials.csv").read_text().splitlines()[0]
