@@ -11,6 +11,13 @@ The public API for ask/tell use without Hydra::
 
 from __future__ import annotations
 
+import os
+
+# Before JAX starts a GPU backend: allocate on demand instead of grabbing 75% of
+# every visible GPU in every process, so concurrent trials (and the sweeper's
+# own Bayesian model) can share a node. A value the user set is kept.
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+
 from hpfw.search import (
     Categorical,
     Float,

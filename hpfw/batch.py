@@ -121,6 +121,7 @@ def _run_vmapped(
             seconds=seconds / len(runs),
             compile_seconds=program.compile_seconds / len(runs) if compiled else 0.0,
             flops=program.flops,
+            compile_cache=program.cache if compiled else "process",
         )
         for i, run in enumerate(runs)
     ]

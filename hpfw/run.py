@@ -31,6 +31,14 @@ log = logging.getLogger("hpfw")
 logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
 
 
+COMPILE_CACHE_WORDS = {
+    "process": "program reused in this process",
+    "hit": "persistent cache hit",
+    "miss": "compiled, now in the persistent cache",
+    "off": "compiled, persistent cache off",
+}
+
+
 def _plain(value: Any) -> Any:
     return getattr(value, "value", value)
 
@@ -116,6 +124,7 @@ def summarize(
     seconds: float,
     compile_seconds: float,
     flops: float,
+    compile_cache: str = "process",
 ) -> dict[str, Any]:
     """Every metric of one trained trial, from the program's (host) outputs.
 
@@ -140,6 +149,9 @@ def summarize(
         "test_loss": float(out["test_loss"]),
         "test_accuracy": float(out["test_accuracy"]),
         "compile_seconds": compile_seconds,
+        # Where the program came from: "process" (already compiled in this process),
+        # "hit" (loaded from the persistent cache), "miss" (compiled and cached), "off".
+        "compile_cache": compile_cache,
         "train_seconds": seconds,
         "steps": steps,
         "steps_per_second": steps / seconds if seconds > 0 else 0.0,
@@ -190,6 +202,7 @@ def train_prepared(run: PreparedRun) -> dict[str, Any]:
         seconds=seconds,
         compile_seconds=program.compile_seconds if compiled_now else 0.0,
         flops=program.flops,
+        compile_cache=program.cache if compiled_now else "process",
     )
 
 
@@ -232,8 +245,9 @@ def report(
         metrics["test_loss"],
     )
     log.info(
-        "compile %.2fs, train %.2fs (%.0f steps/s)",
+        "compile %.2fs (%s), train %.2fs (%.0f steps/s)",
         metrics["compile_seconds"],
+        COMPILE_CACHE_WORDS.get(metrics.get("compile_cache", ""), "compiled"),
         metrics["train_seconds"],
         metrics["steps_per_second"],
     )

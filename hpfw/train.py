@@ -29,6 +29,7 @@ import numpy as np
 import optax
 from flax import nnx
 
+from hpfw import device as devices
 from hpfw.data import Dataset
 from hpfw.models import build_model
 from hpfw.optim import build_optimizer
@@ -430,6 +431,7 @@ class CompiledProgram:
     run: Callable[..., dict[str, jax.Array]]
     compile_seconds: float
     flops: float  # per trial, from ``program_flops`` (0 when unavailable)
+    cache: str = "off"  # the persistent cache: "hit" (loaded), "miss" (compiled), "off"
 
 
 _PROGRAMS: dict[tuple[StaticSpec, str, int, bool, bool], CompiledProgram] = {}
@@ -475,11 +477,13 @@ def compiled_program(
             ),
         )
     args = (*jax.device_put(args[:2], device), *args[2:])
+    hits = devices.cache_hits()
     start = time.perf_counter()
     compiled = jax.jit(fn).lower(*args).compile()
     seconds = time.perf_counter() - start
     compile_count += 1
-    program = CompiledProgram(compiled, seconds, program_flops(spec, data))
+    cache = "hit" if devices.cache_hits() > hits else "miss" if devices.cache_enabled() else "off"
+    program = CompiledProgram(compiled, seconds, program_flops(spec, data), cache)
     _PROGRAMS[cache_key] = program
     return program
 

@@ -99,6 +99,10 @@ def _program() -> str:
     return argv0.name
 
 
+class WorkerDied(Exception):
+    """The launcher lost the process (or node) running a trial, so there is no JobReturn."""
+
+
 @dataclass
 class Outcome:
     state: TrialState
@@ -240,7 +244,33 @@ class SweepRunner:
 
     # --- results ---------------------------------------------------------------
 
-    def _outcome(self, ret: JobReturn, trial: Trial, sweep_dir: Path) -> Outcome:
+    def _launch(self, launches: list[list[str]], first_job: int) -> list[JobReturn | WorkerDied]:
+        """Launches a batch; a worker that dies fails its own trial, not the batch.
+
+        Launchers report a killed worker (joblib's TerminatedWorkerError,
+        submitit's UncompletedJobError, a lost Ray node) by raising for the
+        whole batch, so the other jobs' results are lost with it. The batch is
+        then launched again one job at a time: jobs that finish are kept, and a
+        job whose launch raises again is recorded as failed with the reason.
+        """
+        try:
+            return list(self.launcher.launch(launches, initial_job_idx=first_job))
+        except Exception as error:
+            if len(launches) == 1:
+                return [WorkerDied(f"the worker running it died: {_one_line(error)}")]
+            log.warning(
+                "the launcher lost a batch of %d jobs (%s); launching them one at a time",
+                len(launches),
+                _one_line(error),
+            )
+        returns: list[JobReturn | WorkerDied] = []
+        for offset, overrides in enumerate(launches):
+            returns += self._launch([overrides], first_job + offset)
+        return returns
+
+    def _outcome(self, ret: JobReturn | WorkerDied, trial: Trial, sweep_dir: Path) -> Outcome:
+        if isinstance(ret, WorkerDied):
+            return Outcome(TrialState.failed, None, {}, str(ret))
         try:
             result = ret.return_value  # re-raises what the job raised
         except Exception as error:
@@ -364,7 +394,7 @@ class SweepRunner:
                     by_id[trial.id] = record
                     launches.append(overrides)
                 journal.append_many([by_id[t.id] for t in batch])
-                returns = self.launcher.launch(launches, initial_job_idx=next_job)
+                returns = self._launch(launches, next_job)
                 next_job += len(launches)
                 fatal: SweepError | None = None
                 told: list[tuple[Trial, float | None]] = []
@@ -539,6 +569,11 @@ _ABSENT = object()
 def _reproducible(fixed: list[str]) -> list[str]:
     """The fixed overrides a rerun of one trial needs (Hydra's own settings left out)."""
     return [o for o in fixed if not o.lstrip("+~").startswith(("hydra.", "hydra/"))]
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
 def _clock(seconds: float) -> str:

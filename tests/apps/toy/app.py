@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+import signal
 import time
 
 import hydra
@@ -13,6 +15,8 @@ from omegaconf import DictConfig
 def main(cfg: DictConfig) -> object:
     if cfg.sleep:
         time.sleep(cfg.sleep)
+    if cfg.die_above is not None and cfg.x > cfg.die_above:
+        os.kill(os.getpid(), signal.SIGKILL)  # the worker process dies mid-trial
     if cfg.fail_above is not None and cfg.x > cfg.fail_above:
         raise RuntimeError(f"x={cfg.x} is too large for this toy")
     if cfg.nan_below is not None and cfg.x < cfg.nan_below:

@@ -1,0 +1,189 @@
+"""Sweeps on Hydra's launchers (joblib, submitit_local, ray): same trials, dead workers, caches."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from hpfw import available_strategies, create_strategy
+from hpfw.testing import contract_space
+from tests.helpers import journal, run_cli, toy
+
+# Six random trials of hpfw's trainer, two per launched batch.
+SWEEP = (
+    "-m",
+    "hydra/sweeper=random",
+    "hydra.sweeper.n_trials=6",
+    "hydra.sweeper.batch_size=2",
+    "hydra.sweeper.seed=3",
+    "trainer.epochs=2",
+    "trainer.batch_size=64",
+    "optimizer.lr=tag(log,interval(1e-3,3e-2))",
+    "regularization.dropout=interval(0,0.3)",
+)
+LAUNCHERS = {
+    "joblib": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
+    "submitit_local": ["hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10"],
+    "ray": [
+        "hydra/launcher=ray",
+        "+hydra.launcher.ray.init.num_cpus=2",
+        "+hydra.launcher.ray.init.include_dashboard=false",
+        "+hydra.launcher.ray.remote.max_retries=0",  # a dead worker fails its trial at once
+    ],
+}
+
+
+def _sweep(cwd: Path, name: str, cache: Path, *extra: str) -> dict[int, dict]:
+    out = cwd / name
+    result = run_cli(
+        *SWEEP, f"trainer.compilation_cache_dir={cache}", *extra, f"hydra.sweep.dir={out}", cwd=cwd
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return journal(out)[1]
+
+
+def _job_metrics(sweep_dir: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(sweep_dir.glob("*/metrics.json"))]
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[int, dict]]:
+    """The basic launcher's sweep, which also fills a fresh compilation cache."""
+    cwd = tmp_path_factory.mktemp("scaleout")
+    cache = cwd / "jax-cache"
+    records = _sweep(cwd, "basic", cache)
+    caches = [m["compile_cache"] for m in _job_metrics(cwd / "basic")]
+    # One process: the first trial compiles (and fills the cache), the rest reuse it.
+    assert caches[0] == "miss" and set(caches[1:]) == {"process"}, caches
+    return cwd, cache, records
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("launcher", list(LAUNCHERS))
+def test_launchers_give_the_same_trials_and_share_the_cache(launcher: str, shared) -> None:
+    cwd, cache, basic = shared
+    records = _sweep(cwd, launcher, cache, *LAUNCHERS[launcher])
+    assert [r["params"] for r in records.values()] == [r["params"] for r in basic.values()]
+    for ours, theirs in zip(records.values(), basic.values(), strict=True):
+        assert ours["state"] == theirs["state"] == "complete"
+        assert ours["value"] == pytest.approx(theirs["value"], abs=1e-6)
+    # Each worker process loads the program the basic sweep compiled: nothing recompiles.
+    caches = [m["compile_cache"] for m in _job_metrics(cwd / launcher)]
+    assert "hit" in caches and set(caches) <= {"hit", "process"}, caches
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("launcher", list(LAUNCHERS))
+def test_a_killed_worker_fails_its_trial_and_the_sweep_goes_on(
+    launcher: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "sweep"
+    extra = [o for o in LAUNCHERS[launcher] if "num_cpus" not in o]
+    result = toy(
+        "hydra/sweeper=grid",
+        "hydra.sweeper.batch_size=2",
+        "x=0.1,0.2,0.9,0.3",
+        "die_above=0.5",  # the trial with x=0.9 SIGKILLs its worker
+        *extra,
+        *(["+hydra.launcher.ray.init.num_cpus=2"] if launcher == "ray" else []),
+        f"hydra.sweep.dir={out}",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    records = journal(out)[1]
+    states = {r["params"]["x"]: r["state"] for r in records.values()}
+    assert states == {0.1: "complete", 0.2: "complete", 0.9: "failed", 0.3: "complete"}
+    dead = next(r for r in records.values() if r["params"]["x"] == 0.9)
+    assert dead["error"].startswith("the worker running it died")
+
+
+def test_each_worker_process_claims_its_own_device(tmp_path: Path) -> None:
+    """Two joblib workers on a node with two (here: simulated CPU) devices use one each."""
+    env = {
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+        "HPFW_DEVICE_LOCK_DIR": str(tmp_path / "locks"),
+    }
+    out = tmp_path / "sweep"
+    result = run_cli(
+        "-m",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        "hydra.sweeper.batch_size=2",
+        "trainer.epochs=2",
+        "trainer.batch_size=64",
+        "trainer.compilation_cache_dir=null",
+        "optimizer.lr=0.001,0.002",
+        f"hydra.sweep.dir={out}",
+        cwd=tmp_path,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    devices = sorted(m["device"] for m in _job_metrics(out))
+    assert devices == ["cpu:0 (cpu)", "cpu:1 (cpu)"]
+    logs = [p.read_text() for p in out.glob("*/*.log")]
+    assert any("device: cpu:1 (cpu)" in text for text in logs)
+
+
+def _claim(lock_dir: str, ready, release, results) -> None:  # runs in a child process
+    os.environ["HPFW_DEVICE_LOCK_DIR"] = lock_dir
+    from hpfw.device import claim_slot
+
+    results.put((os.getpid(), claim_slot("gpu", 2)))
+    ready.set()
+    release.wait(60)
+
+
+def test_claims_are_distinct_until_devices_run_out(tmp_path: Path) -> None:
+    context = multiprocessing.get_context("spawn")
+    results, release = context.Queue(), context.Event()
+    children = []
+    for _ in range(3):
+        ready = context.Event()
+        child = context.Process(target=_claim, args=(str(tmp_path), ready, release, results))
+        child.start()
+        assert ready.wait(120)
+        children.append(child)
+    claims = [results.get(timeout=10) for _ in children]
+    release.set()
+    for child in children:
+        child.join(30)
+    assert [slot for _, slot in claims[:2]] == [0, 1]
+    pid, slot = claims[2]
+    assert slot == pid % 2  # more processes than devices: the third shares
+
+
+def test_jax_does_not_preallocate_gpu_memory_unless_asked() -> None:
+    import subprocess
+
+    code = "import os, hpfw; print(os.environ['XLA_PYTHON_CLIENT_PREALLOCATE'])"
+    env = {k: v for k, v in os.environ.items() if k != "XLA_PYTHON_CLIENT_PREALLOCATE"}
+    default = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert default.stdout.strip() == "false"
+    env["XLA_PYTHON_CLIENT_PREALLOCATE"] = "true"
+    chosen = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert chosen.stdout.strip() == "true"
+
+
+# Strategies that propose new configurations in every batch (multi-fidelity ones
+# also promote earlier configurations, and are tested with their brackets).
+PROPOSING = [n for n in ("grid", "random", "bayes", "tpe") if n in available_strategies()]
+
+
+@pytest.mark.parametrize("name", PROPOSING)
+def test_a_parallel_batch_holds_distinct_trials(name: str) -> None:
+    """What a launcher runs at once is ``batch_size`` different configurations."""
+    options = {"grid_points": 3} if name == "grid" else {}
+    strategy = create_strategy(name, contract_space(), direction="minimize", seed=0, **options)
+    seen: list[tuple] = []
+    for _ in range(3):
+        batch = strategy.ask(4)
+        assert len(batch) == 4
+        seen += [tuple(sorted(t.params.items())) for t in batch]
+        for trial in batch:
+            strategy.tell(trial, float(trial.params["lr"]))
+    assert len(set(seen)) == len(seen), seen
