@@ -14,7 +14,6 @@ from hpfw.search.multifidelity import HyperbandStrategy, SuccessiveHalvingStrate
 from hpfw.search.multifidelity.brackets import (
     hyperband_brackets,
     promote,
-    rung_budgets,
     sha_brackets,
 )
 from hpfw.testing import CONTRACT_CHECKS
@@ -93,9 +92,12 @@ def test_bad_settings_name_the_key(kwargs: dict[str, Any], expected: str) -> Non
         create_strategy("sha", {"x": Float(0.0, 1.0)}, **kwargs)
 
 
-def test_budgets_that_round_together_are_refused() -> None:
-    with pytest.raises(HpfwError, match="repeated integer budgets"):
-        rung_budgets(2, 2, 3)
+def test_rounded_budgets_stay_distinct() -> None:
+    for max_budget in range(1, 200):
+        for eta in (2, 3, 4):
+            for bracket in hyperband_brackets(1, max_budget, eta):
+                assert len(set(bracket.budgets)) == len(bracket.budgets)
+                assert bracket.budgets[-1] == max_budget and bracket.budgets[0] >= 1
 
 
 # --- running a strategy -------------------------------------------------------------------
