@@ -11,6 +11,7 @@ a directory without it is ignored.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import shutil
 from pathlib import Path
@@ -18,6 +19,9 @@ from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
+
+# Orbax logs every step of every save at INFO through absl: a dozen lines per trial.
+logging.getLogger("absl").setLevel(logging.WARNING)
 
 METADATA = "hpfw.json"
 _EPOCH_DIR = re.compile(r"^epoch_(\d+)$")

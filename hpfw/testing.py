@@ -173,7 +173,9 @@ def check_resume_by_replay(factory: StrategyFactory) -> None:
     resumed = factory(contract_space(), direction="minimize", seed=3)
     for trial in finished:
         # A copy, as the journal would rebuild it: the strategy never asked for it.
-        replay = Trial(trial.id, dict(trial.params), trial.inactive, trial.state, trial.value)
+        replay = Trial(
+            trial.id, dict(trial.params), trial.inactive, trial.state, trial.value, dict(trial.info)
+        )
         resumed.tell(replay, trial.value)
     assert set(resumed.trials) == {t.id for t in finished}, (
         f"after replay the strategy knows trials {sorted(resumed.trials)}, "

@@ -17,7 +17,9 @@ ENTRY_POINT_GROUP = "hpfw.strategies"
 _BUILTINS = {
     "bayes": "hpfw.search.bayes:BayesStrategy",
     "grid": "hpfw.search.grid:GridStrategy",
+    "hyperband": "hpfw.search.multifidelity.hyperband:HyperbandStrategy",
     "random": "hpfw.search.random:RandomStrategy",
+    "sha": "hpfw.search.multifidelity.sha:SuccessiveHalvingStrategy",
 }
 _registered: dict[str, type[Strategy]] = {}
 

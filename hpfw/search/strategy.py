@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -58,9 +58,20 @@ class Strategy:
     Subclasses implement ``ask`` (using ``new_trial`` to allocate ids) and may
     extend ``tell`` (calling ``super().tell``). Values are in the user's
     direction; ``score`` turns them into "lower is better".
+
+    On resume, trials that were running when the sweep stopped are launched
+    again with their ids: ``will_rerun`` hears of them after the replay and
+    before the first ``ask``, and ``tell`` gets their results later.
+
+    A multi-fidelity strategy (``sha``, ``hyperband``) sets ``max_budget`` and
+    puts an integer ``budget`` (and a ``config`` id shared by the trials of one
+    configuration) into each trial's ``info``: the sweeper then trains the trial
+    for that budget and lets it continue from its configuration's checkpoint
+    (see docs/early-stopping.md).
     """
 
     name: ClassVar[str] = ""
+    max_budget: int | None = None  # set by multi-fidelity strategies: the largest budget
 
     def __init__(
         self,
@@ -95,6 +106,22 @@ class Strategy:
     def reserve_ids(self, next_id: int) -> None:
         """Makes ``new_trial`` start at ``next_id`` or later (ids taken by resumed trials)."""
         self._next_id = max(self._next_id, next_id)
+
+    def will_rerun(self, trials: Sequence[Trial]) -> None:
+        """On resume: ``trials`` were running when the sweep stopped and will run again.
+
+        They keep their ids and are told like any other trial once they
+        finish. The default keeps new ids clear of them; a strategy whose
+        plan depends on what is pending (a rung waiting for its trials) also
+        records them.
+        """
+        if trials:
+            self.reserve_ids(max(t.id for t in trials) + 1)
+
+    @property
+    def max_trials(self) -> int | None:
+        """The most trials this strategy will ever propose, or ``None`` when unbounded."""
+        return None
 
     def new_trial(self, params: dict[str, Any], **info: Any) -> Trial:
         """A trial with the next free id (ids continue after replayed ones)."""

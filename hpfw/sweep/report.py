@@ -1,5 +1,8 @@
 """Sweep reports drawn from the journal alone: best.yaml, trials.csv, history.png, params.png.
 
+Multi-fidelity sweeps (``sha``, ``hyperband``) also get ``rungs.png`` and a
+rungs table (see ``hpfw.sweep.rungs``).
+
 ``hpfw report <sweep dir>`` redraws them at any time, also for a sweep that is
 still running or that crashed. Heavy imports (matplotlib, rich) happen inside
 the functions that need them, so importing this module stays cheap.
@@ -17,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hpfw.sweep import rungs
 from hpfw.sweep.journal import Journal, JournalError
 
 if TYPE_CHECKING:
@@ -51,9 +55,16 @@ def _completed(trials: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _ranked(header: dict[str, Any], trials: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Completed trials, best first; ties go to the lower id (found first)."""
+    """Completed trials, best first; ties go to the lower id (found first).
+
+    In a multi-fidelity sweep larger budgets rank first: a value after one
+    epoch is no rival for a full run's (the incumbent rule of BOHB).
+    """
     sign = -1.0 if _maximize(header) else 1.0
-    return sorted(_completed(trials), key=lambda t: (sign * t["value"], t["id"]))
+    return sorted(
+        _completed(trials),
+        key=lambda t: (-(rungs.budget(t) or 0), sign * t["value"], t["id"]),
+    )
 
 
 def _active_params(trial: dict[str, Any]) -> dict[str, Any]:
@@ -127,10 +138,14 @@ def summary_table(header: dict[str, Any], trials: Sequence[dict[str, Any]], top:
     table.add_column("rank", justify="right")
     table.add_column("id", justify="right")
     table.add_column(f"{objective} {arrow}", justify="right")
+    fidelity = rungs.is_multi_fidelity(trials)
+    if fidelity:
+        table.add_column("budget", justify="right")
     table.add_column("params")
     for rank, trial in enumerate(_ranked(header, trials)[:top], 1):
         params = ", ".join(f"{k}={_fmt(v)}" for k, v in _active_params(trial).items())
-        table.add_row(str(rank), str(trial["id"]), _fmt(trial["value"]), params)
+        budget = [_fmt(rungs.budget(trial))] if fidelity else []
+        table.add_row(str(rank), str(trial["id"]), _fmt(trial["value"]), *budget, params)
     return table
 
 
@@ -142,6 +157,9 @@ def print_summary(
 
     console = console or Console()
     console.print(summary_table(header, trials))
+    table = rungs.rungs_table(header, trials)
+    if table is not None:
+        console.print(table)
     best = best_trial(header, trials)
     if best is None:
         console.print(f"[yellow]{NO_TRIALS.capitalize()}.[/yellow]")
@@ -182,6 +200,7 @@ def write_reports(
     if plots:
         _plot_history(sweep_dir / HISTORY_FILE, header, trials)
         _plot_params(sweep_dir / PARAMS_FILE, header, trials)
+        rungs.plot_rungs(sweep_dir / rungs.RUNGS_FILE, header, trials, sweep_dir)
     return best
 
 
@@ -212,7 +231,20 @@ def _write_csv(path: Path, header: dict[str, Any], trials: Sequence[dict[str, An
     metrics = sorted({k for t in trials for k in t.get("metrics") or {}})
     # Params and metrics could share a name; prefix metric columns only then.
     metric_cols = [f"metric_{m}" if m in params else m for m in metrics]
-    columns = ["id", "job", "state", "value", *params, *metric_cols, "start", "end", "error"]
+    # Multi-fidelity sweeps: each trial's configuration, bracket, rung and budget.
+    lineage = list(rungs.LINEAGE_COLUMNS) if rungs.is_multi_fidelity(trials) else []
+    columns = [
+        "id",
+        "job",
+        "state",
+        "value",
+        *lineage,
+        *params,
+        *metric_cols,
+        "start",
+        "end",
+        "error",
+    ]
 
     def write(tmp: Path) -> None:
         with open(tmp, "w", newline="", encoding="utf-8") as f:
@@ -227,6 +259,7 @@ def _write_csv(path: Path, header: dict[str, Any], trials: Sequence[dict[str, An
                         _cell(t.get("job")),
                         t.get("state", ""),
                         _cell(t.get("value")),
+                        *(_cell(v) for v in (rungs.lineage(t) if lineage else [])),
                         *(_cell(active.get(p)) for p in params),
                         *(_cell(values.get(m)) for m in metrics),
                         _cell(t.get("start")),

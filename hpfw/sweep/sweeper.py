@@ -24,15 +24,16 @@ from omegaconf import DictConfig, OmegaConf
 
 from hpfw.errors import HpfwError
 from hpfw.search import Strategy, Trial, TrialState, create_strategy
-from hpfw.search.overrides import ParsedSweep, parse_sweep
+from hpfw.search.overrides import ParsedSweep, format_value, parse_sweep
 from hpfw.search.space import from_json, to_json
 from hpfw.sweep import report
-from hpfw.sweep.journal import Journal, now_iso, write_traceback
+from hpfw.sweep.journal import Journal, now_iso, sanitize, write_traceback
 
 log = logging.getLogger("hpfw.sweep")
 
 # hpfw's own objectives know their direction; any other app defaults to minimize.
 OBJECTIVE_DIRECTIONS = {"val_accuracy": "maximize", "val_loss": "minimize", "gen_tv": "minimize"}
+CHECKPOINT_DIR = "checkpoints"  # <sweep dir>/checkpoints/<config id>: one per configuration
 PLOT_INTERVAL_S = 10.0  # redraw the plots at most this often while running (they cost ~0.3 s)
 
 
@@ -43,7 +44,7 @@ class SweepError(HpfwError):
 @dataclass
 class Settings:
     strategy: str = "random"
-    n_trials: int = 20
+    n_trials: int | None = 20  # None: until the strategy ends by itself (sha, hyperband)
     batch_size: int = 1
     direction: str = "auto"
     objective: str | None = None
@@ -51,6 +52,11 @@ class Settings:
     params: dict[str, str] = field(default_factory=dict)
     max_failures: int = 10
     resume: bool = False
+    # Multi-fidelity strategies only: the config keys that take a trial's budget, its
+    # configuration's checkpoint directory and the schedule horizon (None: not passed).
+    fidelity_key: str = "trainer.epochs"
+    checkpoint_key: str | None = "trainer.checkpoint_dir"
+    horizon_key: str | None = "trainer.schedule_epochs"
     options: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -73,8 +79,8 @@ class Settings:
         def bad(key: str, value: Any, allowed: str) -> SweepError:
             return SweepError(f"Invalid hydra.sweeper.{key}: got {value!r}; allowed: {allowed}")
 
-        if self.n_trials < 1:
-            raise bad("n_trials", self.n_trials, "an integer >= 1")
+        if self.n_trials is not None and self.n_trials < 1:
+            raise bad("n_trials", self.n_trials, "an integer >= 1, or null with sha or hyperband")
         if self.batch_size < 1:
             raise bad("batch_size", self.batch_size, "an integer >= 1")
         if self.max_failures < 0:
@@ -182,6 +188,60 @@ class SweepRunner:
                     f"use '+{name}=...' to add a new key, or check the spelling"
                 )
 
+    # --- budgets (multi-fidelity strategies) ----------------------------------------
+
+    def _budget_keys(self) -> list[tuple[str, str]]:
+        s = self.settings
+        keys = [("fidelity_key", s.fidelity_key)]
+        keys += [
+            (k, v)
+            for k, v in (("checkpoint_key", s.checkpoint_key), ("horizon_key", s.horizon_key))
+            if v
+        ]
+        return keys
+
+    def _check_budget_keys(self, sweep: ParsedSweep) -> None:
+        """The keys a multi-fidelity sweep sets must exist and must not be swept."""
+        for setting, key in self._budget_keys():
+            if key in sweep.params:
+                raise SweepError(
+                    f"'{key}' is hydra.sweeper.{setting}, set by the strategy for each trial; "
+                    "do not sweep it"
+                )
+        try:
+            composed = self._composed_for((), sweep.fixed)
+        except Exception:
+            return  # the default groups do not compose: each trial will report why
+        for setting, key in self._budget_keys():
+            if OmegaConf.select(composed, key, default=_ABSENT) is _ABSENT:
+                hint = "" if setting == "fidelity_key" else ", or null if your app has none"
+                raise SweepError(
+                    f"hydra.sweeper.{setting}: '{key}' is not in the config; "
+                    f"name your app's key{hint}"
+                )
+
+    def _budget_overrides(
+        self, trial: Trial, strategy: Strategy, sweep_dir: Path
+    ) -> tuple[list[str], str | None]:
+        """A multi-fidelity trial's budget and horizon overrides, and its checkpoint directory."""
+        s = self.settings
+        budget = trial.info.get("budget")
+        if strategy.max_budget is None or not isinstance(budget, int):
+            return [], None
+        overrides = [f"{s.fidelity_key}={budget}"]
+        if s.horizon_key:
+            overrides.append(f"{s.horizon_key}={strategy.max_budget}")
+        checkpoint = None
+        if s.checkpoint_key and trial.info.get("config") is not None:
+            # Absolute: a job may run in another working directory (hydra.job.chdir).
+            checkpoint = str(sweep_dir.resolve() / CHECKPOINT_DIR / str(trial.info["config"]))
+        return overrides, checkpoint
+
+    def _without_budget_keys(self, fixed: list[str]) -> list[str]:
+        """Fixed overrides minus those of the keys the strategy sets per trial."""
+        keys = {key for _, key in self._budget_keys()}
+        return [o for o in fixed if o.split("=", 1)[0].lstrip("+~") not in keys]
+
     # --- results ---------------------------------------------------------------
 
     def _launch(self, launches: list[list[str]], first_job: int) -> list[JobReturn | WorkerDied]:
@@ -265,6 +325,11 @@ class SweepRunner:
         strategy = create_strategy(
             s.strategy, space, direction=direction, seed=header["seed"], **s.options
         )
+        total = self._total(strategy)
+        if strategy.max_budget is not None:
+            self._check_budget_keys(sweep)
+            sweep = ParsedSweep(sweep.params, self._without_budget_keys(sweep.fixed))
+            header["fixed_overrides"] = _reproducible(sweep.fixed)
         if not journal.exists():  # only once the strategy accepted its settings
             journal.write_header(header)
         rerun = self._replay(strategy, records)
@@ -278,7 +343,7 @@ class SweepRunner:
         log.info(
             "hpfw sweep: %s, %d trials in batches of %d, %s %s -> %s",
             s.strategy,
-            s.n_trials,
+            total,
             s.batch_size,
             direction,
             s.objective or "objective",
@@ -287,8 +352,8 @@ class SweepRunner:
         if done_at_start:
             log.info("resuming: %d trials done, %d to run again", done_at_start, len(rerun))
         try:
-            while len(finished) < s.n_trials:
-                want = min(s.batch_size, s.n_trials - len(finished))
+            while len(finished) < total:
+                want = min(s.batch_size, total - len(finished))
                 batch, rerun = rerun[:want], rerun[want:]
                 if len(batch) < want:
                     batch += strategy.ask(want - len(batch))
@@ -298,6 +363,10 @@ class SweepRunner:
                 launches = []
                 for trial in batch:
                     overrides, trial.inactive = self._overrides_for(trial, sweep)
+                    budget_overrides, checkpoint = self._budget_overrides(
+                        trial, strategy, sweep_dir
+                    )
+                    overrides += budget_overrides
                     record = {
                         "type": "trial",
                         "id": trial.id,
@@ -314,6 +383,14 @@ class SweepRunner:
                         "traceback": None,
                         "info": trial.info,
                     }
+                    if checkpoint is not None:
+                        # Kept out of "overrides": best.yaml's command reruns the trial
+                        # from scratch, which gives the same result (the same schedule).
+                        record["checkpoint"] = checkpoint
+                        overrides = [
+                            *overrides,
+                            f"{s.checkpoint_key}={format_value(checkpoint)}",
+                        ]
                     by_id[trial.id] = record
                     launches.append(overrides)
                 journal.append_many([by_id[t.id] for t in batch])
@@ -352,7 +429,7 @@ class SweepRunner:
                 plots = time.monotonic() - last_plot > PLOT_INTERVAL_S
                 self._report(sweep_dir, header, by_id, plots=plots)
                 last_plot = time.monotonic() if plots else last_plot
-                self._progress(strategy, len(finished), failures, started, done_at_start)
+                self._progress(total, strategy, len(finished), failures, started, done_at_start)
                 if failures > s.max_failures:
                     raise SweepError(
                         f"stopping: {failures} trials failed or diverged, more than "
@@ -390,6 +467,15 @@ class SweepRunner:
                     f"cannot resume {journal.path}: direction changed "
                     f"from {header['direction']} to {direction}"
                 )
+            # A strategy rebuilds its state from the journal under its options (a bracket
+            # plan, for sha and hyperband): other options would misread it.
+            options = sanitize(s.options)
+            if "options" in header and header["options"] != options:
+                raise SweepError(
+                    f"cannot resume {journal.path}: the strategy's options changed "
+                    f"(journal: {header['options']}, now: {options}); resume with the same "
+                    "hydra.sweeper settings"
+                )
             return header, records
         if journal.exists():
             raise SweepError(
@@ -412,9 +498,8 @@ class SweepRunner:
             "batch_size": s.batch_size,
             "space": space_json,
             "groups": groups,
-            "fixed_overrides": [
-                o for o in sweep.fixed if not o.lstrip("+~").startswith(("hydra.", "hydra/"))
-            ],
+            "options": sanitize(s.options),
+            "fixed_overrides": _reproducible(sweep.fixed),
             "command": _program(),
             "created": now_iso(),
         }
@@ -436,18 +521,32 @@ class SweepRunner:
                 rerun.append(trial)
             else:
                 strategy.tell(trial, record["value"])
-        if rerun:
-            strategy.reserve_ids(max(t.id for t in rerun) + 1)
+        strategy.will_rerun(rerun)
         return rerun
+
+    def _total(self, strategy: Strategy) -> int:
+        """Trials to run: n_trials, or fewer when the strategy plans fewer."""
+        planned, cap = strategy.max_trials, self.settings.n_trials
+        if cap is None and planned is None:
+            raise SweepError(
+                f"Invalid hydra.sweeper.n_trials: got None; the {self.settings.strategy} "
+                "strategy does not end by itself, so give an integer >= 1"
+            )
+        return min(x for x in (cap, planned) if x is not None)
 
     @staticmethod
     def _report(sweep_dir: Path, header: dict, by_id: dict[int, dict], *, plots: bool) -> None:
         report.write_reports(sweep_dir, header, [by_id[k] for k in sorted(by_id)], plots=plots)
 
     def _progress(
-        self, strategy: Strategy, done: int, failures: int, started: float, done_at_start: int
+        self,
+        n: int,
+        strategy: Strategy,
+        done: int,
+        failures: int,
+        started: float,
+        done_at_start: int,
     ) -> None:
-        n = self.settings.n_trials
         elapsed = time.monotonic() - started
         ran = done - done_at_start
         left = elapsed / ran * (n - done) if ran else float("nan")
@@ -465,6 +564,11 @@ class SweepRunner:
 
 
 _ABSENT = object()
+
+
+def _reproducible(fixed: list[str]) -> list[str]:
+    """The fixed overrides a rerun of one trial needs (Hydra's own settings left out)."""
+    return [o for o in fixed if not o.lstrip("+~").startswith(("hydra.", "hydra/"))]
 
 
 def _one_line(error: BaseException) -> str:

@@ -1,0 +1,62 @@
+"""New configurations for a bracket: uniform at random, or BOHB-style from a GP.
+
+BOHB (Falkner et al., ICML 2018) fits its model to the results of the largest
+budget that has enough observations and keeps a fraction of purely random
+configurations so the search never stops exploring. Here the model is hpfw's
+``bayes`` strategy (a Gaussian process with log expected improvement) instead
+of BOHB's kernel density estimator: it is already tested on hpfw's spaces and
+proposes a whole batch at once (Kriging believer), which a rung needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from hpfw.search.space import Distribution
+from hpfw.search.strategy import Trial, TrialState
+
+PROPOSALS = ("random", "bayes")
+
+
+def random_params(space: Mapping[str, Distribution], root: int, config: int) -> dict[str, Any]:
+    """Configuration ``config``'s values, from ``(root, config)`` alone (as ``random`` does)."""
+    unit = np.random.default_rng([root, config]).random(len(space))
+    return {name: dist.from_unit(u) for (name, dist), u in zip(space.items(), unit, strict=True)}
+
+
+def model_budget(observed: Mapping[int, Sequence[Trial]], min_points: int) -> int | None:
+    """The largest budget with at least ``min_points`` completed trials, or ``None``."""
+    ready = [
+        budget
+        for budget, trials in observed.items()
+        if sum(t.state == TrialState.complete for t in trials) >= min_points
+    ]
+    return max(ready, default=None)
+
+
+def bayes_params(
+    space: Mapping[str, Distribution],
+    trials: Sequence[Trial],
+    n: int,
+    *,
+    direction: str,
+    seed: int,
+    options: Mapping[str, Any],
+) -> list[dict[str, Any]]:
+    """``n`` configurations proposed by a GP fitted to ``trials`` (all at one budget).
+
+    A fresh ``BayesStrategy`` is told the trials (failed ones too: it steers
+    away from them) and asked for ``n`` at once, so the batch is spread by its
+    pending-point fantasies. Its own space-filling phase is skipped
+    (``n_initial=0``): the bracket's random configurations play that part.
+    """
+    from hpfw.search.bayes.strategy import BayesStrategy  # JAX: loaded only when used
+
+    model = BayesStrategy(space, direction=direction, seed=seed, n_initial=0, **options)
+    for k, trial in enumerate(trials):
+        # Fresh ids: the model's ids are private; only params, state and value matter.
+        model.tell(Trial(k, dict(trial.params), trial.inactive, trial.state), trial.value)
+    return [t.params for t in model.ask(n)]
