@@ -261,12 +261,13 @@ def report(
         metrics["test_accuracy"],
         metrics["test_loss"],
     )
-    log.info(
-        "compile %.2fs (%s), train %.2fs (%.0f steps/s)",
-        metrics["compile_seconds"],
-        COMPILE_CACHE_WORDS.get(metrics.get("compile_cache", ""), "compiled"),
-        metrics["train_seconds"],
-        metrics["steps_per_second"],
-    )
+    if metrics["steps"]:  # a run that only evaluates a saved model trains nothing
+        log.info(
+            "compile %.2fs (%s), train %.2fs (%.0f steps/s)",
+            metrics["compile_seconds"],
+            COMPILE_CACHE_WORDS.get(metrics.get("compile_cache", ""), "compiled"),
+            metrics["train_seconds"],
+            metrics["steps_per_second"],
+        )
     numbers = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
     return {"objective": float(objective), **numbers}

@@ -8,56 +8,56 @@ from typing import Any
 from hpfw.errors import ConfigError
 
 
-def _check(key: str, value: Any, ok: bool, allowed: str) -> None:
+def check(key: str, value: Any, ok: bool, allowed: str) -> None:
     if not ok:
         raise ConfigError(key, f"got {value!r}; allowed: {allowed}")
 
 
-def _finite(value: Any) -> bool:
+def is_finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(value)
 
 
 def validate_config(cfg: Any) -> None:
     """Checks optimiser, regularisation and trainer values; raises ``ConfigError``."""
     opt, reg, trainer = cfg.optimizer, cfg.regularization, cfg.trainer
-    _check("optimizer.lr", opt.lr, _finite(opt.lr) and opt.lr > 0, "a number > 0")
+    check("optimizer.lr", opt.lr, is_finite(opt.lr) and opt.lr > 0, "a number > 0")
     for name in ("momentum", "b1", "b2"):
         if name in opt:
             value = opt[name]
-            _check(f"optimizer.{name}", value, _finite(value) and 0 <= value < 1, "0 <= value < 1")
+            check(f"optimizer.{name}", value, is_finite(value) and 0 <= value < 1, "0 <= value < 1")
     if "eps" in opt:
-        _check("optimizer.eps", opt.eps, _finite(opt.eps) and opt.eps > 0, "a number > 0")
+        check("optimizer.eps", opt.eps, is_finite(opt.eps) and opt.eps > 0, "a number > 0")
     wf = opt.warmup_fraction
-    _check("optimizer.warmup_fraction", wf, _finite(wf) and 0 <= wf < 1, "0 <= value < 1")
+    check("optimizer.warmup_fraction", wf, is_finite(wf) and 0 <= wf < 1, "0 <= value < 1")
     clip = opt.grad_clip_norm
-    _check(
+    check(
         "optimizer.grad_clip_norm",
         clip,
-        clip is None or (_finite(clip) and clip > 0),
+        clip is None or (is_finite(clip) and clip > 0),
         "null (off) or a number > 0",
     )
-    _check(
+    check(
         "regularization.dropout",
         reg.dropout,
-        _finite(reg.dropout) and 0 <= reg.dropout < 1,
+        is_finite(reg.dropout) and 0 <= reg.dropout < 1,
         "0 <= dropout < 1",
     )
-    _check(
+    check(
         "regularization.weight_decay",
         reg.weight_decay,
-        _finite(reg.weight_decay) and reg.weight_decay >= 0,
+        is_finite(reg.weight_decay) and reg.weight_decay >= 0,
         "a number >= 0",
     )
-    _check(
+    check(
         "regularization.label_smoothing",
         reg.label_smoothing,
-        _finite(reg.label_smoothing) and 0 <= reg.label_smoothing < 1,
+        is_finite(reg.label_smoothing) and 0 <= reg.label_smoothing < 1,
         "0 <= value < 1",
     )
-    _check("trainer.epochs", trainer.epochs, trainer.epochs >= 1, "an integer >= 1")
-    _check("trainer.batch_size", trainer.batch_size, trainer.batch_size >= 1, "an integer >= 1")
+    check("trainer.epochs", trainer.epochs, trainer.epochs >= 1, "an integer >= 1")
+    check("trainer.batch_size", trainer.batch_size, trainer.batch_size >= 1, "an integer >= 1")
     horizon = trainer.get("schedule_epochs")
-    _check(
+    check(
         "trainer.schedule_epochs",
         horizon,
         horizon is None or horizon >= trainer.epochs,
@@ -79,18 +79,18 @@ def validate_task(cfg: Any) -> None:
     task = _plain(cfg.get("task", "classify"))
     model, data, objective = str(cfg.model.name), str(cfg.data.name), _plain(cfg.objective)
     if task == "lm":
-        _check("model", model, model in LM_MODELS, f"{', '.join(LM_MODELS)} with task=lm")
-        _check("data", data, data in LM_DATA, f"{', '.join(LM_DATA)} with task=lm")
-        _check(
+        check("model", model, model in LM_MODELS, f"{', '.join(LM_MODELS)} with task=lm")
+        check("data", data, data in LM_DATA, f"{', '.join(LM_DATA)} with task=lm")
+        check(
             "objective",
             objective,
             objective != "gen_tv" or data == "markov",
             "val_loss or val_accuracy with data=text (gen_tv needs a known source: data=markov)",
         )
         return
-    _check("model", model, model not in LM_MODELS, "mlp, cnn or transformer (decoder: task=lm)")
-    _check("data", data, data not in LM_DATA, "digits or npz (markov, text: task=lm)")
-    _check(
+    check("model", model, model not in LM_MODELS, "mlp, cnn or transformer (decoder: task=lm)")
+    check("data", data, data not in LM_DATA, "digits or npz (markov, text: task=lm)")
+    check(
         "objective", objective, objective != "gen_tv", "val_accuracy or val_loss (gen_tv: task=lm)"
     )
 

@@ -16,7 +16,14 @@ import pytest
 from flax import nnx
 from omegaconf import OmegaConf
 
-from hpfw.config import Activation, CNNConfig, MLPConfig, Tokens, TransformerConfig
+from hpfw.config import (
+    Activation,
+    CNNConfig,
+    DecoderConfig,
+    MLPConfig,
+    Tokens,
+    TransformerConfig,
+)
 from hpfw.errors import ConfigError
 from hpfw.models import build_model, validate_model
 from hpfw.models import transformer as transformer_module
@@ -298,3 +305,17 @@ def test_shipped_yaml_defaults_build(name: str) -> None:
 
     out = jax.eval_shape(trial, jax.random.key(0))
     assert out.shape == (BATCH, NUM_CLASSES)
+
+
+def test_decoder_positions_see_only_earlier_tokens() -> None:
+    """Changing token j changes the logits at positions >= j and none before."""
+    cfg = DecoderConfig(num_layers=2, d_model=16, num_heads=2, mlp_dim=16, context_length=8)
+    model = build_model(cfg, input_shape=(8,), num_classes=11, rngs=nnx.Rngs(params=0))
+    tokens = np.random.default_rng(0).integers(0, 11, size=(1, 8), dtype=np.int32)
+    changed = tokens.copy()
+    changed[0, 5] = (changed[0, 5] + 1) % 11
+    before, after = (
+        np.asarray(model(jnp.asarray(t), dropout_rate=0.0, key=None)) for t in (tokens, changed)
+    )
+    np.testing.assert_array_equal(before[0, :5], after[0, :5])
+    assert np.abs(before[0, 5:] - after[0, 5:]).max(axis=-1).min() > 0

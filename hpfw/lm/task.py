@@ -25,7 +25,7 @@ from hpfw.data import load_dataset
 from hpfw.errors import ConfigError
 from hpfw.lm import evaluate
 from hpfw.lm.dataset import LMDataset
-from hpfw.validate import _check, _finite
+from hpfw.validate import check, is_finite
 
 log = logging.getLogger("hpfw")
 
@@ -38,27 +38,27 @@ def generation_settings(cfg: Any) -> dict[str, float | int]:
     """The traced generation settings of ``cfg``, checked; ``ConfigError`` when out of range."""
     gen, context_length = cfg.generation, int(cfg.model.context_length)
     t, p, k = gen.temperature, gen.top_p, gen.top_k
-    _check("generation.temperature", t, _finite(t) and t > 0, "a number > 0")
-    _check("generation.top_p", p, _finite(p) and 0 < p <= 1, "a number in (0, 1]")
-    _check("generation.top_k", k, _is_int(k) and k >= 0, "an integer >= 0 (0 = off)")
+    check("generation.temperature", t, is_finite(t) and t > 0, "a number > 0")
+    check("generation.top_p", p, is_finite(p) and 0 < p <= 1, "a number in (0, 1]")
+    check("generation.top_k", k, _is_int(k) and k >= 0, "an integer >= 0 (0 = off)")
     seed = gen.seed
-    _check("generation.seed", seed, _is_int(seed) and 0 <= seed < 2**32, "an integer in [0, 2**32)")
+    check("generation.seed", seed, _is_int(seed) and 0 <= seed < 2**32, "an integer in [0, 2**32)")
     n = gen.num_samples
-    _check(
+    check(
         "generation.num_samples",
         n,
         _is_int(n) and 0 <= n <= evaluate.MAX_SAMPLES,
         f"an integer in [0, {evaluate.MAX_SAMPLES}]",
     )
     prompt = gen.prompt_length
-    _check(
+    check(
         "generation.prompt_length",
         prompt,
         _is_int(prompt) and 1 <= prompt < context_length,
         f"an integer in [1, {context_length - 1}] (below model.context_length)",
     )
     length = context_length if gen.sample_length is None else gen.sample_length
-    _check(
+    check(
         "generation.sample_length",
         gen.sample_length,
         _is_int(length) and prompt <= length <= context_length,

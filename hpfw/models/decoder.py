@@ -1,4 +1,4 @@
-"""Decoder-only transformer language model: causal self-attention over learned token positions."""
+"""Decoder-only transformer language model: causal blocks over learned token positions."""
 
 from __future__ import annotations
 
@@ -7,48 +7,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from hpfw.models.layers import ActivationFn, dropout, site_key
-
-
-class CausalSelfAttention(nnx.Module):
-    """Multi-head self-attention in which each position sees only itself and earlier ones.
-
-    ``jax.nn.dot_product_attention`` does the masking and the softmax (in
-    float32 for bfloat16 inputs); no attention-weight dropout, as in the
-    classifier's transformer.
-    """
-
-    def __init__(self, d_model: int, num_heads: int, *, rngs: nnx.Rngs) -> None:
-        self.num_heads = num_heads
-        self.qkv = nnx.Linear(d_model, 3 * d_model, rngs=rngs)
-        self.out = nnx.Linear(d_model, d_model, rngs=rngs)
-
-    def __call__(self, x: jax.Array) -> jax.Array:
-        b, n, d = x.shape
-        qkv = self.qkv(x).reshape(b, n, 3, self.num_heads, d // self.num_heads)
-        q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]  # each (B, N, heads, head_dim)
-        attended = jax.nn.dot_product_attention(q, k, v, is_causal=True)
-        return self.out(attended.reshape(b, n, d))
-
-
-class DecoderBlock(nnx.Module):
-    """Pre-LayerNorm block: causal attention and MLP, each with traced-rate dropout, residual."""
-
-    def __init__(
-        self, d_model: int, num_heads: int, mlp_dim: int, act: ActivationFn, *, rngs: nnx.Rngs
-    ) -> None:
-        self.norm1 = nnx.LayerNorm(d_model, rngs=rngs)
-        self.attn = CausalSelfAttention(d_model, num_heads, rngs=rngs)
-        self.norm2 = nnx.LayerNorm(d_model, rngs=rngs)
-        self.fc1 = nnx.Linear(d_model, mlp_dim, rngs=rngs)
-        self.fc2 = nnx.Linear(mlp_dim, d_model, rngs=rngs)
-        self.act = act
-
-    def __call__(
-        self, x: jax.Array, dropout_rate: float | jax.Array, key: jax.Array | None
-    ) -> jax.Array:
-        x = x + dropout(self.attn(self.norm1(x)), dropout_rate, site_key(key, 0))
-        h = self.fc2(self.act(self.fc1(self.norm2(x))))
-        return x + dropout(h, dropout_rate, site_key(key, 1))
+from hpfw.models.transformer import Block
 
 
 class Decoder(nnx.Module):
@@ -72,7 +31,10 @@ class Decoder(nnx.Module):
             nnx.initializers.normal(stddev=0.02)(rngs.params(), (context_length, d_model))
         )
         self.blocks = nnx.List(
-            [DecoderBlock(d_model, num_heads, mlp_dim, act, rngs=rngs) for _ in range(num_layers)]
+            [
+                Block(d_model, num_heads, mlp_dim, act, causal=True, rngs=rngs)
+                for _ in range(num_layers)
+            ]
         )
         self.norm = nnx.LayerNorm(d_model, rngs=rngs)
         self.head = nnx.Linear(d_model, vocab_size, rngs=rngs)

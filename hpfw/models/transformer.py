@@ -32,15 +32,18 @@ def tokenize(x: jax.Array, tokens: str, patch_size: int) -> jax.Array:
 
 
 class SelfAttention(nnx.Module):
-    """Multi-head self-attention without dropout on the weights.
+    """Multi-head self-attention without dropout on the weights; ``causal`` for a decoder.
 
     Written out instead of ``nnx.MultiHeadAttention`` because that module keeps
     its ``rngs`` in its state by default, which would put RNG keys beside the
     parameters in ``nnx.split`` and in any dtype cast the trainer applies to them.
     """
 
-    def __init__(self, d_model: int, num_heads: int, *, rngs: nnx.Rngs) -> None:
+    def __init__(
+        self, d_model: int, num_heads: int, *, causal: bool = False, rngs: nnx.Rngs
+    ) -> None:
         self.num_heads = num_heads
+        self.causal = causal
         self.qkv = nnx.Linear(d_model, 3 * d_model, rngs=rngs)
         self.out = nnx.Linear(d_model, d_model, rngs=rngs)
 
@@ -52,19 +55,32 @@ class SelfAttention(nnx.Module):
         # A Python float scale is weakly typed, so it keeps bfloat16 scores bfloat16.
         scores = jnp.einsum("bqhd,bkhd->bhqk", q, k) * head_dim**-0.5
         # Softmax in float32: bfloat16 exponentials lose too much precision.
-        weights = jax.nn.softmax(scores.astype(jnp.float32), axis=-1).astype(v.dtype)
+        scores = scores.astype(jnp.float32)
+        if self.causal:  # position q attends to positions <= q only
+            scores = jnp.where(jnp.tril(jnp.ones((n, n), dtype=bool)), scores, -jnp.inf)
+        weights = jax.nn.softmax(scores, axis=-1).astype(v.dtype)
         attended = jnp.einsum("bhqk,bkhd->bqhd", weights, v).reshape(b, n, d)
         return self.out(attended)
 
 
 class Block(nnx.Module):
-    """Pre-LayerNorm encoder block: attention and MLP, each with dropout and a residual."""
+    """Pre-LayerNorm block: attention and MLP, each with dropout and a residual.
+
+    An encoder block, or with ``causal=True`` a decoder block (models/decoder.py).
+    """
 
     def __init__(
-        self, d_model: int, num_heads: int, mlp_dim: int, act: ActivationFn, *, rngs: nnx.Rngs
+        self,
+        d_model: int,
+        num_heads: int,
+        mlp_dim: int,
+        act: ActivationFn,
+        *,
+        causal: bool = False,
+        rngs: nnx.Rngs,
     ) -> None:
         self.norm1 = nnx.LayerNorm(d_model, rngs=rngs)
-        self.attn = SelfAttention(d_model, num_heads, rngs=rngs)
+        self.attn = SelfAttention(d_model, num_heads, causal=causal, rngs=rngs)
         self.norm2 = nnx.LayerNorm(d_model, rngs=rngs)
         self.fc1 = nnx.Linear(d_model, mlp_dim, rngs=rngs)
         self.fc2 = nnx.Linear(mlp_dim, d_model, rngs=rngs)
