@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from hpfw import available_strategies, create_strategy
 from hpfw.testing import contract_space
-from tests.helpers import journal, run_cli, toy
+from tests.helpers import TOY, journal, run_cli, toy
 
 # Six random trials of hpfw's trainer, two per launched batch.
 SWEEP = (
@@ -102,6 +105,56 @@ def test_a_killed_worker_fails_its_trial_and_the_sweep_goes_on(
     assert dead["error"].startswith("the worker running it died")
 
 
+@pytest.mark.slow
+def test_resume_after_the_driver_dies_relaunches_no_completed_trial(tmp_path: Path) -> None:
+    """The driver of a joblib sweep is killed (workers with it); resume runs only the rest."""
+    out = tmp_path / "sweep"
+    args = [
+        "-m",
+        "hydra/sweeper=random",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        "hydra.sweeper.batch_size=2",
+        "hydra.sweeper.n_trials=8",
+        "hydra.sweeper.seed=4",
+        "sleep=0.5",
+        "x=interval(0,1)",
+        f"hydra.sweep.dir={out}",
+    ]
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    driver = subprocess.Popen(
+        [sys.executable, str(TOY), *args],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group: the kill takes the workers too
+    )
+    deadline = time.monotonic() + 120
+    lines: list[dict] = []
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        path = out / "trials.jsonl"
+        if path.exists():
+            lines = [json.loads(x) for x in path.read_text().splitlines() if x.endswith("}")]
+            if (
+                sum(r.get("state") == "complete" for r in lines) >= 2
+                and lines[-1].get("state") == "running"
+            ):
+                break
+    os.killpg(driver.pid, signal.SIGKILL)
+    driver.wait()
+    done_before = {r["id"] for r in journal(out)[1].values() if r["state"] == "complete"}
+    assert 2 <= len(done_before) < 8
+
+    result = toy(*args[1:], "hydra.sweeper.resume=true", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    records = [json.loads(x) for x in (out / "trials.jsonl").read_text().splitlines()[1:]]
+    launches = [r["id"] for r in records if r["state"] == "running"]
+    assert all(launches.count(i) == 1 for i in done_before)  # launched once, never again
+    assert [r["state"] for r in journal(out)[1].values()] == ["complete"] * 8
+
+
 def test_each_worker_process_claims_its_own_device(tmp_path: Path) -> None:
     """Two joblib workers on a node with two (here: simulated CPU) devices use one each."""
     env = {
@@ -158,8 +211,6 @@ def test_claims_are_distinct_until_devices_run_out(tmp_path: Path) -> None:
 
 
 def test_jax_does_not_preallocate_gpu_memory_unless_asked() -> None:
-    import subprocess
-
     code = "import os, hpfw; print(os.environ['XLA_PYTHON_CLIENT_PREALLOCATE'])"
     env = {k: v for k, v in os.environ.items() if k != "XLA_PYTHON_CLIENT_PREALLOCATE"}
     default = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
