@@ -2,11 +2,12 @@
 
 Trials whose configs share a ``StaticSpec`` differ only in traced inputs
 (hyperparameters and seed), so a group runs as one ``vmap``-ed program over
-(hparams, key) with the data shared, or one after another on the cached
-single-trial program. ``mode="auto"`` measures both on the first group of each
-signature and keeps the faster: on a GPU the vmapped program wins by orders of
-magnitude, on a small CPU it may not. Groups are split so that one program's
-memory need, as XLA reports it, fits the device.
+(hparams, key) with the data shared, or on the cached single-trial program
+("sequential": on a CPU, one trial per core side by side in threads).
+``mode="auto"`` measures both on the first group of each signature and keeps
+the faster: on a GPU the vmapped program wins by orders of magnitude, on a
+small CPU it may not. Groups are split so that one program's memory need, as
+XLA reports it, fits the device.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import math
 import os
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import jax
@@ -64,6 +66,37 @@ def _run_one(run: PreparedRun, speeds: dict[str | int, float]) -> dict[str, Any]
     metrics = train_prepared(run)
     speeds["sequential"] = metrics["train_seconds"]
     return metrics
+
+
+def concurrency(device: jax.Device, n: int) -> int:
+    """How many trials run side by side on the single-trial program.
+
+    XLA:CPU runs one trial's small operations on about one core, and JAX
+    releases the GIL while a program runs, so on a CPU one trial per core in
+    threads finishes a group that many times sooner (2x on this 2-core machine:
+    docs/benchmarks.md). An accelerator already spreads one trial's work over
+    its cores: there trials run one at a time (or vmapped).
+    """
+    if device.platform != "cpu":
+        return 1
+    return max(1, min(n, len(os.sched_getaffinity(0))))
+
+
+def _run_side_by_side(runs: Sequence[PreparedRun], speeds: dict[str | int, float]) -> list[Result]:
+    """Runs ``runs`` on the single-trial program, ``concurrency`` of them at a time."""
+    workers = concurrency(runs[0].device, len(runs))
+    first: list[Result] = []
+    if workers > 1 and "sequential" not in speeds:
+        # Nothing of this group has run yet: one trial alone compiles the program
+        # (and reports the compile time) before the threads share it.
+        first, runs = [_guarded(_run_one, runs[0], speeds)], runs[1:]
+    if workers == 1 or not runs:
+        return first + [_guarded(_run_one, run, speeds) for run in runs]
+    start = time.perf_counter()
+    with ThreadPoolExecutor(workers, thread_name_prefix="hpfw-trial") as pool:
+        rest = list(pool.map(lambda run: _guarded(train_prepared, run), runs))
+    speeds["sequential"] = (time.perf_counter() - start) / len(runs)
+    return first + rest
 
 
 def _vmapped_program(
@@ -162,8 +195,16 @@ def train_many(
     for group_key, indices in groups.items():
         speeds = _speeds.setdefault(group_key, {})
         if mode == "auto" and len(indices) > 1 and "sequential" not in speeds:
-            first = indices.pop(0)  # measure one trial on its own first
+            # Measure the single-trial program first: one trial alone (it compiles),
+            # then, on a CPU, one trial per core side by side, as "sequential" runs.
+            first = indices.pop(0)
             results[first] = _guarded(_run_one, prepared[first], speeds)
+            workers = concurrency(prepared[first].device, len(indices))
+            if workers > 1:
+                chunk, indices = indices[:workers], indices[workers:]
+                outcome = _run_side_by_side([prepared[i] for i in chunk], speeds)
+                for i, result in zip(chunk, outcome, strict=True):
+                    results[i] = result
         for start in range(0, len(indices), cap):
             chunk = indices[start : start + cap]
             runs = [prepared[i] for i in chunk]
@@ -174,10 +215,7 @@ def train_many(
                 vmap = False
             else:  # auto: a width not measured yet is tried once
                 vmap = speeds.get(width, 0.0) < speeds.get("sequential", math.inf)
-            if vmap:
-                outcome = _run_vmapped(runs, width, speeds)
-            else:
-                outcome = [_guarded(_run_one, run, speeds) for run in runs]
+            outcome = _run_vmapped(runs, width, speeds) if vmap else _run_side_by_side(runs, speeds)
             for i, result in zip(chunk, outcome, strict=True):
                 results[i] = result
     return results  # type: ignore[return-value]

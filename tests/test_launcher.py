@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import jax
 import pytest
 import yaml
 from hydra import initialize_config_dir
@@ -15,6 +16,7 @@ from omegaconf import OmegaConf
 from hpfw import batch, train
 from hpfw.config import config_dir
 from hpfw.launch.compose import JobComposer, activate, hydra_container
+from hpfw.run import train_and_evaluate
 from tests.helpers import TINY, compose_config, run_cli, toy
 
 OVERRIDE_TABLE = [
@@ -117,6 +119,18 @@ def test_vmapped_group_equals_one_by_one_and_compiles_once():
         assert abs(a["val_accuracy"] - b["val_accuracy"]) <= 2 / 359
 
 
+def test_side_by_side_trials_equal_trials_run_alone():
+    """On a CPU "sequential" runs one trial per core in threads: results are unchanged."""
+    trials = [
+        [f"optimizer.lr={lr}", "trainer.seed=3", "model.hidden_dim=40"] for lr in (1e-3, 2e-3, 5e-3)
+    ]
+    side_by_side = batch.train_many(_cfgs(*trials), mode="sequential")
+    alone = [train_and_evaluate(cfg) for cfg in _cfgs(*trials)]
+    for a, b in zip(side_by_side, alone, strict=True):
+        assert a["epochs"]["val_loss"] == b["epochs"]["val_loss"]
+        assert a["test_accuracy"] == b["test_accuracy"]
+
+
 def test_bad_or_diverging_trial_fails_alone_in_a_group():
     results = batch.train_many(
         _cfgs(
@@ -182,8 +196,11 @@ def test_non_hpfw_app_runs_job_by_job(tmp_path):
 
 
 def test_auto_mode_measures_both_ways_and_keeps_results():
-    cfgs = _cfgs(*[[f"optimizer.lr={lr}", "model.hidden_dim=48"] for lr in (1e-3, 2e-3, 4e-3)])
+    # One trial alone, one per core side by side, then the rest (at least two) vmapped.
+    n = 1 + batch.concurrency(jax.devices()[0], 64) + 2
+    lrs = [1e-3 * (1 + i) for i in range(n)]
+    cfgs = _cfgs(*[[f"optimizer.lr={lr}", "model.hidden_dim=48"] for lr in lrs])
     results = batch.train_many(cfgs, mode="auto")
     assert all(r["status"] == "complete" for r in results)
     (speeds,) = [v for k, v in batch._speeds.items() if ("hidden_dim", 48) in k[0].model]
-    assert "sequential" in speeds and 2 in speeds  # one alone, the other two vmapped
+    assert "sequential" in speeds and 2 in speeds
