@@ -2,7 +2,8 @@
 
 Each group of N trials (different learning rates, dropout rates and seeds) runs
 as one vmapped program through ``hpfw.batch.train_many``; the sequential figure
-is the same trials run one by one on the cached single-trial program. The
+is the same trials on the cached single-trial program (on a CPU, one per core
+side by side in threads, as the batched launcher runs them). The
 float32 matmul peak is measured in the same run on the same device.
 
     python benchmarks/bench_groups.py                         # CPU: groups 1, 8, 32, 128

@@ -4,10 +4,11 @@ Trials whose configs share a ``StaticSpec`` differ only in traced inputs
 (hyperparameters and seed), so a group runs as one ``vmap``-ed program over
 (hparams, key) with the data shared, or on the cached single-trial program
 ("sequential": on a CPU, one trial per core side by side in threads).
-``mode="auto"`` measures both on the first group of each signature and keeps
-the faster: on a GPU the vmapped program wins by orders of magnitude, on a
-small CPU it may not. Groups are split so that one program's memory need, as
-XLA reports it, fits the device.
+``mode="auto"`` runs side by side on a CPU, where that was measured to beat
+vmapped groups 2x; on an accelerator it measures one trial alone against the
+vmapped group on the first group of each signature and keeps the faster (the
+vmapped program wins by orders of magnitude on a GPU). Groups are split so that
+one program's memory need, as XLA reports it, fits the device.
 """
 
 from __future__ import annotations
@@ -194,24 +195,20 @@ def train_many(
 
     for group_key, indices in groups.items():
         speeds = _speeds.setdefault(group_key, {})
-        if mode == "auto" and len(indices) > 1 and "sequential" not in speeds:
-            # Measure the single-trial program first: one trial alone (it compiles),
-            # then, on a CPU, one trial per core side by side, as "sequential" runs.
-            first = indices.pop(0)
+        device = prepared[indices[0]].device
+        # On a CPU, trials side by side in threads beat vmapped programs (measured:
+        # docs/benchmarks.md), so auto mode measures vmap widths on accelerators only.
+        threads = concurrency(device, len(indices)) > 1
+        if mode == "auto" and not threads and len(indices) > 1 and "sequential" not in speeds:
+            first = indices.pop(0)  # measure one trial on its own first
             results[first] = _guarded(_run_one, prepared[first], speeds)
-            workers = concurrency(prepared[first].device, len(indices))
-            if workers > 1:
-                chunk, indices = indices[:workers], indices[workers:]
-                outcome = _run_side_by_side([prepared[i] for i in chunk], speeds)
-                for i, result in zip(chunk, outcome, strict=True):
-                    results[i] = result
         for start in range(0, len(indices), cap):
             chunk = indices[start : start + cap]
             runs = [prepared[i] for i in chunk]
             width = _bucket(len(chunk))
             if mode == "vmap":
                 vmap = True
-            elif mode == "sequential" or len(chunk) == 1:
+            elif mode == "sequential" or len(chunk) == 1 or threads:
                 vmap = False
             else:  # auto: a width not measured yet is tried once
                 vmap = speeds.get(width, 0.0) < speeds.get("sequential", math.inf)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import jax
 import pytest
 import yaml
 from hydra import initialize_config_dir
@@ -195,12 +194,21 @@ def test_non_hpfw_app_runs_job_by_job(tmp_path):
     assert final[1]["state"] == "failed" and "too large" in final[1]["error"]
 
 
-def test_auto_mode_measures_both_ways_and_keeps_results():
-    # One trial alone, one per core side by side, then the rest (at least two) vmapped.
-    n = 1 + batch.concurrency(jax.devices()[0], 64) + 2
-    lrs = [1e-3 * (1 + i) for i in range(n)]
-    cfgs = _cfgs(*[[f"optimizer.lr={lr}", "model.hidden_dim=48"] for lr in lrs])
+def test_auto_mode_measures_both_ways_and_keeps_results(monkeypatch):
+    # As on an accelerator (one trial at a time): one trial alone, the other two vmapped.
+    monkeypatch.setattr(batch, "concurrency", lambda device, n: 1)
+    cfgs = _cfgs(*[[f"optimizer.lr={lr}", "model.hidden_dim=48"] for lr in (1e-3, 2e-3, 4e-3)])
     results = batch.train_many(cfgs, mode="auto")
     assert all(r["status"] == "complete" for r in results)
     (speeds,) = [v for k, v in batch._speeds.items() if ("hidden_dim", 48) in k[0].model]
     assert "sequential" in speeds and 2 in speeds
+
+
+def test_auto_mode_on_a_cpu_runs_side_by_side_without_a_vmapped_compile():
+    before = train.compile_count
+    cfgs = _cfgs(*[[f"optimizer.lr={lr}", "model.hidden_dim=44"] for lr in (1e-3, 2e-3, 4e-3)])
+    results = batch.train_many(cfgs, mode="auto")
+    assert all(r["status"] == "complete" for r in results)
+    assert train.compile_count - before == 1  # the single-trial program only
+    (speeds,) = [v for k, v in batch._speeds.items() if ("hidden_dim", 44) in k[0].model]
+    assert list(speeds) == ["sequential"]
