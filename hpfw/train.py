@@ -162,7 +162,7 @@ def _cross_entropy(logits: jax.Array, labels: jax.Array, num_classes: int, smoot
     return optax.softmax_cross_entropy(logits, targets)
 
 
-class _Trainer:
+class Trainer:
     """The pieces of the training program for one ``StaticSpec``.
 
     ``make_train_fn`` composes them into the whole run; ``program_flops`` lowers
@@ -351,7 +351,7 @@ def make_train_fn(spec: StaticSpec, with_state: bool = False) -> TrainFn:
     ``TrainState`` to continue from at ``spec.start_epoch``; ``with_state``
     adds ``"state"``, the ``TrainState`` after the last epoch.
     """
-    trainer = _Trainer(spec)
+    trainer = Trainer(spec)
 
     def train(
         hparams: Hparams, key: jax.Array, data: DataArrays, start: TrainState | None = None
@@ -364,7 +364,7 @@ def make_train_fn(spec: StaticSpec, with_state: bool = False) -> TrainFn:
 def abstract_state(spec: StaticSpec) -> TrainState:
     """The shapes and dtypes of ``spec``'s ``TrainState``: a target to restore into."""
     hparams = as_hparams(dict.fromkeys(HPARAM_NAMES, 0.0))
-    return jax.eval_shape(_Trainer(spec).init_state, hparams, jax.random.key(0))
+    return jax.eval_shape(Trainer(spec).init_state, hparams, jax.random.key(0))
 
 
 def _lowered_flops(fn: Callable[..., Any], *args: Any) -> float:
@@ -401,7 +401,7 @@ def program_flops(spec: StaticSpec, data: DataArrays) -> float:
     and one test evaluation, plus the initialisation. Only shapes are used;
     nothing is compiled or run.
     """
-    trainer = _Trainer(spec)
+    trainer = Trainer(spec)
     hparams = as_hparams(dict.fromkeys(HPARAM_NAMES, 0.0))
     key = jax.random.key(0)
     carry = jax.eval_shape(trainer.init_carry, hparams, key)

@@ -42,7 +42,7 @@ def _chunked(n: int) -> tuple[int, int]:
 
 
 def _fidelity(
-    trainer: train._Trainer, params: Any, x: jax.Array, truth: jax.Array, settings: Settings
+    trainer: train.Trainer, params: Any, x: jax.Array, truth: jax.Array, settings: Settings
 ) -> tuple[jax.Array, jax.Array]:
     """Mean TV over every position of ``x`` from the truth: the sampler's and the model's own."""
     n = x.shape[0]
@@ -69,7 +69,7 @@ def _fidelity(
 
 def make_eval_fn(spec: train.StaticSpec, with_truth: bool) -> Any:
     """``(params, settings, key, data) -> metrics``; ``data`` as in ``device_data``."""
-    trainer = train._Trainer(spec)
+    trainer = train.Trainer(spec)
     no_dropout = {"dropout": jnp.float32(0.0)}
 
     def evaluate(params: Any, settings: Settings, key: jax.Array, data: dict[str, jax.Array]):
