@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -55,3 +57,33 @@ def journal(sweep_dir: Path) -> tuple[dict, dict[int, dict]]:
     """The journal's header and the latest record of each trial, by id."""
     lines = [json.loads(line) for line in (sweep_dir / "trials.jsonl").read_text().splitlines()]
     return lines[0], {r["id"]: r for r in lines[1:]}
+
+
+def kill_mid_sweep(command: Sequence[str], cwd: Path, sweep_dir: Path, completed: int) -> None:
+    """Starts a sweep and SIGKILLs it (its whole process group) while a trial is running.
+
+    Waits until the journal holds at least ``completed`` complete trials and its
+    last record is a launched, unfinished one; the process group goes too, so
+    a launcher's worker processes die with their driver.
+    """
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    proc = subprocess.Popen(
+        list(command),
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    path = sweep_dir / "trials.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        if not path.exists():
+            continue
+        lines = [json.loads(x) for x in path.read_text().splitlines() if x.endswith("}")]
+        done = sum(1 for r in lines if r.get("state") == "complete")
+        if done >= completed and lines[-1].get("state") == "running":
+            break
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()

@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, _run, journal, run_cli
+from tests.helpers import ROOT, _run, journal, kill_mid_sweep, run_cli
 
 BUDGET_APP = ROOT / "tests" / "apps" / "budget" / "app.py"
 KEYS = (
@@ -106,27 +103,9 @@ def test_resume_after_sigkill_mid_bracket(tmp_path):
         "x=interval(0,1)",
         f"hydra.sweep.dir={out}",
     ]
-    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
-    proc = subprocess.Popen(
-        [sys.executable, str(BUDGET_APP), "-m", *KEYS, *args, "sleep=0.3"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        time.sleep(0.05)
-        path = out / "trials.jsonl"
-        if not path.exists():
-            continue
-        lines = [json.loads(x) for x in path.read_text().splitlines() if x.endswith("}")]
-        done = sum(1 for r in lines if r.get("state") == "complete")
-        # Kill inside rung 0 (after 4 of its 9 trials) or in rung 1: mid-bracket either way.
-        if done >= 4 and lines[-1].get("state") == "running":
-            break
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    command = [sys.executable, str(BUDGET_APP), "-m", *KEYS, *args, "sleep=0.3"]
+    # Killed inside rung 0 (after 4 of its 9 trials) or in rung 1: mid-bracket either way.
+    kill_mid_sweep(command, tmp_path, out, completed=4)
     _, killed = journal(out)
     assert "running" in {r["state"] for r in killed.values()}
     assert len([r for r in killed.values() if r["state"] == "complete"]) < 13

@@ -5,17 +5,15 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from hpfw import available_strategies, create_strategy
 from hpfw.testing import contract_space
-from tests.helpers import TOY, journal, run_cli, toy
+from tests.helpers import TOY, journal, kill_mid_sweep, run_cli, toy
 
 # Six random trials of hpfw's trainer, two per launched batch.
 SWEEP = (
@@ -121,29 +119,7 @@ def test_resume_after_the_driver_dies_relaunches_no_completed_trial(tmp_path: Pa
         "x=interval(0,1)",
         f"hydra.sweep.dir={out}",
     ]
-    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
-    driver = subprocess.Popen(
-        [sys.executable, str(TOY), *args],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,  # its own process group: the kill takes the workers too
-    )
-    deadline = time.monotonic() + 120
-    lines: list[dict] = []
-    while time.monotonic() < deadline:
-        time.sleep(0.05)
-        path = out / "trials.jsonl"
-        if path.exists():
-            lines = [json.loads(x) for x in path.read_text().splitlines() if x.endswith("}")]
-            if (
-                sum(r.get("state") == "complete" for r in lines) >= 2
-                and lines[-1].get("state") == "running"
-            ):
-                break
-    os.killpg(driver.pid, signal.SIGKILL)
-    driver.wait()
+    kill_mid_sweep([sys.executable, str(TOY), *args], tmp_path, out, completed=2)
     done_before = {r["id"] for r in journal(out)[1].values() if r["state"] == "complete"}
     assert 2 <= len(done_before) < 8
 

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
 import sys
-import time
 
 import pytest
 
-from tests.helpers import TOY, journal, run_cli, toy
+from tests.helpers import TOY, journal, kill_mid_sweep, run_cli, toy
 
 
 def states(records: dict[int, dict]) -> list[str]:
@@ -221,26 +216,7 @@ def test_resume_after_sigkill_mid_trial(tmp_path):
         "x=interval(0,1)",
         f"hydra.sweep.dir={out}",
     ]
-    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
-    proc = subprocess.Popen(
-        [sys.executable, str(TOY), "-m", *args],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        time.sleep(0.05)
-        path = out / "trials.jsonl"
-        if not path.exists():
-            continue
-        lines = [json.loads(x) for x in path.read_text().splitlines() if x.endswith("}")]
-        done = sum(1 for r in lines if r.get("state") == "complete")
-        if done >= 3 and lines[-1].get("state") == "running":
-            break
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_mid_sweep([sys.executable, str(TOY), "-m", *args], tmp_path, out, completed=3)
     _, killed = journal(out)
     assert "running" in states(killed)
     assert 3 <= sum(s == "complete" for s in states(killed)) < 8
