@@ -185,9 +185,13 @@ def _split_seed(cfg: Any) -> int:
 
 
 def _resolve_path(cfg: Any) -> Path:
-    raw = _field(cfg, "path")
+    return resolve_data_path(_field(cfg, "path"), "a path to an .npz file")
+
+
+def resolve_data_path(raw: Any, allowed: str) -> Path:
+    """``data.path`` as an existing file; ``ConfigError``/``DataError`` naming the key if not."""
     if not isinstance(raw, str | os.PathLike) or not str(raw):
-        raise ConfigError("data.path", f"got {raw!r}; allowed: a path to an .npz file")
+        raise ConfigError("data.path", f"got {raw!r}; allowed: {allowed}")
     # Imported here so that using hpfw.data outside Hydra does not need it at import.
     from hydra.utils import to_absolute_path
 

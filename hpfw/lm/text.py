@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from hpfw.data import resolve_data_path
 from hpfw.errors import ConfigError, DataError
 from hpfw.lm.dataset import LMDataset, field, windows
 
@@ -39,15 +39,7 @@ def load_text(cfg: Any, context_length: int) -> LMDataset:
 
 
 def _resolve(raw: Any) -> Path:
-    if raw is None or not str(raw):
-        raise ConfigError("data.path", f"got {raw!r}; allowed: a path to a UTF-8 text file")
-    from hydra.utils import to_absolute_path  # resolves against the launch directory
-
-    path = Path(to_absolute_path(os.path.expanduser(str(raw))))
-    if not path.is_file():
-        what = "is a directory, not a file" if path.is_dir() else "not found"
-        raise DataError(f"data.path: file '{path}' {what}")
-    return path
+    return resolve_data_path(raw, "a path to a UTF-8 text file")
 
 
 @functools.lru_cache(maxsize=8)
