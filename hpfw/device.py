@@ -47,6 +47,18 @@ def select_device(kind: str) -> jax.Device:
     return candidates[claim_slot(candidates[0].platform, len(candidates))]
 
 
+# XLA:CPU's default LLVM optimisation level (3) spends ~30% more compile time than
+# level 2 for no faster program: measured on hpfw's MLP, CNN and transformer
+# programs (benchmarks/bench_compile.py, docs/benchmarks.md). Other backends keep
+# their defaults.
+CPU_COMPILER_OPTIONS = {"xla_backend_optimization_level": 2}
+
+
+def compiler_options(device: jax.Device) -> dict[str, int] | None:
+    """XLA options for compiling hpfw's programs for ``device`` (``None``: XLA's defaults)."""
+    return dict(CPU_COMPILER_OPTIONS) if device.platform == "cpu" else None
+
+
 def describe(device: jax.Device) -> str:
     """A short human-readable name such as ``cpu:0 (cpu)`` or ``cuda:0 (NVIDIA H100)``."""
     return f"{device.platform}:{device.id} ({device.device_kind})"

@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from hpfw import device as devices
 from hpfw import train
 from hpfw.lm.dataset import LMDataset
 from hpfw.lm.fidelity import next_token_distribution, total_variation
@@ -138,7 +139,8 @@ def compiled_eval(
         settings, key = jax.device_put((settings, key), device)
         start = time.perf_counter()
         fn = make_eval_fn(spec, with_truth)
-        compiled = jax.jit(fn).lower(params, settings, key, data).compile()
+        lowered = jax.jit(fn).lower(params, settings, key, data)
+        compiled = lowered.compile(devices.compiler_options(device))
         compile_count += 1
         _PROGRAMS[cache_key] = EvalProgram(compiled, time.perf_counter() - start)
     return _PROGRAMS[cache_key]
