@@ -2,7 +2,9 @@
 
 ``load_dataset(cfg)`` turns the ``data`` config group into a frozen ``Dataset``
 with train/validation/test splits. Every trial of a sweep sees the same splits
-(``split_seed`` is fixed) and, within one process, the same cached arrays.
+(``split_seed`` is fixed) and, within one process, the same cached arrays. The
+bundled digits splits are also cached on disk (``hpfw.data_cache``), so a new
+process reads them back instead of importing scikit-learn.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 import numpy as np
 from omegaconf.errors import MissingMandatoryValue
 
+from hpfw import data_cache
 from hpfw.config import DataConfig
 from hpfw.errors import ConfigError, DataError
 
@@ -210,6 +213,27 @@ def resolve_data_path(raw: Any, allowed: str) -> Path:
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
 def _load_digits_cached(val_fraction: float, test_fraction: float, split_seed: int) -> Dataset:
+    """Digits from the in-process cache, else the on-disk one, else scikit-learn."""
+    params = {"val_fraction": val_fraction, "test_fraction": test_fraction, "seed": split_seed}
+    key = data_cache.entry_key("digits", params, (_build_digits, _carve, _finish))
+    stored = data_cache.load(key)
+    if stored is not None and set(NPZ_KEYS) <= stored.keys() and "num_classes" in stored:
+        return _from_arrays("digits", stored)
+    dataset = _build_digits(val_fraction, test_fraction, split_seed)
+    arrays = {k: getattr(dataset, k) for k in NPZ_KEYS}
+    data_cache.store(key, arrays | {"num_classes": np.asarray(dataset.num_classes)})
+    return dataset
+
+
+def _from_arrays(name: str, arrays: dict[str, np.ndarray]) -> Dataset:
+    """A ``Dataset`` from prepared split arrays (as ``data_cache`` stores them)."""
+    splits = {k: arrays[k] for k in NPZ_KEYS}
+    for arr in splits.values():
+        arr.setflags(write=False)
+    return Dataset(name=name, num_classes=int(arrays["num_classes"]), **splits)
+
+
+def _build_digits(val_fraction: float, test_fraction: float, split_seed: int) -> Dataset:
     from sklearn.datasets import load_digits
 
     digits = load_digits()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +115,77 @@ def test_digits_standardised_with_training_statistics(digits: Dataset) -> None:
     # Validation gets training statistics, so its per-feature means are not all ~0.
     val_means = digits.x_val.reshape(len(digits.x_val), -1).mean(axis=0)[varying]
     assert np.abs(val_means).max() > 1e-3
+
+
+# --- the on-disk cache of digits ----------------------------------------------
+
+SPLIT_KEYS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
+
+LOAD_DIGITS = """
+import sys
+from hpfw.data import load_dataset
+d = load_dataset({"name": "digits", "val_fraction": 0.2, "test_fraction": 0.2, "split_seed": 0})
+print(int("sklearn" in sys.modules), d.x_train.sum(), d.y_val[:40].tolist())
+"""
+
+
+def test_a_new_process_reads_digits_from_disk_without_scikit_learn(tmp_path: Path) -> None:
+    env = {**os.environ, "HPFW_DATA_CACHE_DIR": str(tmp_path / "cache")}
+    outputs = [
+        subprocess.run(
+            [sys.executable, "-c", LOAD_DIGITS], cwd=tmp_path, env=env,
+            capture_output=True, text=True, check=True,
+        ).stdout.split(" ", 1)
+        for _ in range(2)
+    ]  # fmt: skip
+    (first_imported, first), (second_imported, second) = outputs
+    assert (first_imported, second_imported) == ("1", "0")  # built, then read back
+    assert first == second
+    assert len(list((tmp_path / "cache").glob("digits-*.npz"))) == 1
+
+
+@pytest.fixture
+def disk_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("HPFW_DATA_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def test_digits_from_disk_equal_the_built_ones(disk_cache: Path) -> None:
+    built = load_dataset(DigitsConfig())
+    clear_cache()
+    read = load_dataset(DigitsConfig())
+    assert read is not built and read.num_classes == built.num_classes == 10
+    for key in SPLIT_KEYS:
+        np.testing.assert_array_equal(getattr(read, key), getattr(built, key))
+        assert getattr(read, key).dtype == getattr(built, key).dtype
+        assert not getattr(read, key).flags.writeable
+
+
+def test_a_corrupt_digits_entry_is_rebuilt(disk_cache: Path) -> None:
+    built = load_dataset(DigitsConfig())
+    (entry,) = disk_cache.glob("digits-*.npz")
+    entry.write_bytes(b"not an npz archive")
+    clear_cache()
+    again = load_dataset(DigitsConfig())
+    np.testing.assert_array_equal(again.x_train, built.x_train)
+    with np.load(entry) as stored:  # rewritten whole
+        np.testing.assert_array_equal(stored["y_test"], built.y_test)
+
+
+def test_each_split_setting_has_its_own_entry(disk_cache: Path) -> None:
+    load_dataset(DigitsConfig(split_seed=0))
+    load_dataset(DigitsConfig(split_seed=1))
+    load_dataset(DigitsConfig(val_fraction=0.25))
+    assert len(list(disk_cache.glob("digits-*.npz"))) == 3
+
+
+def test_an_empty_cache_dir_setting_turns_the_disk_cache_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("HPFW_DATA_CACHE_DIR", "")
+    load_dataset(DigitsConfig())
+    assert not any(tmp_path.rglob("*.npz"))
 
 
 # --- npz ----------------------------------------------------------------------
