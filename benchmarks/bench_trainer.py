@@ -51,6 +51,7 @@ from flax import nnx
 from hydra import compose, initialize_config_module
 from omegaconf import DictConfig
 
+from hpfw import device as devices
 from hpfw import train
 from hpfw.config import register_configs
 from hpfw.data import Dataset, load_dataset
@@ -146,7 +147,7 @@ def lower_compile_split(spec: train.StaticSpec, data: train.DataArrays, device: 
     start = time.perf_counter()
     lowered = jax.jit(fn).lower(hp, key, data)
     lowered_at = time.perf_counter()
-    lowered.compile()
+    lowered.compile(devices.compiler_options(device))
     done = time.perf_counter()
     return lowered_at - start, done - lowered_at
 

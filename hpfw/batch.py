@@ -86,18 +86,15 @@ def concurrency(device: jax.Device, n: int) -> int:
 def _run_side_by_side(runs: Sequence[PreparedRun], speeds: dict[str | int, float]) -> list[Result]:
     """Runs ``runs`` on the single-trial program, ``concurrency`` of them at a time."""
     workers = concurrency(runs[0].device, len(runs))
-    first: list[Result] = []
-    if workers > 1 and "sequential" not in speeds:
-        # Nothing of this group has run yet: one trial alone compiles the program
-        # (and reports the compile time) before the threads share it.
-        first, runs = [_guarded(_run_one, runs[0], speeds)], runs[1:]
-    if workers == 1 or not runs:
-        return first + [_guarded(_run_one, run, speeds) for run in runs]
+    if workers == 1:
+        return [_guarded(_run_one, run, speeds) for run in runs]
+    # The first trial to need the program compiles it (and reports the compile
+    # time); the other threads wait for it (``train.compiled_program``).
     start = time.perf_counter()
     with ThreadPoolExecutor(workers, thread_name_prefix="hpfw-trial") as pool:
-        rest = list(pool.map(lambda run: _guarded(train_prepared, run), runs))
+        results = list(pool.map(lambda run: _guarded(train_prepared, run), runs))
     speeds["sequential"] = (time.perf_counter() - start) / len(runs)
-    return first + rest
+    return results
 
 
 def _vmapped_program(
@@ -106,9 +103,8 @@ def _vmapped_program(
     """The program for ``width`` trials, halved until XLA's memory estimate fits."""
     first = runs[0]
     while True:
-        before = train.compile_count
         program = run_program(first, trials=width)
-        compiled = train.compile_count > before
+        compiled = program.first_use()
         need = _program_bytes(program)
         if width == 1 or need <= MEMORY_FRACTION * free_memory(first.device):
             return program, width, compiled

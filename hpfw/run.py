@@ -191,9 +191,8 @@ def train_prepared(run: PreparedRun, return_state: bool = False) -> Any:
     ``return_state=True`` returns ``(metrics, state)``: the trained ``TrainState``
     (on the device) as well, for a task that goes on using the model.
     """
-    compiles_before = train.compile_count
     program = run_program(run, with_state=return_state)
-    compiled_now = train.compile_count > compiles_before
+    compiled_now = program.first_use()
 
     hparams = jax.device_put(train.as_hparams(run.hparams), run.device)
     key = jax.device_put(jax.random.key(run.seed), run.device)

@@ -17,10 +17,11 @@ schedule's horizon (``schedule_epochs``) does not depend on where a run starts.
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
@@ -433,6 +434,11 @@ def program_flops(spec: StaticSpec, data: DataArrays) -> float:
 # --- the in-process cache of compiled programs ------------------------------
 
 
+# Trials side by side in threads share these (hpfw.batch).
+_COMPILING = threading.Lock()  # held while a program compiles
+_REPORTING = threading.Lock()  # guards CompiledProgram.unreported
+
+
 @dataclass
 class CompiledProgram:
     """A compiled training program and what it cost to build."""
@@ -441,6 +447,13 @@ class CompiledProgram:
     compile_seconds: float
     flops: float  # per trial, from ``program_flops`` (0 when unavailable)
     cache: str = "off"  # the persistent cache: "hit" (loaded), "miss" (compiled), "off"
+    unreported: bool = field(default=True, repr=False)
+
+    def first_use(self) -> bool:
+        """True for exactly one caller, the first: the trial that reports the compile."""
+        with _REPORTING:
+            first, self.unreported = self.unreported, False
+        return first
 
 
 _PROGRAMS: dict[tuple[StaticSpec, str, int, bool, bool], CompiledProgram] = {}
@@ -463,11 +476,29 @@ def compiled_program(
     shared). ``resume`` compiles the variant called as ``run(hparams, key,
     data, start)``; ``with_state`` the one that also returns the final state.
     """
-    global compile_count
     cache_key = (spec, str(device), trials, with_state, resume)
     program = _PROGRAMS.get(cache_key)
     if program is not None:
         return program
+    # Trials side by side in threads ask for the same program at once: one
+    # compiles it, the others wait for it rather than compiling it again.
+    with _COMPILING:
+        program = _PROGRAMS.get(cache_key)
+        if program is None:
+            program = _compile(spec, data, device, trials, with_state, resume)
+            _PROGRAMS[cache_key] = program
+    return program
+
+
+def _compile(
+    spec: StaticSpec,
+    data: DataArrays,
+    device: jax.Device,
+    trials: int,
+    with_state: bool,
+    resume: bool,
+) -> CompiledProgram:
+    global compile_count
     fn = make_train_fn(spec, with_state=with_state)
     hp = as_hparams(dict.fromkeys(HPARAM_NAMES, 0.0))
     key = jax.random.key(0)
@@ -497,9 +528,7 @@ def compiled_program(
     seconds = time.perf_counter() - start
     compile_count += 1
     cache = "hit" if devices.cache_hits() > hits else "miss" if devices.cache_enabled() else "off"
-    program = CompiledProgram(compiled, seconds, flops.result(), cache)
-    _PROGRAMS[cache_key] = program
-    return program
+    return CompiledProgram(compiled, seconds, flops.result(), cache)
 
 
 # Keyed by id(); the value keeps the dataset alive so its id cannot be reused.

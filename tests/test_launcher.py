@@ -210,5 +210,9 @@ def test_auto_mode_on_a_cpu_runs_side_by_side_without_a_vmapped_compile():
     results = batch.train_many(cfgs, mode="auto")
     assert all(r["status"] == "complete" for r in results)
     assert train.compile_count - before == 1  # the single-trial program only
+    # The threads start together: one compiles and reports it, the others wait and reuse.
+    reported = [r for r in results if r["compile_cache"] != "process"]
+    assert len(reported) == 1 and reported[0]["compile_seconds"] > 0
+    assert all(r["compile_seconds"] == 0.0 for r in results if r is not reported[0])
     (speeds,) = [v for k, v in batch._speeds.items() if ("hidden_dim", 44) in k[0].model]
     assert list(speeds) == ["sequential"]
