@@ -248,10 +248,8 @@ def tutorial_trial(cfg: Any, dataset: Any) -> float:
     import jax
     import numpy as np
     import optax
-    from bench_trainer import baseline_optimizer
+    from bench_trainer import baseline_setup
     from flax import nnx
-
-    from hpfw.models import build_model
 
     @nnx.jit
     def train_step(
@@ -278,17 +276,10 @@ def tutorial_trial(cfg: Any, dataset: Any) -> float:
         metrics.update(loss=loss, logits=logits, labels=batch["y"])
 
     start = time.perf_counter()
-    init_key, _, dropout_key = jax.random.split(jax.random.key(int(cfg.trainer.seed)), 3)
-    model = build_model(
-        cfg.model,
-        input_shape=dataset.feature_shape,
-        num_classes=dataset.num_classes,
-        rngs=nnx.Rngs(params=init_key),
-    )
+    model, optimizer, dropout_key = baseline_setup(cfg, dataset, rebuild_tx=True)
     batch, epochs = int(cfg.trainer.batch_size), int(cfg.trainer.epochs)
     n = len(dataset.y_train)
     steps = n // batch
-    optimizer = baseline_optimizer(cfg, model, epochs * steps, rebuild_tx=True)
     metrics = nnx.MultiMetric(accuracy=nnx.metrics.Accuracy(), loss=nnx.metrics.Average("loss"))
     rng, dropout = np.random.default_rng(int(cfg.trainer.seed)), float(cfg.regularization.dropout)
     for epoch in range(epochs):

@@ -309,6 +309,25 @@ class CompileCounter:
         jax.monitoring.register_event_duration_secs_listener(listener)
 
 
+def baseline_setup(
+    cfg: DictConfig, dataset: Dataset, rebuild_tx: bool
+) -> tuple[nnx.Module, nnx.Optimizer, jax.Array]:
+    """A baseline trial's fresh model, optimiser and dropout key.
+
+    The same initial weights and dropout stream root as hpfw's program.
+    """
+    init_key, _, dropout_key = jax.random.split(jax.random.key(int(cfg.trainer.seed)), 3)
+    model = build_model(
+        cfg.model,
+        input_shape=dataset.feature_shape,
+        num_classes=dataset.num_classes,
+        rngs=nnx.Rngs(params=init_key),
+    )
+    steps = len(dataset.y_train) // int(cfg.trainer.batch_size)
+    optimizer = baseline_optimizer(cfg, model, int(cfg.trainer.epochs) * steps, rebuild_tx)
+    return model, optimizer, dropout_key
+
+
 def baseline_trial(
     cfg: DictConfig, dataset: Dataset, device: jax.Device, rebuild_tx: bool
 ) -> dict[str, float]:
@@ -317,18 +336,10 @@ def baseline_trial(
     start = time.perf_counter()
     with jax.default_device(device):
         seed = int(cfg.trainer.seed)
-        # The same initial weights and dropout stream root as hpfw's program.
-        init_key, _, dropout_key = jax.random.split(jax.random.key(seed), 3)
-        model = build_model(
-            cfg.model,
-            input_shape=dataset.feature_shape,
-            num_classes=dataset.num_classes,
-            rngs=nnx.Rngs(params=init_key),
-        )
+        model, optimizer, dropout_key = baseline_setup(cfg, dataset, rebuild_tx)
         batch_size, epochs = int(cfg.trainer.batch_size), int(cfg.trainer.epochs)
         n_train = len(dataset.y_train)
         steps = n_train // batch_size  # the last partial batch is dropped, as in hpfw
-        optimizer = baseline_optimizer(cfg, model, epochs * steps, rebuild_tx)
         dropout = float(cfg.regularization.dropout)
         smoothing = float(cfg.regularization.label_smoothing)
         rng = np.random.default_rng(seed)
