@@ -14,6 +14,7 @@ import json
 import logging
 import re
 import shutil
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,12 @@ logging.getLogger("absl").setLevel(logging.WARNING)
 
 METADATA = "hpfw.json"
 _EPOCH_DIR = re.compile(r"^epoch_(\d+)$")
+# Orbax coordinates a save through process-wide signals and temporary
+# directories. When two threads save or restore at once (trials side by side in
+# hpfw.batch), a save can fail ("Directory not empty") or wait minutes for the
+# other thread's signal and time out. So one save or restore runs at a time;
+# each takes milliseconds.
+_ORBAX = threading.Lock()
 
 
 def epoch_dir(directory: str | Path, epoch: int) -> Path:
@@ -41,8 +48,9 @@ def save(directory: str | Path, state: Any, metadata: dict[str, Any]) -> Path:
     if path.exists():
         shutil.rmtree(path)
     path.mkdir(parents=True)
-    with ocp.StandardCheckpointer() as checkpointer:
-        checkpointer.save(path / "state", jax.device_get(state))
+    host_state = jax.device_get(state)
+    with _ORBAX, ocp.StandardCheckpointer() as checkpointer:
+        checkpointer.save(path / "state", host_state)
         checkpointer.wait_until_finished()
     (path / METADATA).write_text(json.dumps(metadata, indent=2) + "\n")
     return path
@@ -77,5 +85,5 @@ def restore(path: str | Path, abstract_state: Any) -> Any:
     ``abstract_state`` is a pytree of ``jax.ShapeDtypeStruct`` (for instance
     from ``jax.eval_shape``); the arrays come back on the default device.
     """
-    with ocp.StandardCheckpointer() as checkpointer:
+    with _ORBAX, ocp.StandardCheckpointer() as checkpointer:
         return checkpointer.restore(Path(path).resolve() / "state", abstract_state)

@@ -83,6 +83,21 @@ def test_vmapped_continuation_matches_one_by_one(tmp_path: Path) -> None:
         np.testing.assert_allclose(a["epochs"]["val_loss"], b["epochs"]["val_loss"], atol=TOL)
 
 
+def test_trials_side_by_side_all_save_and_continue(tmp_path: Path) -> None:
+    # On a CPU the trials of a group run in threads, so their saves and restores overlap.
+    dirs = [tmp_path / str(i) for i in range(4)]
+    first = [
+        _cfg("trainer.epochs=1", "trainer.schedule_epochs=2", f"trainer.checkpoint_dir={d}")
+        for d in dirs
+    ]
+    assert all(r["status"] == "complete" for r in train_many(first, mode="sequential"))
+    assert all(checkpoint.saved_epochs(d) == [1] for d in dirs)
+    later = [_cfg("trainer.epochs=2", f"trainer.checkpoint_dir={d}") for d in dirs]
+    results = train_many(later, mode="sequential")
+    assert [r["start_epoch"] for r in results] == [1] * 4
+    assert all(checkpoint.saved_epochs(d) == [1, 2] for d in dirs)
+
+
 def test_a_checkpoint_of_another_model_is_refused(tmp_path: Path) -> None:
     ckpt = f"trainer.checkpoint_dir={tmp_path}"
     train_and_evaluate(_cfg("trainer.epochs=1", "trainer.schedule_epochs=2", ckpt))
