@@ -7,8 +7,8 @@ bundled digits dataset are ~0.5 MB, so the first process stores them here and
 the next ones read them back.
 
 An entry's key hashes what decides its contents: the dataset's parameters, the
-scikit-learn version and the source code of the functions that build it, so a
-change to the splitting code or an upgrade never serves stale splits.
+scikit-learn and NumPy versions and the source code of the functions that build
+it, so a change to the splitting code or an upgrade never serves stale splits.
 ``HPFW_DATA_CACHE_DIR`` moves the cache (default ``$XDG_CACHE_HOME/hpfw/data``,
 i.e. ``~/.cache/hpfw/data``); set to the empty string it is off. The cache is
 best effort: an unreadable or unwritable entry only means the dataset is built
