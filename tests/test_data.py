@@ -13,7 +13,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from hpfw.config import DigitsConfig, NpzConfig
-from hpfw.data import Dataset, clear_cache, load_dataset, save_npz
+from hpfw.data import NPZ_KEYS, Dataset, clear_cache, load_dataset, save_npz
 from hpfw.errors import ConfigError, DataError
 
 
@@ -119,8 +119,6 @@ def test_digits_standardised_with_training_statistics(digits: Dataset) -> None:
 
 # --- the on-disk cache of digits ----------------------------------------------
 
-SPLIT_KEYS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
-
 LOAD_DIGITS = """
 import sys
 from hpfw.data import load_dataset
@@ -155,7 +153,7 @@ def test_digits_from_disk_equal_the_built_ones(disk_cache: Path) -> None:
     clear_cache()
     read = load_dataset(DigitsConfig())
     assert read is not built and read.num_classes == built.num_classes == 10
-    for key in SPLIT_KEYS:
+    for key in NPZ_KEYS:
         np.testing.assert_array_equal(getattr(read, key), getattr(built, key))
         assert getattr(read, key).dtype == getattr(built, key).dtype
         assert not getattr(read, key).flags.writeable
