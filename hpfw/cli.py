@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
+from pathlib import Path
 
 
 def _check_overrides(arguments: list[str]) -> None:
@@ -26,11 +28,47 @@ def _check_overrides(arguments: list[str]) -> None:
             sys.exit(2)
 
 
+def report(argv: list[str]) -> int:
+    """``hpfw report <sweep dir>``: redraws every report file and prints the summary."""
+    from hpfw.sweep.journal import Journal, JournalError
+    from hpfw.sweep.reports import write_reports
+    from hpfw.sweep.summary import print_summary
+
+    parser = argparse.ArgumentParser(
+        prog="hpfw report",
+        description="Redraw a sweep's reports from its journal and print a summary.",
+    )
+    parser.add_argument("sweep_dir", help="the sweep directory (holding trials.jsonl)")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # argparse exits on --help and usage errors
+        return int(exit_.code or 0)
+    sweep_dir = Path(args.sweep_dir)
+    if sweep_dir.is_file() and sweep_dir.name == Journal.FILENAME:
+        sweep_dir = sweep_dir.parent  # the journal itself was named
+    if not sweep_dir.is_dir():
+        print(f"hpfw report: no such directory: {sweep_dir}", file=sys.stderr)
+        return 2
+    journal = Journal(sweep_dir)
+    if not journal.exists():
+        print(
+            f"hpfw report: no {Journal.FILENAME} in {sweep_dir} (not a sweep directory?)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        header, trials = journal.read()
+    except JournalError as error:
+        print(f"hpfw report: {error}", file=sys.stderr)
+        return 2
+    write_reports(sweep_dir, header, trials)
+    print_summary(header, trials)
+    return 0
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "report":
-        from hpfw.sweep.report import main as report_main
-
-        sys.exit(report_main(sys.argv[2:]))
+        sys.exit(report(sys.argv[2:]))
     if os.environ.get("HYDRA_FULL_ERROR") != "1":
         _check_overrides(sys.argv[1:])
     from hpfw.app import main as hydra_main

@@ -25,6 +25,22 @@ class Objective(StrEnum):
     gen_tv = "gen_tv"  # task=lm: mean total variation of the sampler from the true source
 
 
+def metric_direction(metric: str) -> str:
+    """The direction a sweep optimises one of hpfw's metrics in.
+
+    Accuracies and rates (``*_per_second``) are maximised; losses, the ``gen_tv``
+    distance, times and sizes are minimised. hpfw's conf/config.yaml sets
+    ``hydra.sweeper.direction`` from this through the ``hpfw.direction``
+    resolver, so a sweep follows the configured objective (``objective=val_loss``
+    flips it) and a value given on the command line still wins.
+    """
+    maximised = metric.endswith("accuracy") or metric.endswith("_per_second")
+    return "maximize" if maximised else "minimize"
+
+
+DIRECTION_RESOLVER = "hpfw.direction"
+
+
 class Task(StrEnum):
     """What a run trains: an image classifier or a language model."""
 
@@ -279,8 +295,14 @@ def config_dir() -> Path:
 def register_configs() -> None:
     """Store the schemas under ``schema/<group>/<name>`` for the YAML files to extend.
 
-    A separate ``schema`` group keeps them out of ``model=glob(*)`` sweeps.
+    A separate ``schema`` group keeps them out of ``model=glob(*)`` sweeps. Also
+    registers the ``hpfw.direction`` resolver that conf/config.yaml uses.
     """
+    from omegaconf import OmegaConf
+
+    OmegaConf.register_new_resolver(
+        DIRECTION_RESOLVER, lambda metric: metric_direction(str(metric)), replace=True
+    )
     cs = ConfigStore.instance()
     cs.store(group="schema", name="hpfw", node=HpfwConfig)
     for group, options in SCHEMAS.items():

@@ -10,17 +10,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from hpfw.cli import report as main
 from hpfw.search.space import Categorical, Float, Int, to_json
 from hpfw.sweep.journal import Journal
-from hpfw.sweep.report import (
-    TEST_LABEL,
-    best_trial,
-    main,
-    print_summary,
-    reproduce_command,
-    summary_table,
-    write_reports,
-)
+from hpfw.sweep.reports import best_trial, reproduce_command, write_reports
+from hpfw.sweep.summary import TEST_LABEL, print_summary, summary_table
 
 PNG = b"\x89PNG\r\n\x1a\n"
 FILES = ("best.yaml", "trials.csv", "history.png", "params.png")
@@ -215,7 +209,7 @@ def test_import_is_cheap() -> None:
     import sys
 
     code = (
-        "import sys, hpfw.sweep.report; "
+        "import sys, hpfw.sweep.reports; "
         "print(any(m in sys.modules for m in ('matplotlib', 'rich')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

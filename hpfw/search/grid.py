@@ -39,6 +39,11 @@ class GridStrategy(Strategy):
         self.size = math.prod(len(axis) for axis in self._axes)
         self._order = np.random.default_rng(seed).permutation(self.size) if shuffle else None
 
+    @property
+    def max_trials(self) -> int:
+        """The grid's size: a sweep's total (and its progress and ETA) count this many."""
+        return self.size
+
     def ask(self, n: int) -> list[Trial]:
         count = max(min(n, self.size - self._next_id), 0)
         return [self.new_trial(self._point(self._next_id)) for _ in range(count)]

@@ -1,1 +1,1 @@
-"""The sweep loop, its crash-safe journal, and reports."""
+"""The sweep loop and its front ends, the crash-safe journal, and the reports."""

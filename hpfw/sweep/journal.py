@@ -1,11 +1,12 @@
 """The sweep's crash-safe journal: ``<sweep dir>/trials.jsonl``, the single source of truth.
 
 One JSON object per line. The first line is the sweep header (``"type": "sweep"``);
-every other line is a trial record (``"type": "trial"``). A trial gets a
-``running`` record when it is launched and a final one when it ends; the last
-record of an id wins, so the file is append-only and never rewritten in place.
-Only the sweeper process writes it. It is plain JSON, never pickle or eval, so
-it can be read (and trusted) by anything.
+every other line is a trial record (``"type": "trial"``), built by ``started``
+when the trial is launched and by ``finished`` when it ends: the record schema
+lives here and nowhere else. The last record of an id wins, so the file is
+append-only and never rewritten in place. Only the sweeper process writes it.
+It is plain JSON, never pickle or eval, so it can be read (and trusted) by
+anything.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import datetime as _dt
 import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from hpfw.errors import HpfwError
 
 VERSION = 1
 TRACEBACK_DIR = "tracebacks"
+RUNNING = "running"
 
 
 class JournalError(HpfwError):
@@ -31,6 +33,64 @@ class JournalError(HpfwError):
 def now_iso() -> str:
     """The current local time with its UTC offset, to the second (for ``start``/``end``)."""
     return _dt.datetime.now(_dt.UTC).astimezone().isoformat(timespec="seconds")
+
+
+def started(
+    trial_id: int,
+    job: int,
+    params: Mapping[str, Any],
+    *,
+    info: Mapping[str, Any] | None = None,
+    inactive: Iterable[str] = (),
+    overrides: Sequence[str] = (),
+    checkpoint: str | None = None,
+) -> dict[str, Any]:
+    """The record of a trial launched now as job ``job``: state ``running``.
+
+    ``overrides`` are the trial's own command-line overrides (a Hydra sweep's;
+    empty for a Python objective) and ``checkpoint`` the directory a
+    multi-fidelity trial continues from, when it has one.
+    """
+    record: dict[str, Any] = {
+        "type": "trial",
+        "id": int(trial_id),
+        "job": int(job),
+        "params": dict(params),
+        "inactive": sorted(inactive),
+        "overrides": list(overrides),
+        "state": RUNNING,
+        "value": None,
+        "metrics": {},
+        "start": now_iso(),
+        "end": None,
+        "error": None,
+        "traceback": None,
+        "info": dict(info or {}),
+    }
+    if checkpoint is not None:
+        record["checkpoint"] = checkpoint
+    return record
+
+
+def finished(
+    record: Mapping[str, Any],
+    state: str,
+    value: float | None,
+    metrics: Mapping[str, Any],
+    *,
+    error: str | None = None,
+    traceback: str | None = None,
+) -> dict[str, Any]:
+    """``record`` after its trial ended: its state, value, metrics, end time and error."""
+    return {
+        **record,
+        "state": str(state),
+        "value": value,
+        "metrics": dict(metrics),
+        "end": now_iso(),
+        "error": error,
+        "traceback": traceback,
+    }
 
 
 def sanitize(value: Any) -> Any:

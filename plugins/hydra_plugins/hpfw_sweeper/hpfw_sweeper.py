@@ -1,7 +1,8 @@
-"""The Hydra ``Sweeper`` for hpfw: a thin adapter around ``hpfw.sweep.sweeper``.
+"""The Hydra ``Sweeper`` for hpfw: a thin adapter around ``hpfw.sweep.hydra_sweep``.
 
 Hydra imports this module at every start to discover plugins, so it imports
-only Hydra; hpfw and the strategies load when a sweep actually begins.
+only Hydra and hpfw's settings; the strategies and the sweep loop load when a
+sweep actually begins.
 """
 
 from __future__ import annotations
@@ -21,26 +22,35 @@ class HpfwSweeper(Sweeper):
 
     def __init__(self, **settings: Any) -> None:
         self.settings = settings
-        self.runner: Any = None
+        self.sweep_impl: Any = None
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
     ) -> None:
-        from hpfw.sweep.sweeper import SweepRunner
+        from hpfw.errors import HpfwError
+        from hpfw.sweep.hydra_sweep import HydraSweep
 
-        self.runner = SweepRunner(self.settings)
-        self.runner.setup(hydra_context=hydra_context, task_function=task_function, config=config)
+        try:
+            self.sweep_impl = HydraSweep(self.settings)
+        except HpfwError as error:
+            _exit(error)
+        self.sweep_impl.setup(
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
 
     def sweep(self, arguments: list[str]) -> Any:
         from hpfw.errors import HpfwError
 
         try:
-            return self.runner.sweep(arguments)
+            return self.sweep_impl.sweep(arguments)
         except HpfwError as error:
-            # Bad sweep input or a stopped sweep: one line and status 2, instead of
-            # Hydra's message plus its stack-trace hint. The journal and the reports
-            # are already written.
-            if os.environ.get("HYDRA_FULL_ERROR") == "1":
-                raise
-            print(f"hpfw: error: {error}", file=sys.stderr)
-            sys.exit(2)
+            _exit(error)
+
+
+def _exit(error: Exception) -> None:
+    """Bad sweep input or a stopped sweep: one line and status 2, instead of Hydra's
+    message plus its stack-trace hint. The journal and the reports are already written."""
+    if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        raise error
+    print(f"hpfw: error: {error}", file=sys.stderr)
+    sys.exit(2)

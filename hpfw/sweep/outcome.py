@@ -1,0 +1,67 @@
+"""How a trial ended: its state, objective value and metrics, from what the task returned."""
+
+from __future__ import annotations
+
+import math
+import traceback as tb
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hpfw.search import TrialState
+from hpfw.sweep.journal import write_traceback
+from hpfw.values import is_number
+
+DEFAULT_KEY = "objective"  # the key read from a returned mapping when none is configured
+
+
+@dataclass
+class Outcome:
+    """A finished trial: ``value`` is None unless it completed with a finite objective."""
+
+    state: TrialState
+    value: float | None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    traceback: str | None = None  # path of the traceback file, relative to the sweep dir
+    stops_sweep: bool = False  # a configuration error of the whole sweep, not of this trial
+
+
+def from_result(result: Any, objective: str | None) -> Outcome:
+    """The outcome of a task that returned ``result``: a number or a mapping of numbers.
+
+    A mapping supplies every numeric entry as a metric and the ``objective``
+    key (default ``"objective"``) as the value; a mapping without that key is a
+    configuration error of the whole sweep, not of one trial (``stops_sweep``).
+    """
+    metrics: dict[str, Any] = {}
+    if isinstance(result, Mapping):
+        metrics = {str(k): float(v) for k, v in result.items() if is_number(v)}
+        key = objective or DEFAULT_KEY
+        if key not in result:
+            error = (
+                f"the job returned a mapping without the objective key '{key}' "
+                f"(keys: {', '.join(map(str, result))}); set hydra.sweeper.objective"
+            )
+            return Outcome(TrialState.failed, None, metrics, error, stops_sweep=True)
+        result = result[key]
+    if not is_number(result):
+        return Outcome(
+            TrialState.failed,
+            None,
+            metrics,
+            f"the job returned {result!r} ({type(result).__name__}), not a number",
+        )
+    value = float(result)
+    if not math.isfinite(value):
+        return Outcome(TrialState.diverged, None, metrics, f"the objective is {value}")
+    return Outcome(TrialState.complete, value, metrics)
+
+
+def from_error(error: BaseException, sweep_dir: Path, trial_id: int) -> Outcome:
+    """The outcome of a task that raised ``error``; its traceback goes to a file."""
+    text = "".join(tb.format_exception(error))
+    path = write_traceback(sweep_dir, trial_id, text)
+    message = f"{type(error).__name__}: {error}".splitlines()[0]
+    return Outcome(TrialState.failed, None, {}, message, path)
