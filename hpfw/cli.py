@@ -30,9 +30,9 @@ def _check_overrides(arguments: list[str]) -> None:
 
 def report(argv: list[str]) -> int:
     """``hpfw report <sweep dir>``: redraws every report file and prints the summary."""
-    from hpfw.sweep.journal import Journal, JournalError
-    from hpfw.sweep.reports import write_reports
-    from hpfw.sweep.summary import print_summary
+    from hpfw.sweeper.journal import Journal, JournalError
+    from hpfw.sweeper.reports import write_reports
+    from hpfw.sweeper.summary import print_summary
 
     parser = argparse.ArgumentParser(
         prog="hpfw report",

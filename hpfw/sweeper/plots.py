@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hpfw.sweep import rungs
-from hpfw.sweep.reports import (
+from hpfw.sweeper import rungs
+from hpfw.sweeper.reports import (
     active_params,
     best_trial,
     completed,

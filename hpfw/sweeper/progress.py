@@ -8,7 +8,7 @@ import time
 
 from hpfw.search import Trial
 
-log = logging.getLogger("hpfw.sweep")
+log = logging.getLogger("hpfw.sweeper")
 
 
 def clock(seconds: float) -> str:

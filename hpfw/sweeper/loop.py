@@ -1,7 +1,7 @@
 """The sweep loop: ask, record, run, record, tell, report; the same for Hydra and Python.
 
 The loop knows nothing of Hydra. A ``TrialRunner`` turns trials into work and
-work into ``Outcome``s: ``hpfw.sweep.hydra_jobs`` launches Hydra jobs through
+work into ``Outcome``s: ``hpfw.sweeper.hydra_jobs`` launches Hydra jobs through
 any Hydra launcher, and a Python objective can be run the same way. The
 journal (``trials.jsonl``) is the single source of truth: every trial is
 appended when launched and again when it ends, by this process alone, before
@@ -18,14 +18,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from hpfw.search import Distribution, Strategy, Trial, TrialState, create_strategy
-from hpfw.sweep import reports
-from hpfw.sweep.journal import Journal, finished
-from hpfw.sweep.outcome import Outcome
-from hpfw.sweep.progress import Progress
-from hpfw.sweep.resume import open_journal, replay
-from hpfw.sweep.settings import SweepError, SweepSettings
+from hpfw.sweeper import reports
+from hpfw.sweeper.journal import Journal, finished
+from hpfw.sweeper.outcome import Outcome
+from hpfw.sweeper.progress import Progress
+from hpfw.sweeper.resume import open_journal, replay
+from hpfw.sweeper.settings import SweepError, SweepSettings
 
-log = logging.getLogger("hpfw.sweep")
+log = logging.getLogger("hpfw.sweeper")
 
 PLOT_INTERVAL_S = 10.0  # redraw the plots at most this often while running (they cost ~0.3 s)
 

@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from hpfw.search import Trial
 from hpfw.search.overrides import ParsedSweep, format_value
-from hpfw.sweep.settings import SweepError, SweepSettings
+from hpfw.sweeper.settings import SweepError, SweepSettings
 
 CHECKPOINT_DIR = "checkpoints"  # <sweep dir>/checkpoints/<config id>: one per configuration
 _ABSENT = object()

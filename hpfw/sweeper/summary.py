@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from hpfw.sweep import rungs
-from hpfw.sweep.reports import STATES, active_params, best_trial, counts, maximize, ranked
-from hpfw.sweep.reports import reproduce_command as command_of
+from hpfw.sweeper import rungs
+from hpfw.sweeper.reports import STATES, active_params, best_trial, counts, maximize, ranked
+from hpfw.sweeper.reports import reproduce_command as command_of
 
 if TYPE_CHECKING:
     from rich.console import Console

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from hpfw.search.multifidelity.brackets import LINEAGE
-from hpfw.sweep import rungs
-from hpfw.sweep.journal import Journal
+from hpfw.sweeper import rungs
+from hpfw.sweeper.journal import Journal
 from hpfw.values import is_finite
 
 BEST_FILE = "best.yaml"
@@ -120,7 +120,7 @@ def write_reports(
     _write_best(sweep_dir / BEST_FILE, header, best)
     _write_csv(sweep_dir / CSV_FILE, header, trials)
     if plots:
-        from hpfw.sweep import plots as drawing  # matplotlib: only when drawing
+        from hpfw.sweeper import plots as drawing  # matplotlib: only when drawing
 
         drawing.draw_all(sweep_dir, header, trials)
     return best

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from hpfw.search import TrialState
-from hpfw.sweep.journal import write_traceback
+from hpfw.sweeper.journal import write_traceback
 from hpfw.values import is_number
 
 DEFAULT_KEY = "objective"  # the key read from a returned mapping when none is configured

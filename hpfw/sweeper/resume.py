@@ -14,8 +14,8 @@ from typing import Any
 
 from hpfw.search import Distribution, Strategy, Trial, TrialState
 from hpfw.search.space import from_json, to_json
-from hpfw.sweep.journal import Journal, now_iso, sanitize
-from hpfw.sweep.settings import SweepError, SweepSettings
+from hpfw.sweeper.journal import Journal, now_iso, sanitize
+from hpfw.sweeper.settings import SweepError, SweepSettings
 
 HEADER_VERSION = 1
 

@@ -19,13 +19,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from hpfw.search import Strategy, Trial, TrialState
 from hpfw.search.overrides import ParsedSweep
-from hpfw.sweep import budgets, outcome
-from hpfw.sweep.journal import started
-from hpfw.sweep.outcome import Outcome
-from hpfw.sweep.settings import SweepError, SweepSettings
+from hpfw.sweeper import budgets, outcome
+from hpfw.sweeper.journal import started
+from hpfw.sweeper.outcome import Outcome
+from hpfw.sweeper.settings import SweepError, SweepSettings
 from hpfw.values import one_line
 
-log = logging.getLogger("hpfw.sweep")
+log = logging.getLogger("hpfw.sweeper")
 
 _ABSENT = object()
 

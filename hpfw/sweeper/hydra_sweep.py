@@ -12,11 +12,11 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
 from hpfw.search.overrides import parse_sweep
-from hpfw.sweep import summary
-from hpfw.sweep.hydra_trials import HydraTrials, reproducible
-from hpfw.sweep.loop import run_sweep
-from hpfw.sweep.resume import new_header
-from hpfw.sweep.settings import SweepError, SweepSettings
+from hpfw.sweeper import summary
+from hpfw.sweeper.hydra_trials import HydraTrials, reproducible
+from hpfw.sweeper.loop import run_sweep
+from hpfw.sweeper.resume import new_header
+from hpfw.sweeper.settings import SweepError, SweepSettings
 
 
 def program() -> str:
