@@ -50,7 +50,7 @@ def planned_total(strategy: Strategy, settings: SweepSettings) -> int:
     planned, cap = strategy.max_trials, settings.n_trials
     if cap is None and planned is None:
         raise SweepError(
-            f"Invalid hydra.sweeper.n_trials: got None; the {settings.strategy} "
+            f"Invalid {settings.names('n_trials')}: got None; the {settings.strategy} "
             "strategy does not end by itself, so give an integer >= 1"
         )
     return min(x for x in (cap, planned) if x is not None)
@@ -133,7 +133,7 @@ def run_sweep(
             if progress.failures > settings.max_failures:
                 raise SweepError(
                     f"stopping: {progress.failures} trials failed or diverged, more than "
-                    f"hydra.sweeper.max_failures={settings.max_failures}; see {journal.path}"
+                    f"{settings.names('max_failures')}={settings.max_failures}; see {journal.path}"
                 )
     finally:
         if by_id:

@@ -28,12 +28,15 @@ class Outcome:
     stops_sweep: bool = False  # a configuration error of the whole sweep, not of this trial
 
 
-def from_result(result: Any, objective: str | None) -> Outcome:
+def from_result(
+    result: Any, objective: str | None, key_name: str = "hydra.sweeper.objective"
+) -> Outcome:
     """The outcome of a task that returned ``result``: a number or a mapping of numbers.
 
     A mapping supplies every numeric entry as a metric and the ``objective``
     key (default ``"objective"``) as the value; a mapping without that key is a
-    configuration error of the whole sweep, not of one trial (``stops_sweep``).
+    configuration error of the whole sweep, not of one trial (``stops_sweep``),
+    whose message names the setting ``key_name``.
     """
     metrics: dict[str, Any] = {}
     if isinstance(result, Mapping):
@@ -42,7 +45,7 @@ def from_result(result: Any, objective: str | None) -> Outcome:
         if key not in result:
             error = (
                 f"the job returned a mapping without the objective key '{key}' "
-                f"(keys: {', '.join(map(str, result))}); set hydra.sweeper.objective"
+                f"(keys: {', '.join(map(str, result))}); set {key_name}"
             )
             return Outcome(TrialState.failed, None, metrics, error, stops_sweep=True)
         result = result[key]
@@ -62,6 +65,10 @@ def from_result(result: Any, objective: str | None) -> Outcome:
 def from_error(error: BaseException, sweep_dir: Path, trial_id: int) -> Outcome:
     """The outcome of a task that raised ``error``; its traceback goes to a file."""
     text = "".join(tb.format_exception(error))
+    return from_traceback(f"{type(error).__name__}: {error}", text, sweep_dir, trial_id)
+
+
+def from_traceback(message: str, text: str, sweep_dir: Path, trial_id: int) -> Outcome:
+    """A failed trial: the first line of ``message`` as its error, ``text`` in a file."""
     path = write_traceback(sweep_dir, trial_id, text)
-    message = f"{type(error).__name__}: {error}".splitlines()[0]
-    return Outcome(TrialState.failed, None, {}, message, path)
+    return Outcome(TrialState.failed, None, {}, message.splitlines()[0], path)

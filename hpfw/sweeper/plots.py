@@ -1,8 +1,11 @@
 """The sweep's plots for papers: history.png, params.png and (multi-fidelity) rungs.png.
 
-Each ``plot_*`` function draws one file from the journal's records and returns
-the series it drew, so what a plot shows can be checked against the journal.
-matplotlib loads on first use, with the headless Agg backend.
+Each ``*_figure`` function draws a matplotlib ``Figure`` from the journal's
+records and returns it with the series it drew, so what a plot shows can be
+checked against the journal; each ``plot_*`` function saves one as a PNG.
+Figures are built with matplotlib's object-oriented API, not pyplot: no global
+figure state, nothing to close, and no backend switched under a notebook that
+calls ``hpfw.load(...).plot_history()``.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from hpfw.values import is_finite
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 HISTORY_FILE = "history.png"
 PARAMS_FILE = "params.png"
@@ -40,13 +44,10 @@ def draw_all(sweep_dir: Path, header: dict[str, Any], trials: Sequence[Record]) 
     plot_rungs(sweep_dir / rungs.RUNGS_FILE, header, trials, sweep_dir)
 
 
-def _pyplot() -> Any:
-    import matplotlib
+def _figure(**kwargs: Any) -> Figure:
+    from matplotlib.figure import Figure  # loaded on first use: it takes ~0.3 s
 
-    matplotlib.use("Agg")  # headless: sweeps run on servers and in CI
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(**kwargs)
 
 
 def _log_y(values: Sequence[float]) -> bool:
@@ -54,13 +55,9 @@ def _log_y(values: Sequence[float]) -> bool:
     return bool(values) and min(values) > 0 and max(values) / min(values) > 100
 
 
-def _save(fig: Any, path: Path) -> None:
-    plt = _pyplot()
-    try:
-        fig.tight_layout()
-        replace_atomically(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
-    finally:
-        plt.close(fig)  # figures are redrawn every batch; never let them pile up
+def _save(fig: Figure, path: Path) -> None:
+    fig.tight_layout()
+    replace_atomically(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
 
 
 def _empty(ax: Axes, text: str) -> None:
@@ -70,12 +67,19 @@ def _empty(ax: Axes, text: str) -> None:
 
 
 def plot_history(path: Path, header: dict[str, Any], trials: Sequence[Record]) -> dict[str, list]:
-    """Objective per trial and the best so far; returns ``{ids, values, best_so_far}``."""
-    plt = _pyplot()
+    """Saves ``history_figure`` as ``path``; returns its series."""
+    fig, series = history_figure(header, trials)
+    _save(fig, path)
+    return series
+
+
+def history_figure(header: dict[str, Any], trials: Sequence[Record]) -> tuple[Figure, dict]:
+    """Objective per trial and the best so far, with ``{ids, values, best_so_far}``."""
     series: dict[str, list] = {"ids": [], "values": [], "best_so_far": []}
     objective = header.get("objective") or "objective"
     direction = header.get("direction", "minimize")
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig = _figure(figsize=(7, 4))
+    ax = fig.subplots()
     ax.set_title(f"{objective} per trial ({direction})")
     done = sorted(completed(trials), key=lambda t: t["id"])
     if not done:
@@ -109,30 +113,35 @@ def plot_history(path: Path, header: dict[str, Any], trials: Sequence[Record]) -
             )
     if done:
         ax.legend(loc="best", fontsize="small")
-    _save(fig, path)
-    return series
+    return fig, series
 
 
 def plot_params(
     path: Path, header: dict[str, Any], trials: Sequence[Record]
 ) -> dict[str, list[tuple[Any, float]]]:
-    """Objective against each parameter; returns ``{name: [(value, objective), ...]}``."""
-    plt = _pyplot()
+    """Saves ``params_figure`` as ``path``; returns its points."""
+    fig, drawn = params_figure(header, trials)
+    _save(fig, path)
+    return drawn
+
+
+def params_figure(
+    header: dict[str, Any], trials: Sequence[Record]
+) -> tuple[Figure, dict[str, list[tuple[Any, float]]]]:
+    """Objective against each parameter, with ``{name: [(value, objective), ...]}``."""
     space = header.get("space") or {}
     names = param_names(header, trials)
     done = completed(trials)
     if not done or not names:
-        fig, ax = plt.subplots(figsize=(6, 3))
-        _empty(ax, NO_TRIALS if not done else "no parameters")
-        _save(fig, path)
-        return {}
+        fig = _figure(figsize=(6, 3))
+        _empty(fig.subplots(), NO_TRIALS if not done else "no parameters")
+        return fig, {}
     ncols = min(3, len(names))
     nrows = math.ceil(len(names) / ncols)
     # Subplots shrink as their number grows, so the figure stays a modest size.
     scale = 1.0 if nrows <= 3 else 0.7
-    fig, axes = plt.subplots(
-        nrows, ncols, figsize=(4.2 * ncols * scale, 3.2 * nrows * scale), squeeze=False
-    )
+    fig = _figure(figsize=(4.2 * ncols * scale, 3.2 * nrows * scale))
+    axes = fig.subplots(nrows, ncols, squeeze=False)
     best = best_trial(header, trials)
     objective = header.get("objective") or "objective"
     log_y = _log_y([t["value"] for t in done])
@@ -143,8 +152,7 @@ def plot_params(
     for ax in list(axes.flat)[len(names) :]:
         ax.set_visible(False)
     fig.suptitle(f"{objective} vs. each parameter ({header.get('direction', 'minimize')})")
-    _save(fig, path)
-    return drawn
+    return fig, drawn
 
 
 def _plot_param(
@@ -224,11 +232,11 @@ def plot_rungs(
     groups = rungs.configs(trials)
     if not groups:
         return False
-    plt = _pyplot()
     brackets = sorted({j for j, _ in groups})
     ncols = min(3, len(brackets))
     nrows = math.ceil(len(brackets) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.4 * nrows), squeeze=False)
+    fig = _figure(figsize=(4.6 * ncols, 3.4 * nrows))
+    axes = fig.subplots(nrows, ncols, squeeze=False)
     label = header.get("objective") or "objective"
     top = {
         j: max(t["info"]["rung"] for (b, _), ts in groups.items() if b == j for t in ts)

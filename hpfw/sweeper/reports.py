@@ -82,11 +82,25 @@ def reproduce_command(header: dict[str, Any], trial: Record) -> str:
     """A shell command that reruns ``trial`` alone.
 
     ``header["command"]`` is kept as written (it may be ``python my_app.py``);
-    each override is quoted only where the shell needs it.
+    each override is quoted only where the shell needs it. A Python sweep
+    (``hpfw.sweep``) gets the call of its objective instead.
     """
+    function = header.get("objective_function")
+    if function:
+        return _python_call(function, active_params(trial))
     overrides = [*(header.get("fixed_overrides") or ()), *(trial.get("overrides") or ())]
     command = header.get("command") or "hpfw"
     return " ".join([command, *(shlex.quote(str(o)) for o in overrides)])
+
+
+def _python_call(function: str, params: dict[str, Any]) -> str:
+    """``python -c`` that imports the objective and calls it with ``params`` (when importable)."""
+    module, _, name = function.partition(":")
+    call = f"{name}({params!r})"
+    if module in ("__main__", "?") or "<" in name:
+        return call  # a lambda or a script's function: the call alone
+    top = name.split(".")[0]
+    return "python -c " + shlex.quote(f"from {module} import {top}; print({call})")
 
 
 def replace_atomically(path: Path, write: Callable[[Path], Any]) -> None:
@@ -145,38 +159,50 @@ def _write_best(path: Path, header: dict[str, Any], best: Record | None) -> None
     replace_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
-def _write_csv(path: Path, header: dict[str, Any], trials: Sequence[Record]) -> None:
+def table(header: dict[str, Any], trials: Sequence[Record]) -> tuple[list[str], list[list[Any]]]:
+    """Every trial as a row of trials.csv: ``(columns, rows)``, rows in id order.
+
+    Columns: id, job, state, value, the lineage of multi-fidelity trials
+    (config, bracket, rung, budget), every parameter (blank where inactive),
+    every metric, start, end and error. ``None`` where a trial has no value.
+    """
     params = param_names(header, trials)
     metrics = sorted({k for t in trials for k in t.get("metrics") or {}})
     # Params and metrics could share a name; prefix metric columns only then.
     metric_cols = [f"metric_{m}" if m in params else m for m in metrics]
-    # Multi-fidelity sweeps: each trial's configuration, bracket, rung and budget.
     lineage = list(LINEAGE) if rungs.is_multi_fidelity(trials) else []
     columns = ["id", "job", "state", "value", *lineage, *params, *metric_cols]
     columns += ["start", "end", "error"]
+    rows = []
+    for t in trials:
+        active = active_params(t)
+        values = t.get("metrics") or {}
+        info = t.get("info") or {}
+        rows.append(
+            [
+                t.get("id"),
+                t.get("job"),
+                t.get("state", ""),
+                t.get("value"),
+                *(info.get(k) for k in lineage),
+                *(active.get(p) for p in params),
+                *(values.get(m) for m in metrics),
+                t.get("start"),
+                t.get("end"),
+                t.get("error"),
+            ]
+        )
+    return columns, rows
+
+
+def _write_csv(path: Path, header: dict[str, Any], trials: Sequence[Record]) -> None:
+    columns, rows = table(header, trials)
 
     def write(tmp: Path) -> None:
         with open(tmp, "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
             writer.writerow(columns)
-            for t in trials:
-                active = active_params(t)
-                values = t.get("metrics") or {}
-                info = t.get("info") or {}
-                writer.writerow(
-                    [
-                        t.get("id"),
-                        _cell(t.get("job")),
-                        t.get("state", ""),
-                        _cell(t.get("value")),
-                        *(_cell(info.get(k)) for k in lineage),
-                        *(_cell(active.get(p)) for p in params),
-                        *(_cell(values.get(m)) for m in metrics),
-                        _cell(t.get("start")),
-                        _cell(t.get("end")),
-                        _cell(t.get("error")),
-                    ]
-                )
+            writer.writerows([_cell(v) for v in row] for row in rows)
 
     replace_atomically(path, write)
 

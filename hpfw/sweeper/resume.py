@@ -26,7 +26,7 @@ def new_header(
     *,
     groups: Sequence[str] = (),
     fixed_overrides: Sequence[str] = (),
-    command: str = "",
+    command: str | None = "",
 ) -> dict[str, Any]:
     """The header of a new sweep; a seed is drawn (and recorded) when none is set."""
     seed = settings.seed if settings.seed is not None else secrets.randbits(31)
@@ -56,17 +56,18 @@ def open_journal(
     A new sweep refuses an existing journal; a resumed one refuses a missing
     journal or a changed space, direction or strategy options.
     """
+    names = settings.names
     if not settings.resume:
         if journal.exists():
             raise SweepError(
-                f"{journal.path} already holds a sweep; add hydra.sweeper.resume=true to "
-                "continue it, or choose another hydra.sweep.dir"
+                f"{journal.path} already holds a sweep; add {names('resume')}=true to "
+                f"continue it, or choose another {names.directory}"
             )
         return header, []
     if not journal.exists():
         raise SweepError(
-            f"hydra.sweeper.resume=true but there is no journal at {journal.path}; "
-            "set hydra.sweep.dir to the directory of the sweep to resume"
+            f"{names('resume')}=true but there is no journal at {journal.path}; "
+            f"set {names.directory} to the directory of the sweep to resume"
         )
     journal.repair()
     old, records = journal.read()
@@ -75,7 +76,7 @@ def open_journal(
         raise SweepError(
             f"cannot resume {journal.path}: the search space changed "
             f"(journal: {sorted(old_space)}, now: {sorted(header['space'])}); "
-            "resume with the same sweep overrides, or start a new hydra.sweep.dir"
+            f"resume with the same search space, or start a new {names.directory}"
         )
     if old["direction"] != header["direction"]:
         raise SweepError(
@@ -88,7 +89,7 @@ def open_journal(
         raise SweepError(
             f"cannot resume {journal.path}: the strategy's options changed "
             f"(journal: {old['options']}, now: {header['options']}); resume with the same "
-            "hydra.sweeper settings"
+            "strategy options"
         )
     return old, records
 

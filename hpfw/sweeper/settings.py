@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, ClassVar
 
 from hpfw.errors import HpfwError
 from hpfw.values import plain
@@ -21,12 +21,23 @@ from hpfw.values import plain
 DIRECTIONS = ("minimize", "maximize")
 
 
-class SweepError(HpfwError):
+class SweepError(HpfwError, ValueError):
     """The sweep cannot start or go on (bad settings, changed space, too many failures)."""
 
 
-def _bad(key: str, value: Any, allowed: str) -> SweepError:
-    return SweepError(f"Invalid hydra.sweeper.{key}: got {value!r}; allowed: {allowed}")
+@dataclass(frozen=True)
+class Names:
+    """How messages name the settings: Hydra's keys, or the Python API's arguments."""
+
+    prefix: str  # put before a setting's name
+    directory: str  # the sweep directory's name
+
+    def __call__(self, setting: str) -> str:
+        return f"{self.prefix}{setting}"
+
+
+HYDRA_NAMES = Names("hydra.sweeper.", "hydra.sweep.dir")
+PYTHON_NAMES = Names("", "directory")
 
 
 # OmegaConf reads these annotations when the Hydra plugin stores the dataclass (and a
@@ -50,9 +61,12 @@ class SweepSettings:
     checkpoint_key: str | None = "trainer.checkpoint_dir"
     horizon_key: str | None = "trainer.schedule_epochs"
     options: dict[str, Any] = field(default_factory=dict)  # more keyword options of the strategy
+    # Not a field (a ClassVar): the Python API sets PYTHON_NAMES on its instances.
+    names: ClassVar[Names] = HYDRA_NAMES
 
     @classmethod
-    def names(cls) -> frozenset[str]:
+    def keys(cls) -> frozenset[str]:
+        """The settings' names (every key that is not a strategy option)."""
         return frozenset(f.name for f in fields(cls))
 
     @classmethod
@@ -69,7 +83,7 @@ class SweepSettings:
             for k, v in raw.items()
             if k != "_target_"
         }
-        known = cls.names()
+        known = cls.keys()
         options = dict(values.pop("options", None) or {})
         options.update({k: values.pop(k) for k in list(values) if k not in known})
         settings = cls(**values, options={k: v for k, v in options.items() if v is not None})
@@ -81,7 +95,11 @@ class SweepSettings:
         return settings
 
     def validate(self) -> None:
-        """One-line errors naming the key and what is allowed."""
+        """One-line errors naming the setting and what is allowed."""
+
+        def _bad(key: str, value: Any, allowed: str) -> SweepError:
+            return SweepError(f"Invalid {self.names(key)}: got {value!r}; allowed: {allowed}")
+
         if self.n_trials is not None and not (_is_int(self.n_trials) and self.n_trials >= 1):
             raise _bad("n_trials", self.n_trials, "an integer >= 1, or null with sha or hyperband")
         if not (_is_int(self.batch_size) and self.batch_size >= 1):
