@@ -160,7 +160,7 @@ def test_each_worker_process_claims_its_own_device(tmp_path: Path) -> None:
 
 def _claim(lock_dir: str, ready, release, results) -> None:  # runs in a child process
     os.environ["HPFW_DEVICE_LOCK_DIR"] = lock_dir
-    from hpfw.device import claim_slot
+    from hpfw.trainer.device import claim_slot
 
     results.put((os.getpid(), claim_slot("gpu", 2)))
     ready.set()

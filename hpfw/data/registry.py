@@ -19,7 +19,7 @@ from hpfw.errors import ConfigError
 
 # (the data config, context_length) -> Dataset. context_length is the window a
 # sequence model reads (model.context_length), None for a classifier's data.
-DatasetLoader = Callable[[Any, "int | None"], Dataset]
+DatasetLoader = Callable[[Any, int | None], Dataset]
 
 
 @dataclass(frozen=True)
