@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import sys
 
+from hpfw.process import allocate_gpu_memory_on_demand
+
 
 def _check_overrides(arguments: list[str]) -> None:
     """Rejects an override Hydra cannot parse with one line, before Hydra starts.
@@ -27,6 +29,7 @@ def _check_overrides(arguments: list[str]) -> None:
 
 
 def main() -> None:
+    allocate_gpu_memory_on_demand()  # this process and the trials it starts
     if len(sys.argv) > 1 and sys.argv[1] == "report":
         from hpfw.sweep.report import main as report_main
 
