@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import itertools
 import math
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import jax
 import numpy as np
@@ -12,6 +15,7 @@ import pytest
 from hpfw.data import load_dataset
 from hpfw.trainer.compiled import PROGRAMS, device_arrays
 from hpfw.trainer.flops import program_flops
+from hpfw.trainer.programs import Program, ProgramCache
 from hpfw.trainer.run import train_and_evaluate
 from hpfw.trainer.spec import StaticSpec, as_hparams, hparams_from_config, static_spec
 from hpfw.trainer.trainer import make_train_fn
@@ -127,3 +131,36 @@ def test_optimizer_families_and_precision_learn(overrides):
 def test_other_model_families_learn(model):
     metrics = train_and_evaluate(compose_config([*TINY, f"model={model}"]))
     assert metrics["val_accuracy"] >= 0.5
+
+
+def test_program_cache_compiles_once_for_threads_asking_at_once():
+    cache: ProgramCache[Program] = ProgramCache()
+    calls = []
+
+    def compile_program() -> Program:
+        calls.append(threading.current_thread().name)
+        time.sleep(0.2)  # the other threads arrive while it compiles
+        return Program(run=lambda: None, compile_seconds=0.2)
+
+    with ThreadPoolExecutor(8) as pool:
+        programs = list(pool.map(lambda _: cache.get("key", compile_program), range(8)))
+    assert len(calls) == 1 and cache.compile_count == 1
+    assert all(p is programs[0] for p in programs)
+    # Exactly one caller reports the compile, however many threads ask.
+    with ThreadPoolExecutor(8) as pool:
+        assert sum(pool.map(lambda p: p.first_use(), programs)) == 1
+    cache.reset_compile_count()
+    assert cache.compile_count == 0 and "key" in cache
+
+
+def test_program_cache_keeps_nothing_when_compiling_fails():
+    cache: ProgramCache[Program] = ProgramCache()
+
+    def broken() -> Program:
+        raise RuntimeError("out of memory")
+
+    with pytest.raises(RuntimeError):
+        cache.get("key", broken)
+    assert "key" not in cache and cache.compile_count == 0
+    program = cache.get("key", lambda: Program(run=print, compile_seconds=0.0))
+    assert cache.get("key", broken) is program and cache.compile_count == 1
