@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+from hpfw.process import allocate_gpu_memory_on_demand
+
 
 def _check_overrides(arguments: list[str]) -> None:
     """Rejects an override Hydra cannot parse with one line, before Hydra starts.
@@ -67,6 +69,7 @@ def report(argv: list[str]) -> int:
 
 
 def main() -> None:
+    allocate_gpu_memory_on_demand()  # this process and the trials it starts
     if len(sys.argv) > 1 and sys.argv[1] == "report":
         sys.exit(report(sys.argv[2:]))
     if os.environ.get("HYDRA_FULL_ERROR") != "1":

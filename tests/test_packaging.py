@@ -37,6 +37,9 @@ def test_wheel_holds_the_config_tree_and_the_plugins(wheel):
     ):
         assert required in names, required
     assert not any(n.startswith("hydra_plugins/__init__") for n in names)  # a namespace
+    # pyproject.toml lists the packages: a new one left off that list would be missing here.
+    for init in (ROOT / "hpfw").rglob("__init__.py"):
+        assert init.relative_to(ROOT).as_posix() in names, init
 
 
 def test_a_run_from_the_unpacked_wheel_finds_its_configs(wheel, tmp_path):

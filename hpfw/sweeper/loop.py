@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from hpfw.process import allocate_gpu_memory_on_demand
 from hpfw.search import Distribution, Strategy, Trial, TrialState, create_strategy
 from hpfw.sweeper import reports
 from hpfw.sweeper.journal import Journal, finished
@@ -68,6 +69,8 @@ def run_sweep(
     ``header`` is the header a new sweep would get (``resume.new_header``).
     Reports are rewritten after every batch and once more however the loop ends.
     """
+    # The sweeper's own model (bayes) may start JAX: share a GPU with the trials.
+    allocate_gpu_memory_on_demand()
     journal = Journal(sweep_dir)
     header, records = open_journal(journal, settings, header)
     strategy = create_strategy(

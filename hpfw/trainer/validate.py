@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from hpfw.errors import ConfigError
+from hpfw.values import is_finite, plain
 
 
 def check(key: str, value: Any, ok: bool, allowed: str) -> None:
+    """``ConfigError`` naming ``key``, ``value`` and what is ``allowed`` unless ``ok``."""
     if not ok:
         raise ConfigError(key, f"got {value!r}; allowed: {allowed}")
-
-
-def is_finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and math.isfinite(value)
 
 
 def validate_config(cfg: Any) -> None:
@@ -70,14 +67,10 @@ LM_MODELS = ("decoder",)
 LM_DATA = ("markov", "text")
 
 
-def _plain(value: Any) -> Any:
-    return getattr(value, "value", value)
-
-
 def validate_task(cfg: Any) -> None:
     """The model, data and objective must suit ``task``: a classifier or a language model."""
-    task = _plain(cfg.get("task", "classify"))
-    model, data, objective = str(cfg.model.name), str(cfg.data.name), _plain(cfg.objective)
+    task = plain(cfg.get("task", "classify"))
+    model, data, objective = str(cfg.model.name), str(cfg.data.name), plain(cfg.objective)
     if task == "lm":
         check("model", model, model in LM_MODELS, f"{', '.join(LM_MODELS)} with task=lm")
         check("data", data, data in LM_DATA, f"{', '.join(LM_DATA)} with task=lm")

@@ -13,6 +13,7 @@ from typing import IO
 import jax
 
 from hpfw.errors import ConfigError
+from hpfw.process import allocate_gpu_memory_on_demand
 
 DEVICE_KINDS = ("auto", "cpu", "gpu", "tpu")
 
@@ -30,6 +31,8 @@ def select_device(kind: str) -> jax.Device:
     """
     if kind not in DEVICE_KINDS:
         raise ConfigError("trainer.device", f"got {kind!r}; allowed: {', '.join(DEVICE_KINDS)}")
+    # The first jax.devices() call of a process starts its backends.
+    allocate_gpu_memory_on_demand()
     if kind == "auto":
         candidates = jax.devices()
     else:

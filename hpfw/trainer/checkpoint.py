@@ -28,7 +28,7 @@ METADATA = "hpfw.json"
 _EPOCH_DIR = re.compile(r"^epoch_(\d+)$")
 # Orbax coordinates a save through process-wide signals and temporary
 # directories. When two threads save or restore at once (trials side by side in
-# hpfw.batch), a save can fail ("Directory not empty") or wait minutes for the
+# hpfw.trainer.groups), a save can fail ("Directory not empty") or wait minutes for the
 # other thread's signal and time out. So one save or restore runs at a time;
 # each takes milliseconds.
 _ORBAX = threading.Lock()

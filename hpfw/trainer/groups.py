@@ -1,4 +1,4 @@
-"""Many trials of hpfw's trainer at once, grouped by static signature.
+"""Trial groups: many trials of hpfw's trainer at once, grouped by static signature.
 
 Trials whose configs share a ``StaticSpec`` differ only in traced inputs
 (hyperparameters and seed), so a group runs as one ``vmap``-ed program over
@@ -25,23 +25,24 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hpfw import train
-from hpfw.run import PreparedRun, prepare, run_program, summarize, train_prepared
+from hpfw.launch.protocol import MODES
+from hpfw.trainer.compiled import CompiledProgram
+from hpfw.trainer.run import PreparedRun, prepare, run_program, summarize, train_prepared
+from hpfw.trainer.spec import HPARAM_NAMES, StaticSpec
 
-log = logging.getLogger("hpfw.batch")
+log = logging.getLogger("hpfw.groups")
 
-MODES = ("auto", "vmap", "sequential")
 MAX_GROUP = 1024  # trials per program, whatever memory allows
 MEMORY_FRACTION = 0.5  # of the device's free memory one program may plan to use
 
 # Seconds per trial measured for each (signature, device): "sequential" or a vmap width.
-_speeds: dict[tuple[train.StaticSpec, str, bool, bool], dict[str | int, float]] = {}
+_speeds: dict[tuple[StaticSpec, str, bool, bool], dict[str | int, float]] = {}
 
 Result = dict[str, Any] | BaseException
 
 
 def _bucket(n: int) -> int:
-    """Programs are compiled for power-of-two widths, so varying batch sizes reuse them."""
+    """Programs are compiled for power-of-two widths, so groups of other sizes reuse them."""
     return 1 << max(n - 1, 0).bit_length()
 
 
@@ -53,7 +54,7 @@ def free_memory(device: jax.Device) -> int:
     return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
-def _program_bytes(program: train.CompiledProgram) -> int:
+def _program_bytes(program: CompiledProgram) -> int:
     try:
         memory = program.run.memory_analysis()
     except Exception:  # not every backend reports it
@@ -89,7 +90,7 @@ def _run_side_by_side(runs: Sequence[PreparedRun], speeds: dict[str | int, float
     if workers == 1:
         return [_guarded(_run_one, run, speeds) for run in runs]
     # The first trial to need the program compiles it (and reports the compile
-    # time); the other threads wait for it (``train.compiled_program``).
+    # time); the other threads wait for it (``ProgramCache``).
     start = time.perf_counter()
     with ThreadPoolExecutor(workers, thread_name_prefix="hpfw-trial") as pool:
         results = list(pool.map(lambda run: _guarded(train_prepared, run), runs))
@@ -97,9 +98,7 @@ def _run_side_by_side(runs: Sequence[PreparedRun], speeds: dict[str | int, float
     return results
 
 
-def _vmapped_program(
-    runs: Sequence[PreparedRun], width: int
-) -> tuple[train.CompiledProgram, int, bool]:
+def _vmapped_program(runs: Sequence[PreparedRun], width: int) -> tuple[CompiledProgram, int, bool]:
     """The program for ``width`` trials, halved until XLA's memory estimate fits."""
     first = runs[0]
     while True:
@@ -125,8 +124,7 @@ def _run_vmapped(
     first = runs[0]
     padded = list(runs) + [first] * (width - len(runs))  # unused copies fill the width
     hparams = {
-        name: jnp.asarray([r.hparams[name] for r in padded], jnp.float32)
-        for name in train.HPARAM_NAMES
+        name: jnp.asarray([r.hparams[name] for r in padded], jnp.float32) for name in HPARAM_NAMES
     }
     keys = jax.vmap(jax.random.key)(jnp.asarray([r.seed for r in padded], jnp.uint32))
     hparams, keys = jax.device_put((hparams, keys), first.device)
@@ -177,7 +175,7 @@ def train_many(
     cap = min(max_group_size or MAX_GROUP, MAX_GROUP)
     results: list[Result | None] = [None] * len(cfgs)
     # Trials share a program when their signature, device and checkpointing agree.
-    groups: dict[tuple[train.StaticSpec, str, bool, bool], list[int]] = {}
+    groups: dict[tuple[StaticSpec, str, bool, bool], list[int]] = {}
     prepared: dict[int, PreparedRun] = {}
     for i, cfg in enumerate(cfgs):
         try:
