@@ -39,6 +39,23 @@ def metric_direction(metric: str) -> str:
 
 
 DIRECTION_RESOLVER = "hpfw.direction"
+TIE_BREAKER_RESOLVER = "hpfw.tie_breaker"
+GLOB_EXCLUDE_RESOLVER = "hpfw.glob_exclude"
+
+
+def tie_breaker(objective: str) -> str | None:
+    """The metric that separates trials tied on ``objective`` (conf/config.yaml uses it).
+
+    Accuracy on a small validation split is coarse (36 samples: steps of 1/36),
+    so many trials can tie; among them the one with the lower validation loss
+    is the better model. A loss rarely ties, but its accuracy separates it;
+    ``gen_tv`` falls back on the held-out loss.
+    """
+    if objective.endswith("accuracy"):
+        return objective.removesuffix("accuracy") + "loss"
+    if objective.endswith("loss"):
+        return objective.removesuffix("loss") + "accuracy"
+    return "val_loss" if objective == Objective.gen_tv else None
 
 
 class Task(StrEnum):
@@ -46,6 +63,26 @@ class Task(StrEnum):
 
     classify = "classify"
     lm = "lm"
+
+
+# The model and data options each task runs (hpfw.validate checks a run against them).
+# A sweep's `model=glob(*)` leaves out another task's options: hydra.sweeper.glob_exclude
+# in conf/config.yaml comes from here through the hpfw.glob_exclude resolver.
+TASK_OPTIONS: dict[str, dict[str, tuple[str, ...]]] = {
+    Task.classify: {"model": ("mlp", "cnn", "transformer"), "data": ("digits", "npz")},
+    Task.lm: {"model": ("decoder",), "data": ("markov", "text")},
+}
+
+
+def glob_exclude(task: str) -> dict[str, dict[str, str]]:
+    """group -> option -> why: the options of every other task, which ``task`` cannot run."""
+    excluded: dict[str, dict[str, str]] = {}
+    for other, groups in TASK_OPTIONS.items():
+        if other == task:
+            continue
+        for group, options in groups.items():
+            excluded.setdefault(group, {}).update(dict.fromkeys(options, f"task={other} only"))
+    return excluded
 
 
 class Activation(StrEnum):
@@ -296,13 +333,17 @@ def register_configs() -> None:
     """Store the schemas under ``schema/<group>/<name>`` for the YAML files to extend.
 
     A separate ``schema`` group keeps them out of ``model=glob(*)`` sweeps. Also
-    registers the ``hpfw.direction`` resolver that conf/config.yaml uses.
+    registers the resolvers that conf/config.yaml uses.
     """
     from omegaconf import OmegaConf
 
-    OmegaConf.register_new_resolver(
-        DIRECTION_RESOLVER, lambda metric: metric_direction(str(metric)), replace=True
-    )
+    resolvers = {
+        DIRECTION_RESOLVER: lambda metric: metric_direction(str(metric)),
+        TIE_BREAKER_RESOLVER: lambda objective: tie_breaker(str(objective)),
+        GLOB_EXCLUDE_RESOLVER: lambda task: glob_exclude(str(task)),
+    }
+    for name, resolver in resolvers.items():
+        OmegaConf.register_new_resolver(name, resolver, replace=True)
     cs = ConfigStore.instance()
     cs.store(group="schema", name="hpfw", node=HpfwConfig)
     for group, options in SCHEMAS.items():

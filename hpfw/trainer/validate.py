@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hpfw.config import TASK_OPTIONS, Task
 from hpfw.errors import ConfigError
 from hpfw.values import is_finite, plain
 
@@ -63,8 +64,8 @@ def validate_config(cfg: Any) -> None:
     validate_task(cfg)
 
 
-LM_MODELS = ("decoder",)
-LM_DATA = ("markov", "text")
+LM_MODELS = TASK_OPTIONS[Task.lm]["model"]  # one list: a sweep's globs leave these out too
+LM_DATA = TASK_OPTIONS[Task.lm]["data"]
 
 
 def validate_task(cfg: Any) -> None:
