@@ -332,15 +332,19 @@ def config_dir() -> Path:
 def register_configs() -> None:
     """Store the schemas under ``schema/<group>/<name>`` for the YAML files to extend.
 
-    A separate ``schema`` group keeps them out of ``model=glob(*)`` sweeps. Also
-    registers the resolvers that conf/config.yaml uses.
+    A separate ``schema`` group keeps them out of ``model=glob(*)`` sweeps (and
+    ``hpfw.help`` out of ``hpfw --help``). Also registers the resolvers that
+    conf/config.yaml and conf/hydra/help/hpfw.yaml use.
     """
     from omegaconf import OmegaConf
+
+    from hpfw.help import GROUPS_RESOLVER, config_groups
 
     resolvers = {
         DIRECTION_RESOLVER: lambda metric: metric_direction(str(metric)),
         TIE_BREAKER_RESOLVER: lambda objective: tie_breaker(str(objective)),
         GLOB_EXCLUDE_RESOLVER: lambda task: glob_exclude(str(task)),
+        GROUPS_RESOLVER: config_groups,
     }
     for name, resolver in resolvers.items():
         OmegaConf.register_new_resolver(name, resolver, replace=True)
