@@ -94,6 +94,11 @@ def main() -> None:
     allocate_gpu_memory_on_demand()  # this process and the trials it starts
     if len(sys.argv) > 1 and sys.argv[1] == "report":
         sys.exit(report(sys.argv[2:]))
+    if "--version" in sys.argv[1:]:  # hpfw's, not Hydra's (which --hydra-help still names)
+        from hpfw.about import version_text
+
+        print(version_text())
+        sys.exit(0)
     if os.environ.get("HYDRA_FULL_ERROR") != "1":
         _check_overrides(sys.argv[1:])
     from hpfw.app import main as hydra_main

@@ -1,10 +1,11 @@
-"""What a newcomer meets first: ``hpfw --help`` and shell completion."""
+"""What a newcomer meets first: ``hpfw --help``, ``hpfw --version`` and shell completion."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+from importlib.metadata import version
 
 from hpfw.help import format_groups, is_hidden, without_hidden
 from tests.helpers import ROOT, run_cli
@@ -35,6 +36,17 @@ def test_hydra_help_stays_hydras(tmp_path):
     result = run_cli("--hydra-help", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "Hydra" in result.stdout and "hydra/sweeper" in result.stdout
+
+
+def test_version_names_hpfw_its_libraries_and_the_device(tmp_path):
+    result = run_cli("--version", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"hpfw {version('hpfw')}"
+    assert lines[1] == f"Hydra {version('hydra-core')}"
+    assert lines[2].startswith(f"JAX {version('jax')} (jaxlib ")
+    assert lines[3:5] == [f"Flax {version('flax')}", f"Optax {version('optax')}"]
+    assert lines[5].startswith("default device: cpu:0")
 
 
 def complete(line: str, cwd) -> str:
