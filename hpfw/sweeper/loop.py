@@ -132,11 +132,11 @@ def run_sweep(
             if fatal is not None:
                 raise SweepError(fatal.error)
             plots = time.monotonic() - last_plot > PLOT_INTERVAL_S
-            reports.write_reports(sweep_dir, header, _sorted(by_id), plots=plots)
+            best = reports.write_reports(sweep_dir, header, _sorted(by_id), plots=plots)
             last_plot = time.monotonic() if plots else last_plot
             # The sweep's best (best.yaml's: ties broken by the tie-breaker), not
             # strategy.best, which knows only the objective.
-            progress.log(_as_trial(reports.best_trial(header, _sorted(by_id))))
+            progress.log(_as_trial(best))
             if progress.failures > settings.max_failures:
                 raise SweepError(
                     f"stopping: {progress.failures} trials failed or diverged, more than "
