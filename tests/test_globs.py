@@ -94,7 +94,7 @@ def test_other_apps_globs_are_untouched_unless_they_say(tmp_path):
     result = toy(
         "hydra/sweeper=grid",
         "opt=glob(*)",
-        "+hydra.sweeper.glob_exclude.opt={b:'needs a licence'}",  # '+': a new key
+        "++hydra.sweeper.glob_exclude={opt:{b:'needs a licence'}}",  # '++': replace the mapping
         f"hydra.sweep.dir={out}",
         cwd=tmp_path,
     )
