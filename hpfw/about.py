@@ -24,7 +24,7 @@ def default_device() -> str:
     try:
         import jax
 
-        from hpfw.device import describe
+        from hpfw.trainer.device import describe
 
         return describe(jax.devices()[0])
     except Exception as error:  # a broken accelerator setup: say so, do not crash --version
