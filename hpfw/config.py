@@ -65,26 +65,6 @@ class Task(StrEnum):
     lm = "lm"
 
 
-# The model and data options each task runs (hpfw.validate checks a run against them).
-# A sweep's `model=glob(*)` leaves out another task's options: hydra.sweeper.glob_exclude
-# in conf/config.yaml comes from here through the hpfw.glob_exclude resolver.
-TASK_OPTIONS: dict[str, dict[str, tuple[str, ...]]] = {
-    Task.classify: {"model": ("mlp", "cnn", "transformer"), "data": ("digits", "npz")},
-    Task.lm: {"model": ("decoder",), "data": ("markov", "text")},
-}
-
-
-def glob_exclude(task: str) -> dict[str, dict[str, str]]:
-    """group -> option -> why: the options of every other task, which ``task`` cannot run."""
-    excluded: dict[str, dict[str, str]] = {}
-    for other, groups in TASK_OPTIONS.items():
-        if other == task:
-            continue
-        for group, options in groups.items():
-            excluded.setdefault(group, {}).update(dict.fromkeys(options, f"task={other} only"))
-    return excluded
-
-
 class Activation(StrEnum):
     relu = "relu"
     gelu = "gelu"
@@ -339,11 +319,13 @@ def register_configs() -> None:
     from omegaconf import OmegaConf
 
     from hpfw.help import GROUPS_RESOLVER, config_groups
+    from hpfw.tasks import glob_exclude
+    from hpfw.values import plain
 
     resolvers = {
         DIRECTION_RESOLVER: lambda metric: metric_direction(str(metric)),
         TIE_BREAKER_RESOLVER: lambda objective: tie_breaker(str(objective)),
-        GLOB_EXCLUDE_RESOLVER: lambda task: glob_exclude(str(task)),
+        GLOB_EXCLUDE_RESOLVER: lambda task: glob_exclude(str(plain(task))),
         GROUPS_RESOLVER: config_groups,
     }
     for name, resolver in resolvers.items():

@@ -5,13 +5,14 @@ from __future__ import annotations
 import pytest
 from hydra import compose, initialize_config_dir
 
-from hpfw import validate
-from hpfw.config import TASK_OPTIONS, config_dir, glob_exclude
+from hpfw.config import config_dir
 from hpfw.search import Categorical, Float, create_strategy
 from hpfw.search.overrides import SweepOverrideError, parse_sweep
 from hpfw.sweeper.hydra_sweep import left_out_line
 from hpfw.sweeper.loop import planned_total
 from hpfw.sweeper.settings import SweepError, SweepSettings
+from hpfw.tasks import TASKS, glob_exclude
+from hpfw.trainer import validate
 from tests.helpers import journal, run_cli, toy
 
 GROUPS = {"model": ["cnn", "decoder", "mlp", "transformer"], "data": ["digits", "markov"]}
@@ -61,11 +62,10 @@ def test_task_options_are_one_list():
         "data": {"markov": "task=lm only", "text": "task=lm only"},
     }
     assert set(glob_exclude("lm")["model"]) == {"mlp", "cnn", "transformer"}
-    assert tuple(TASK_OPTIONS["lm"].values()) == (validate.LM_MODELS, validate.LM_DATA)
-    for group in ("model", "data"):  # every shipped option belongs to exactly one task
+    assert (TASKS["lm"].models, TASKS["lm"].datasets) == (validate.LM_MODELS, validate.LM_DATA)
+    for group, field in (("model", "models"), ("data", "datasets")):  # each in one task
         shipped = sorted(path.stem for path in (config_dir() / group).glob("*.yaml"))
-        owned = [option for groups in TASK_OPTIONS.values() for option in groups[group]]
-        assert sorted(owned) == shipped
+        assert sorted(o for task in TASKS.values() for o in getattr(task, field)) == shipped
 
 
 @pytest.mark.parametrize(

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
+import hpfw
 from hpfw.config import metric_direction, tie_breaker
-from hpfw.search import Categorical
-from hpfw.sweeper.python_sweep import sweep
 from hpfw.sweeper.reports import best_trial, ranked, write_reports
 from hpfw.sweeper.resume import new_header
 from hpfw.sweeper.settings import SweepError, SweepSettings
@@ -149,9 +148,9 @@ def test_the_python_api_breaks_ties_too(tmp_path):
         loss = (params["x"] - 0.3) ** 2
         return {"objective": 0.75 if loss < 0.2 else 0.5, "loss": loss}
 
-    result = sweep(
+    result = hpfw.sweep(
         objective,
-        {"x": Categorical([0.1, 0.2, 0.3, 0.4])},
+        {"x": hpfw.Categorical([0.1, 0.2, 0.3, 0.4])},
         strategy="grid",
         direction="maximize",
         tie_breaker="loss",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from hpfw.config import TASK_OPTIONS, Task
 from hpfw.errors import ConfigError
+from hpfw.tasks import TASKS
 from hpfw.values import is_finite, plain
 
 
@@ -64,8 +64,8 @@ def validate_config(cfg: Any) -> None:
     validate_task(cfg)
 
 
-LM_MODELS = TASK_OPTIONS[Task.lm]["model"]  # one list: a sweep's globs leave these out too
-LM_DATA = TASK_OPTIONS[Task.lm]["data"]
+LM_MODELS = TASKS["lm"].models  # one list: a sweep's globs leave these out too
+LM_DATA = TASKS["lm"].datasets
 
 
 def validate_task(cfg: Any) -> None:
