@@ -39,6 +39,23 @@ def metric_direction(metric: str) -> str:
 
 
 DIRECTION_RESOLVER = "hpfw.direction"
+TIE_BREAKER_RESOLVER = "hpfw.tie_breaker"
+GLOB_EXCLUDE_RESOLVER = "hpfw.glob_exclude"
+
+
+def tie_breaker(objective: str) -> str | None:
+    """The metric that separates trials tied on ``objective`` (conf/config.yaml uses it).
+
+    Accuracy on a small validation split is coarse (36 samples: steps of 1/36),
+    so many trials can tie; among them the one with the lower validation loss
+    is the better model. A loss rarely ties, but its accuracy separates it;
+    ``gen_tv`` falls back on the held-out loss.
+    """
+    if objective.endswith("accuracy"):
+        return objective.removesuffix("accuracy") + "loss"
+    if objective.endswith("loss"):
+        return objective.removesuffix("loss") + "accuracy"
+    return "val_loss" if objective == Objective.gen_tv else None
 
 
 class Task(StrEnum):
@@ -295,14 +312,24 @@ def config_dir() -> Path:
 def register_configs() -> None:
     """Store the schemas under ``schema/<group>/<name>`` for the YAML files to extend.
 
-    A separate ``schema`` group keeps them out of ``model=glob(*)`` sweeps. Also
-    registers the ``hpfw.direction`` resolver that conf/config.yaml uses.
+    A separate ``schema`` group keeps them out of ``model=glob(*)`` sweeps (and
+    ``hpfw.help`` out of ``hpfw --help``). Also registers the resolvers that
+    conf/config.yaml and conf/hydra/help/hpfw.yaml use.
     """
     from omegaconf import OmegaConf
 
-    OmegaConf.register_new_resolver(
-        DIRECTION_RESOLVER, lambda metric: metric_direction(str(metric)), replace=True
-    )
+    from hpfw.help import GROUPS_RESOLVER, config_groups
+    from hpfw.tasks import glob_exclude
+    from hpfw.values import plain
+
+    resolvers = {
+        DIRECTION_RESOLVER: lambda metric: metric_direction(str(metric)),
+        TIE_BREAKER_RESOLVER: lambda objective: tie_breaker(str(objective)),
+        GLOB_EXCLUDE_RESOLVER: lambda task: glob_exclude(str(plain(task))),
+        GROUPS_RESOLVER: config_groups,
+    }
+    for name, resolver in resolvers.items():
+        OmegaConf.register_new_resolver(name, resolver, replace=True)
     cs = ConfigStore.instance()
     cs.store(group="schema", name="hpfw", node=HpfwConfig)
     for group, options in SCHEMAS.items():

@@ -51,6 +51,11 @@ class SweepSettings:
     batch_size: int = 1  # trials per launched batch (parallel launchers run a batch at once)
     direction: str = "minimize"  # minimize or maximize (hpfw's own config sets it per objective)
     objective: str | None = None  # key to use when a job returns a mapping (null: "objective")
+    # Among trials tied on the objective, the best has the better value of this metric (a
+    # key of the mapping a job returns); null keeps the first by id. Its direction is
+    # tie_breaker_direction, or (null) guessed from its name: accuracies up, the rest down.
+    tie_breaker: str | None = None
+    tie_breaker_direction: str | None = None
     seed: int | None = None  # null: a fresh seed per sweep, recorded in the journal
     params: dict[str, str] = field(default_factory=dict)  # key -> sweep override value
     max_failures: int = 10  # failed or diverged trials tolerated before the sweep stops
@@ -60,6 +65,9 @@ class SweepSettings:
     fidelity_key: str = "trainer.epochs"
     checkpoint_key: str | None = "trainer.checkpoint_dir"
     horizon_key: str | None = "trainer.schedule_epochs"
+    # group -> options that `group=glob(...)` leaves out: a list, or option -> why (hpfw's
+    # config leaves out another task's models and data). Explicit lists are never filtered.
+    glob_exclude: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)  # more keyword options of the strategy
     # Not a field (a ClassVar): the Python API sets PYTHON_NAMES on its instances.
     names: ClassVar[Names] = HYDRA_NAMES
@@ -88,6 +96,7 @@ class SweepSettings:
         options.update({k: values.pop(k) for k in list(values) if k not in known})
         settings = cls(**values, options={k: v for k, v in options.items() if v is not None})
         settings.params = {str(k): str(v) for k, v in (settings.params or {}).items()}
+        settings.glob_exclude = exclusions(settings.glob_exclude)
         # The objective may arrive as an enum member through an interpolation.
         if settings.objective is not None:
             settings.objective = str(plain(settings.objective))
@@ -110,6 +119,45 @@ class SweepSettings:
             raise _bad("direction", self.direction, " or ".join(DIRECTIONS))
         if self.seed is not None and not (_is_int(self.seed) and self.seed >= 0):
             raise _bad("seed", self.seed, "null or an integer >= 0")
+        if self.tie_breaker is not None and not (
+            isinstance(self.tie_breaker, str) and self.tie_breaker
+        ):
+            raise _bad("tie_breaker", self.tie_breaker, "null or the name of a returned metric")
+        if self.tie_breaker_direction not in (None, *DIRECTIONS):
+            raise _bad(
+                "tie_breaker_direction",
+                self.tie_breaker_direction,
+                "null, " + " or ".join(DIRECTIONS),
+            )
+
+    def tie_direction(self) -> str | None:
+        """The tie-breaker's direction: as set, else from its name; ``None`` without one."""
+        if self.tie_breaker is None:
+            return None
+        if self.tie_breaker_direction is not None:
+            return self.tie_breaker_direction
+        from hpfw.config import metric_direction  # not at import: the plugin loads this module
+
+        return metric_direction(self.tie_breaker)
+
+
+def exclusions(raw: Any) -> dict[str, dict[str, str]]:
+    """``hydra.sweeper.glob_exclude`` as group -> option -> reason ("" when none is given)."""
+
+    def bad(key: str, value: Any, allowed: str) -> SweepError:
+        return SweepError(f"Invalid {HYDRA_NAMES(key)}: got {value!r}; allowed: {allowed}")
+
+    if not isinstance(raw, Mapping):
+        raise bad("glob_exclude", raw, "a mapping of group -> [option, ...] or {option: why}")
+    found: dict[str, dict[str, str]] = {}
+    for group, options in raw.items():
+        if isinstance(options, Mapping):
+            found[str(group)] = {str(k): "" if v is None else str(v) for k, v in options.items()}
+        elif isinstance(options, (list, tuple)):
+            found[str(group)] = {str(option): "" for option in options}
+        else:
+            raise bad(f"glob_exclude.{group}", options, "a list of options or {option: why}")
+    return found
 
 
 def _is_int(value: Any) -> bool:
