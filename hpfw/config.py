@@ -29,22 +29,16 @@ def metric_direction(metric: str) -> str:
     """The direction a sweep optimises one of hpfw's metrics in.
 
     Accuracies and rates (``*_per_second``) are maximised; losses, the ``gen_tv``
-    distance, times and sizes are minimised. hpfw's conf/config.yaml sets
-    ``hydra.sweeper.direction`` from this through the ``hpfw.direction``
-    resolver, so a sweep follows the configured objective (``objective=val_loss``
-    flips it) and a value given on the command line still wins.
+    distance, times and sizes are minimised. hpfw's app tells its sweeper this
+    direction for the configured objective (``hpfw.app.sweep_defaults``), so a
+    sweep follows ``objective=val_loss``; a value given on the command line wins.
     """
     maximised = metric.endswith("accuracy") or metric.endswith("_per_second")
     return "maximize" if maximised else "minimize"
 
 
-DIRECTION_RESOLVER = "hpfw.direction"
-TIE_BREAKER_RESOLVER = "hpfw.tie_breaker"
-GLOB_EXCLUDE_RESOLVER = "hpfw.glob_exclude"
-
-
 def tie_breaker(objective: str) -> str | None:
-    """The metric that separates trials tied on ``objective`` (conf/config.yaml uses it).
+    """The metric that separates trials tied on ``objective`` (``hpfw.app.sweep_defaults``).
 
     Accuracy on a small validation split is coarse (36 samples: steps of 1/36),
     so many trials can tie; among them the one with the lower validation loss
@@ -313,23 +307,14 @@ def register_configs() -> None:
     """Store the schemas under ``schema/<group>/<name>`` for the YAML files to extend.
 
     A separate ``schema`` group keeps them out of ``model=glob(*)`` sweeps (and
-    ``hpfw.help`` out of ``hpfw --help``). Also registers the resolvers that
-    conf/config.yaml and conf/hydra/help/hpfw.yaml use.
+    ``hpfw.help`` out of ``hpfw --help``). Also registers the resolver that
+    conf/hydra/help/hpfw.yaml uses.
     """
     from omegaconf import OmegaConf
 
     from hpfw.help import GROUPS_RESOLVER, config_groups
-    from hpfw.tasks import glob_exclude
-    from hpfw.values import plain
 
-    resolvers = {
-        DIRECTION_RESOLVER: lambda metric: metric_direction(str(metric)),
-        TIE_BREAKER_RESOLVER: lambda objective: tie_breaker(str(objective)),
-        GLOB_EXCLUDE_RESOLVER: lambda task: glob_exclude(str(plain(task))),
-        GROUPS_RESOLVER: config_groups,
-    }
-    for name, resolver in resolvers.items():
-        OmegaConf.register_new_resolver(name, resolver, replace=True)
+    OmegaConf.register_new_resolver(GROUPS_RESOLVER, config_groups, replace=True)
     cs = ConfigStore.instance()
     cs.store(group="schema", name="hpfw", node=HpfwConfig)
     for group, options in SCHEMAS.items():

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from hpfw.sweeper.settings import exclusions
-from hpfw.values import one_line
+from hpfw.values import one_line, plain
 
 GROUPS_RESOLVER = "hpfw.config_groups"
 HIDDEN = ("schema",)  # groups (and their subgroups) a user never picks
@@ -93,7 +93,12 @@ def config_groups(*, _root_: Any) -> str:
         return "  (listed by hpfw --help)"
     try:
         choices = _plain(_root_, "hydra.runtime.choices")
-        excluded = exclusions(_plain(_root_, "hydra.sweeper.glob_exclude"))
+        from omegaconf import OmegaConf
+
+        from hpfw.tasks import glob_exclude
+
+        task = plain(OmegaConf.select(_root_, "task", default="classify"))
+        excluded = exclusions(glob_exclude(str(task)))
         config_name = _root_.hydra.job.config_name
         overrides = [*_root_.hydra.overrides.hydra, *_root_.hydra.overrides.task]
         loader = instance.config_loader()

@@ -84,8 +84,8 @@ def task_for(cfg: Any) -> Task:
 def glob_exclude(task: str) -> dict[str, dict[str, str]]:
     """group -> option -> why: every other task's models and data, which ``task`` cannot run.
 
-    hpfw's conf/config.yaml sets ``hydra.sweeper.glob_exclude`` from this (the
-    ``hpfw.glob_exclude`` resolver), so ``model=glob(*)`` sweeps only the task's models.
+    hpfw's app makes it the sweep's ``glob_exclude`` (``hpfw.app.sweep_defaults``),
+    so ``model=glob(*)`` sweeps only the task's models.
     """
     excluded: dict[str, dict[str, str]] = {"model": {}, "data": {}}
     for other in TASKS.values():

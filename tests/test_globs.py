@@ -49,11 +49,12 @@ def test_a_glob_of_only_excluded_options_names_them():
 
 
 def test_glob_exclude_setting_forms():
-    settings = SweepSettings.from_mapping({"glob_exclude": {"db": ["sqlite"], "m": {"x": "why"}}})
+    raw = {"glob_exclude": {"db": ["sqlite"], "m": {"x": "why"}}}
+    settings = SweepSettings.from_mapping(raw).resolve()
     assert settings.glob_exclude == {"db": {"sqlite": ""}, "m": {"x": "why"}}
     assert "db: sqlite (hydra.sweeper.glob_exclude)" in left_out_line({"db": {"sqlite": ""}})
     with pytest.raises(SweepError, match=r"hydra\.sweeper\.glob_exclude\.db"):
-        SweepSettings.from_mapping({"glob_exclude": {"db": "sqlite"}})
+        SweepSettings.from_mapping({"glob_exclude": {"db": "sqlite"}}).resolve()
 
 
 def test_task_options_are_one_list():
@@ -76,11 +77,19 @@ def test_task_options_are_one_list():
         (["task=lm"], "val_loss", {"mlp", "cnn", "transformer"}),
     ],
 )
-def test_hpfws_config_sets_the_tie_breaker_and_exclusions(overrides, tie, excluded):
+def test_hpfws_app_sets_the_tie_breaker_and_exclusions(overrides, tie, excluded):
+    from hpfw.app import train_task
+    from hpfw.sweeper.app_defaults import app_defaults
+
     with initialize_config_dir(str(config_dir()), version_base="1.3"):
         cfg = compose("config", overrides=overrides, return_hydra_config=True)
-    assert cfg.hydra.sweeper.tie_breaker == tie
-    assert set(cfg.hydra.sweeper.glob_exclude["model"]) == excluded
+    settings = SweepSettings.from_mapping(cfg.hydra.sweeper).resolve(app_defaults(train_task, cfg))
+    assert settings.tie_breaker == tie
+    assert set(settings.glob_exclude["model"]) == excluded
+    # A value the user gives wins over the app's.
+    explicit = SweepSettings.from_mapping({"tie_breaker": "test_loss", "direction": "minimize"})
+    explicit.resolve(app_defaults(train_task, cfg))
+    assert (explicit.tie_breaker, explicit.direction) == ("test_loss", "minimize")
 
 
 def test_other_apps_globs_are_untouched_unless_they_say(tmp_path):
@@ -94,7 +103,7 @@ def test_other_apps_globs_are_untouched_unless_they_say(tmp_path):
     result = toy(
         "hydra/sweeper=grid",
         "opt=glob(*)",
-        "++hydra.sweeper.glob_exclude={opt:{b:'needs a licence'}}",  # '++': replace the mapping
+        "+hydra.sweeper.glob_exclude.opt={b:'needs a licence'}",  # '+': a new group in it
         f"hydra.sweep.dir={out}",
         cwd=tmp_path,
     )

@@ -113,7 +113,7 @@ def test_hpfw_defaults_and_directions():
 )
 def test_bad_tie_breaker_settings(raw, key):
     with pytest.raises(SweepError, match=f"hydra.sweeper.{key}"):
-        SweepSettings.from_mapping(raw)
+        SweepSettings.from_mapping(raw).resolve()
 
 
 def test_a_sweep_of_a_user_app_breaks_ties(tmp_path):

@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 
 from hpfw.search.overrides import parse_sweep
 from hpfw.sweeper import summary
+from hpfw.sweeper.app_defaults import app_defaults
 from hpfw.sweeper.hydra_trials import HydraTrials, reproducible
 from hpfw.sweeper.loop import run_sweep
 from hpfw.sweeper.resume import new_header
@@ -57,6 +58,7 @@ class HydraSweep:
     ) -> None:
         self.config = config
         self.hydra_context = hydra_context
+        self.settings.resolve(app_defaults(task_function, config))
         self.launcher = Plugins.instance().instantiate_launcher(
             hydra_context=hydra_context, task_function=task_function, config=config
         )

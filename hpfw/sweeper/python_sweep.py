@@ -106,7 +106,7 @@ def sweep(
         options={k: v for k, v in options.items() if v is not None},
     )
     settings.names = PYTHON_NAMES
-    settings.validate()
+    settings.resolve()
     sweep_dir = Path(directory) if directory is not None else default_directory()
     sweep_dir.mkdir(parents=True, exist_ok=True)
     runner = FunctionTrials(

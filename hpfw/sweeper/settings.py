@@ -49,11 +49,15 @@ class SweepSettings:
     strategy: str = "random"  # any name in hpfw.available_strategies()
     n_trials: int | None = 20  # trials in total, resumed ones included; null: until it ends
     batch_size: int = 1  # trials per launched batch (parallel launchers run a batch at once)
-    direction: str = "minimize"  # minimize or maximize (hpfw's own config sets it per objective)
-    objective: str | None = None  # key to use when a job returns a mapping (null: "objective")
+    # Settings an app may default (hpfw.sweeper.app_defaults); null: the app's choice.
+    # minimize or maximize; null: the app's (hpfw: its objective's direction), else minimize.
+    direction: str | None = None
+    # The key to use when a job returns a mapping; null: the app's (hpfw: its configured
+    # objective metric), else "objective".
+    objective: str | None = None
     # Among trials tied on the objective, the best has the better value of this metric (a
-    # key of the mapping a job returns); null keeps the first by id. Its direction is
-    # tie_breaker_direction, or (null) guessed from its name: accuracies up, the rest down.
+    # key of the mapping a job returns); null: the app's (hpfw: val_loss for val_accuracy),
+    # else the first by id. Its direction is tie_breaker_direction, or (null) from its name.
     tie_breaker: str | None = None
     tie_breaker_direction: str | None = None
     seed: int | None = None  # null: a fresh seed per sweep, recorded in the journal
@@ -65,8 +69,9 @@ class SweepSettings:
     fidelity_key: str = "trainer.epochs"
     checkpoint_key: str | None = "trainer.checkpoint_dir"
     horizon_key: str | None = "trainer.schedule_epochs"
-    # group -> options that `group=glob(...)` leaves out: a list, or option -> why (hpfw's
-    # config leaves out another task's models and data). Explicit lists are never filtered.
+    # group -> options that `group=glob(...)` leaves out: a list, or option -> why. The app's
+    # (hpfw: another task's models and data) apply to the groups not named here; an empty
+    # list keeps a group whole. Explicit lists (`model=mlp,cnn`) are never filtered.
     glob_exclude: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)  # more keyword options of the strategy
     # Not a field (a ClassVar): the Python API sets PYTHON_NAMES on its instances.
@@ -96,12 +101,28 @@ class SweepSettings:
         options.update({k: values.pop(k) for k in list(values) if k not in known})
         settings = cls(**values, options={k: v for k, v in options.items() if v is not None})
         settings.params = {str(k): str(v) for k, v in (settings.params or {}).items()}
-        settings.glob_exclude = exclusions(settings.glob_exclude)
-        # The objective may arrive as an enum member through an interpolation.
-        if settings.objective is not None:
-            settings.objective = str(plain(settings.objective))
-        settings.validate()
         return settings
+
+    def resolve(self, app: Mapping[str, Any] | None = None) -> SweepSettings:
+        """Fills the settings left null from the app's defaults, then hpfw's; validates.
+
+        ``app`` is what ``hpfw.sweeper.app_defaults.app_defaults`` returns.
+        """
+        app = dict(app or {})
+        # Per group, a user's exclusions replace the app's.
+        self.glob_exclude = {
+            **exclusions(app.pop("glob_exclude", {})),
+            **exclusions(self.glob_exclude),
+        }
+        for key, value in app.items():
+            if getattr(self, key) is None and value is not None:
+                setattr(self, key, value)
+        self.direction = self.direction or "minimize"
+        # The objective may arrive as an enum member through an interpolation.
+        if self.objective is not None:
+            self.objective = str(plain(self.objective))
+        self.validate()
+        return self
 
     def validate(self) -> None:
         """One-line errors naming the setting and what is allowed."""
