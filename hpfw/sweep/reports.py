@@ -123,6 +123,9 @@ def write_reports(
         from hpfw.sweep import plots as drawing  # matplotlib: only when drawing
 
         drawing.draw_all(sweep_dir, header, trials)
+        from hpfw.sweep import report_html  # the interactive page, with importances
+
+        report_html.write_html(sweep_dir, header, trials)
     return best
 
 
