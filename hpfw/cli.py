@@ -63,6 +63,7 @@ def report(argv: list[str]) -> int:
         return 2
     write_reports(sweep_dir, header, trials)
     print_summary(header, trials)
+    print(f"Interactive report: {sweep_dir / 'report.html'}")
     return 0
 
 

@@ -163,3 +163,25 @@ def cached(header: dict[str, Any], trials: Sequence[Record]) -> Importance | Non
     result = compute(header, trials)
     _last[:] = [(key, result)]
     return result
+
+
+def table(header: dict[str, Any], trials: Sequence[Record]) -> Any:
+    """The importances as a rich table (a bar per parameter), or a one-line note."""
+    from rich.table import Table
+    from rich.text import Text
+
+    result = cached(header, trials)
+    if result is None:
+        return Text(describe(None, trials).capitalize() + ".", style="dim")
+    table = Table(title="Parameter importance (fANOVA)", caption=describe(result, trials))
+    table.add_column("parameter")
+    table.add_column("share", justify="right")
+    table.add_column("")
+    for name in result.names:
+        share = result.main[name]
+        table.add_row(name, f"{share:.1%}", "█" * round(max(share, 0.0) * 30))
+    for (a, b), share in result.pairs.items():
+        table.add_row(f"{a} x {b}", f"{share:.1%}", "▒" * round(max(share, 0.0) * 30), style="dim")
+    for name, why in result.skipped.items():
+        table.add_row(name, "-", why, style="dim")
+    return table

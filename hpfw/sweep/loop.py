@@ -114,6 +114,7 @@ def run_sweep(
                 trial.inactive = frozenset(record["inactive"])
                 by_id[trial.id] = record
             journal.append_many(launched)
+            progress.started(len(batch))
             outcomes = runner.run(batch, launched)
             ended = [
                 _end(trial, outcome, by_id, progress)
@@ -136,6 +137,7 @@ def run_sweep(
                     f"hydra.sweeper.max_failures={settings.max_failures}; see {journal.path}"
                 )
     finally:
+        progress.close()
         if by_id:
             reports.write_reports(sweep_dir, header, _sorted(by_id), plots=True)
     return header, _sorted(by_id)
