@@ -109,7 +109,6 @@ class Progress:
         best_text = f"best {best.value:.4g} (#{best.id})" if best else "no result yet"
         # Short: a narrow terminal cuts the end of the line.
         status = (
-            f"{self.running} running, {self.failures} failed, {best_text}, "
-            f"ETA {clock(self.left())}"
+            f"{self.running} running, {self.failures} failed, {best_text}, ETA {clock(self.left())}"
         )
         self._bar.update(self.done, self.total, status)
