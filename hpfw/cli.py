@@ -1,11 +1,10 @@
-"""The ``hpfw`` console script (and ``python -m hpfw``): the Hydra app, plus ``hpfw report``."""
+"""The ``hpfw`` console script (and ``python -m hpfw``): the Hydra app, ``report``, ``export``."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-from pathlib import Path
 
 
 def _check_overrides(arguments: list[str]) -> None:
@@ -43,24 +42,13 @@ def report(argv: list[str]) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # argparse exits on --help and usage errors
         return int(exit_.code or 0)
-    sweep_dir = Path(args.sweep_dir)
-    if sweep_dir.is_file() and sweep_dir.name == Journal.FILENAME:
-        sweep_dir = sweep_dir.parent  # the journal itself was named
-    if not sweep_dir.is_dir():
-        print(f"hpfw report: no such directory: {sweep_dir}", file=sys.stderr)
-        return 2
-    journal = Journal(sweep_dir)
-    if not journal.exists():
-        print(
-            f"hpfw report: no {Journal.FILENAME} in {sweep_dir} (not a sweep directory?)",
-            file=sys.stderr,
-        )
-        return 2
     try:
+        journal = Journal.locate(args.sweep_dir)
         header, trials = journal.read()
     except JournalError as error:
         print(f"hpfw report: {error}", file=sys.stderr)
         return 2
+    sweep_dir = journal.sweep_dir
     write_reports(sweep_dir, header, trials)
     print_summary(header, trials)
     print(f"Interactive report: {sweep_dir / 'report.html'}")
@@ -70,6 +58,10 @@ def report(argv: list[str]) -> int:
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "report":
         sys.exit(report(sys.argv[2:]))
+    if len(sys.argv) > 1 and sys.argv[1] == "export":
+        from hpfw.sweep.optuna_export import main as export
+
+        sys.exit(export(sys.argv[2:]))
     if os.environ.get("HYDRA_FULL_ERROR") != "1":
         _check_overrides(sys.argv[1:])
     from hpfw.app import main as hydra_main
