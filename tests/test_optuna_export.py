@@ -71,9 +71,7 @@ def test_export_reads_back(tmp_path: Path, kind: str, capsys: pytest.CaptureFixt
 
 
 def test_two_objectives_export_as_directions(tmp_path: Path) -> None:
-    sweep_dir, _ = sweep(
-        tmp_path, objectives={"val_loss": "minimize", "val_accuracy": "maximize"}
-    )
+    sweep_dir, _ = sweep(tmp_path, objectives={"val_loss": "minimize", "val_accuracy": "maximize"})
     url = f"sqlite:///{tmp_path}/study.db"
     assert main([str(sweep_dir), "--optuna", url, "--study-name", "two"]) == 0
     study = optuna.load_study(study_name="two", storage=url)

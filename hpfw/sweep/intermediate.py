@@ -41,3 +41,28 @@ def intermediate_values(sweep_dir: Path, trial: Mapping[str, Any], objective: st
         return None
     epochs, values, name = curve
     return name, dict(zip(epochs, values, strict=True))
+
+
+def epoch_series(job_dir: Path) -> dict[str, dict[int, float]]:
+    """Every per-epoch metric in the job's ``metrics.json`` (name -> epoch -> value).
+
+    hpfw's trainer writes ``epochs: {epoch: [...], train_loss: [...], ...}``;
+    other apps write none, and get an empty mapping.
+    """
+    import json
+
+    try:
+        data = json.loads((Path(job_dir) / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    epochs = data.get("epochs") if isinstance(data, dict) else None
+    if not isinstance(epochs, dict):
+        return {}
+    series = {k: v for k, v in epochs.items() if k != "epoch" and isinstance(v, list)}
+    numbers = epochs.get("epoch")
+    out = {}
+    for name, values in series.items():
+        steps = numbers if isinstance(numbers, list) and len(numbers) == len(values) else None
+        steps = steps or list(range(1, len(values) + 1))
+        out[name] = {int(e): float(v) for e, v in zip(steps, values, strict=True) if is_finite(v)}
+    return {k: v for k, v in out.items() if v}
