@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import TINY, run_cli, toy
 
-GRID = ["hydra/sweeper=grid", "x=0.05,0.5,0.95", "fail_above=0.9", "nan_below=0.1"]  # diverged, complete, failed
+# x=0.05 diverges (NaN), x=0.5 completes, x=0.95 fails.
+GRID = ["hydra/sweeper=grid", "x=0.05,0.5,0.95", "fail_above=0.9", "nan_below=0.1"]
+
+
+@pytest.fixture(scope="module")
+def empty_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An MLflow sqlite store with its tables: creating them takes MLflow ~10 s, copying none."""
+    from mlflow.tracking import MlflowClient
+
+    path = tmp_path_factory.mktemp("mlflow") / "empty.db"
+    MlflowClient(f"sqlite:///{path}").search_experiments()
+    return path
+
+
+@pytest.fixture
+def mlflow_uri(tmp_path: Path, empty_db: Path) -> str:
+    shutil.copy(empty_db, tmp_path / "mlflow.db")
+    return f"sqlite:///{tmp_path}/mlflow.db"
 
 
 def mlflow_runs(uri: str, experiment: str) -> tuple[object, dict[str, object]]:
@@ -27,8 +45,8 @@ def mlflow_runs(uri: str, experiment: str) -> tuple[object, dict[str, object]]:
 
 
 @pytest.mark.parametrize("launcher", ["basic", "joblib"])
-def test_mlflow_runs_nest_under_the_sweep(tmp_path: Path, launcher: str) -> None:
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
+def test_mlflow_runs_nest_under_the_sweep(tmp_path: Path, launcher: str, mlflow_uri: str) -> None:
+    uri = mlflow_uri
     extra = (
         ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra.sweeper.batch_size=3"]
         if launcher == "joblib"
@@ -113,12 +131,12 @@ def test_tensorboard_runs_have_hparams(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_trainer_sweep_logs_epochs_to_both(tmp_path: Path) -> None:
+def test_trainer_sweep_logs_epochs_to_both(tmp_path: Path, mlflow_uri: str) -> None:
     """hpfw's trainer: per-epoch metrics (step = epoch) in MLflow and in TensorBoard."""
     from mlflow.tracking import MlflowClient
     from tensorboard.backend.event_processing import event_accumulator as ea
 
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    uri = mlflow_uri
     sweep = tmp_path / "sweep"
     result = run_cli(
         "-m",
