@@ -19,7 +19,7 @@ measure the importances are taken under (``hpfw.sweep.importance`` does that).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -142,6 +142,7 @@ class Forest:
 
     trees: tuple[Tree, ...]
     n_inputs: int
+    _main: dict[int, list[float]] = field(default_factory=dict, compare=False, repr=False)
 
     def _useful(self) -> list[Tree]:
         # A tree that predicts a constant explains nothing and divides by zero.
@@ -152,12 +153,13 @@ class Forest:
         trees = self._useful()
         if not trees:
             return np.zeros(self.n_inputs)
-        return np.array(
-            [
-                np.mean([marginal_variance(t, (d,)) / t.variance for t in trees])
-                for d in range(self.n_inputs)
-            ]
-        )
+        return np.array([np.mean(self._shares(d)) for d in range(self.n_inputs)])
+
+    def _shares(self, d: int) -> list[float]:
+        """Per useful tree: the share of its variance input ``d``'s main effect explains."""
+        if d not in self._main:  # interactions subtract these again: compute them once
+            self._main[d] = [marginal_variance(t, (d,)) / t.variance for t in self._useful()]
+        return self._main[d]
 
     def interaction(self, i: int, j: int) -> float:
         """The fraction of variance the pure interaction of inputs ``i`` and ``j`` explains."""
@@ -165,9 +167,8 @@ class Forest:
         if not trees:
             return 0.0
         shares = [
-            (marginal_variance(t, (i, j)) - marginal_variance(t, (i,)) - marginal_variance(t, (j,)))
-            / t.variance
-            for t in trees
+            marginal_variance(t, (i, j)) / t.variance - si - sj
+            for t, si, sj in zip(trees, self._shares(i), self._shares(j), strict=True)
         ]
         return max(0.0, float(np.mean(shares)))  # rounding can dip just below zero
 

@@ -22,7 +22,7 @@ from hpfw.sweep import rungs
 from hpfw.sweep.reports import active_params, completed
 
 MIN_TRIALS = 5  # fewer completed trials say nothing about variance
-MAX_TRIALS = 2000  # larger sweeps are subsampled: the estimate is stable well before this
+MAX_TRIALS = 1000  # larger sweeps are subsampled: the estimate is stable well before this
 TOP_PAIRS = 3  # interactions are computed among the most important few parameters
 
 Record = dict[str, Any]
@@ -73,6 +73,7 @@ def compute(
 ) -> Importance | None:
     """The sweep's importances, or ``None`` with fewer than ``MIN_TRIALS`` usable trials."""
     chosen, note = trials_for_importance(trials)
+    actives = [active_params(t) for t in chosen]
     space = header.get("space") or {}
     dists: dict[str, Distribution] = {}
     skipped: dict[str, str] = {}
@@ -84,7 +85,7 @@ def compute(
             continue
         if _constant(dist):
             skipped[name] = "a single value"
-        elif any(name not in active_params(t) for t in chosen):
+        elif any(name not in active for active in actives):
             # Conditional parameters (inactive in some trials) have no value there to
             # decompose; Optuna's evaluators leave them out the same way.
             skipped[name] = "inactive in some trials"
@@ -97,8 +98,9 @@ def compute(
         keep = np.sort(rng.choice(len(chosen), MAX_TRIALS, replace=False))
         note = ", ".join(filter(None, [note, f"a random {MAX_TRIALS} of {len(chosen)} trials"]))
         chosen = [chosen[k] for k in keep]
+        actives = [actives[k] for k in keep]
     try:
-        x = np.array([[encode(d, active_params(t)[n]) for n, d in dists.items()] for t in chosen])
+        x = np.array([[encode(d, active[n]) for n, d in dists.items()] for active in actives])
     except (TypeError, ValueError):
         return None  # a value outside its declared space (a hand-edited journal)
     y = np.array([float(t["value"]) for t in chosen])

@@ -9,6 +9,7 @@ is exact (it only changes where a trial improved on all before it).
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Mapping, Sequence
 from itertools import pairwise
@@ -60,14 +61,16 @@ def pareto_front(points: Sequence[Sequence[float]], directions: Sequence[str]) -
 
 def compact(value: Any) -> Any:
     """A cell for the page: six significant digits (the file stays small), text as text."""
-    if value is None or isinstance(value, str):
+    kind = type(value)
+    # The common cases first, by exact type: this runs for every cell of the table.
+    if kind is float:
+        return float(f"{value:.6g}") if math.isfinite(value) else None
+    if value is None or kind is int or kind is str:
         return value
     if isinstance(value, bool):
         return str(value).lower()
     if is_number(value):
-        if not is_finite(value):
-            return None
-        return value if isinstance(value, int) else float(f"{value:.6g}")
+        return compact(float(value)) if not isinstance(value, int) else int(value)
     return str(value)
 
 
@@ -116,7 +119,7 @@ def build(
         columns["value"].append(compact(t.get("value")))
         if fidelity:
             columns["budget"].append(rungs.budget(t))
-        active = active_params(t)
+        active = active_params(t)  # once per trial: this loop runs over every trial
         for n in names:
             params[n].append(compact(active.get(n)))
         values = t.get("metrics") or {}
