@@ -34,6 +34,10 @@ def test_wheel_holds_the_config_tree_and_the_plugins(wheel):
         "hydra_plugins/hpfw_sweeper/hpfw_sweeper.py",
         "hydra_plugins/hpfw_launcher/batched_launcher.py",
         "hpfw/py.typed",
+        "hpfw/sweep/assets/vega.min.js",  # report.html inlines these
+        "hpfw/sweep/assets/report.js",
+        "hpfw/sweep/assets/report.template.html",
+        "hydra_plugins/hpfw_tracking/callbacks.py",
     ):
         assert required in names, required
     assert not any(n.startswith("hydra_plugins/__init__") for n in names)  # a namespace
