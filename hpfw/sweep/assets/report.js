@@ -207,7 +207,7 @@
     const cells = c.cells.map((t) => Object.assign({ v: t[2] }, cell(px, t[0], "x"), cell(py, t[1], "y")));
     const channel = (p, key, title) =>
       p.type === "categorical"
-        ? [{ field: key + "c", type: "nominal", sort: p.choices, title: title }, null]
+        ? [{ field: key + "c", type: "nominal", scale: { domain: p.choices }, title: title }, null]
         : [{ field: key + "0", type: "quantitative", title: title, scale: p.log ? { type: "log", nice: false } : { zero: false, nice: false } }, { field: key + "1" }];
     const [x, x2] = channel(px, "x", c.x);
     const [y, y2] = channel(py, "y", c.y);
@@ -223,7 +223,7 @@
         {
           data: { values: complete.filter((r) => r[field(kx)] !== null && r[field(ky)] !== null) },
           mark: { type: "point", filled: true, size: 14, color: "#222", opacity: 0.6 },
-          encoding: { x: { field: field(kx), type: x.type, sort: x.sort }, y: { field: field(ky), type: y.type, sort: y.sort }, tooltip: tooltip },
+          encoding: { x: { field: field(kx), type: x.type }, y: { field: field(ky), type: y.type }, tooltip: tooltip },
         },
       ],
     };
