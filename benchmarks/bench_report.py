@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from hpfw.search.space import Categorical, Float, Int, to_json  # noqa: E402
-from hpfw.sweep.journal import Journal  # noqa: E402
+from hpfw.sweeper.journal import Journal  # noqa: E402
 
 BASELINE = "eed8208"  # the sweep redesign, before report.html and importances
 SPACE = {

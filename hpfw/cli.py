@@ -6,6 +6,8 @@ import argparse
 import os
 import sys
 
+from hpfw.process import allocate_gpu_memory_on_demand
+
 
 def _check_overrides(arguments: list[str]) -> None:
     """Rejects an override Hydra cannot parse with one line, before Hydra starts.
@@ -29,9 +31,9 @@ def _check_overrides(arguments: list[str]) -> None:
 
 def report(argv: list[str]) -> int:
     """``hpfw report <sweep dir>``: redraws every report file and prints the summary."""
-    from hpfw.sweep.journal import Journal, JournalError
-    from hpfw.sweep.reports import write_reports
-    from hpfw.sweep.summary import print_summary
+    from hpfw.sweeper.journal import Journal, JournalError
+    from hpfw.sweeper.reports import write_reports
+    from hpfw.sweeper.summary import print_summary
 
     parser = argparse.ArgumentParser(
         prog="hpfw report",
@@ -56,10 +58,11 @@ def report(argv: list[str]) -> int:
 
 
 def main() -> None:
+    allocate_gpu_memory_on_demand()  # this process and the trials it starts
     if len(sys.argv) > 1 and sys.argv[1] == "report":
         sys.exit(report(sys.argv[2:]))
     if len(sys.argv) > 1 and sys.argv[1] == "export":
-        from hpfw.sweep.optuna_export import main as export
+        from hpfw.sweeper.optuna_export import main as export
 
         sys.exit(export(sys.argv[2:]))
     if os.environ.get("HYDRA_FULL_ERROR") != "1":

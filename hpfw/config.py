@@ -3,7 +3,7 @@
 Each YAML option under ``conf/`` extends one of these dataclasses, so a typo in
 a key or a value of the wrong type fails when Hydra composes the config, with
 Hydra's own message. Range checks that a type cannot express live in
-``hpfw.validate``.
+``hpfw.trainer.validate``.
 """
 
 from __future__ import annotations

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hpfw import checkpoint
-from hpfw.batch import train_many
 from hpfw.errors import ConfigError
-from hpfw.run import train_and_evaluate
+from hpfw.trainer import checkpoint
+from hpfw.trainer.groups import train_many
+from hpfw.trainer.run import train_and_evaluate
 from tests.helpers import compose_config, run_cli
 
 # Warm-up + cosine and dropout: the parts a continued run could get wrong

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from hpfw.search.space import Categorical, Float, Int, to_json
-from hpfw.sweep import importance
+from hpfw.sweeper import importance
 
 N = 300
 

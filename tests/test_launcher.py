@@ -12,10 +12,11 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.types import RunMode
 from omegaconf import OmegaConf
 
-from hpfw import batch, train
 from hpfw.config import config_dir
 from hpfw.launch.compose import JobComposer, activate, hydra_container
-from hpfw.run import train_and_evaluate
+from hpfw.trainer import groups
+from hpfw.trainer.compiled import PROGRAMS
+from hpfw.trainer.run import train_and_evaluate
 from tests.helpers import TINY, compose_config, run_cli, toy
 
 OVERRIDE_TABLE = [
@@ -104,14 +105,14 @@ def test_vmapped_group_equals_one_by_one_and_compiles_once():
     trials = [
         [f"optimizer.lr={lr}", f"trainer.seed={s}"] for lr, s in ((1e-3, 0), (3e-3, 1), (1e-2, 2))
     ]
-    before = train.compile_count
-    grouped = batch.train_many(_cfgs(*trials), mode="vmap")
-    assert train.compile_count - before <= 1  # one program for the whole group
-    again = train.compile_count
+    before = PROGRAMS.compile_count
+    grouped = groups.train_many(_cfgs(*trials), mode="vmap")
+    assert PROGRAMS.compile_count - before <= 1  # one program for the whole group
+    again = PROGRAMS.compile_count
     other = [[f"optimizer.lr={lr}", "trainer.seed=5"] for lr in (2e-3, 4e-3, 5e-3)]
-    batch.train_many(_cfgs(*other), mode="vmap")  # other values: the program is reused
-    assert train.compile_count == again
-    single = batch.train_many(_cfgs(*trials), mode="sequential")
+    groups.train_many(_cfgs(*other), mode="vmap")  # other values: the program is reused
+    assert PROGRAMS.compile_count == again
+    single = groups.train_many(_cfgs(*trials), mode="sequential")
     for a, b in zip(grouped, single, strict=True):
         # Same seeds, same values; vmap only changes float reduction order.
         assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-3, abs=1e-4)
@@ -123,7 +124,7 @@ def test_side_by_side_trials_equal_trials_run_alone():
     trials = [
         [f"optimizer.lr={lr}", "trainer.seed=3", "model.hidden_dim=40"] for lr in (1e-3, 2e-3, 5e-3)
     ]
-    side_by_side = batch.train_many(_cfgs(*trials), mode="sequential")
+    side_by_side = groups.train_many(_cfgs(*trials), mode="sequential")
     alone = [train_and_evaluate(cfg) for cfg in _cfgs(*trials)]
     for a, b in zip(side_by_side, alone, strict=True):
         assert a["epochs"]["val_loss"] == b["epochs"]["val_loss"]
@@ -131,7 +132,7 @@ def test_side_by_side_trials_equal_trials_run_alone():
 
 
 def test_bad_or_diverging_trial_fails_alone_in_a_group():
-    results = batch.train_many(
+    results = groups.train_many(
         _cfgs(
             ["optimizer=sgd", "optimizer.lr=0.05"],
             ["optimizer=sgd", "optimizer.lr=-1"],  # invalid: fails before training
@@ -147,8 +148,8 @@ def test_bad_or_diverging_trial_fails_alone_in_a_group():
 
 
 def test_groups_split_to_fit_memory(monkeypatch):
-    monkeypatch.setattr(batch, "free_memory", lambda device: 1)  # nothing fits: widths halve to 1
-    results = batch.train_many(_cfgs(["trainer.seed=0"], ["trainer.seed=1"]), mode="vmap")
+    monkeypatch.setattr(groups, "free_memory", lambda device: 1)  # nothing fits: widths halve to 1
+    results = groups.train_many(_cfgs(["trainer.seed=0"], ["trainer.seed=1"]), mode="vmap")
     assert all(r["status"] == "complete" for r in results)
 
 
@@ -196,23 +197,23 @@ def test_non_hpfw_app_runs_job_by_job(tmp_path):
 
 def test_auto_mode_measures_both_ways_and_keeps_results(monkeypatch):
     # As on an accelerator (one trial at a time): one trial alone, the other two vmapped.
-    monkeypatch.setattr(batch, "concurrency", lambda device, n: 1)
+    monkeypatch.setattr(groups, "concurrency", lambda device, n: 1)
     cfgs = _cfgs(*[[f"optimizer.lr={lr}", "model.hidden_dim=48"] for lr in (1e-3, 2e-3, 4e-3)])
-    results = batch.train_many(cfgs, mode="auto")
+    results = groups.train_many(cfgs, mode="auto")
     assert all(r["status"] == "complete" for r in results)
-    (speeds,) = [v for k, v in batch._speeds.items() if ("hidden_dim", 48) in k[0].model]
+    (speeds,) = [v for k, v in groups._speeds.items() if ("hidden_dim", 48) in k[0].model]
     assert "sequential" in speeds and 2 in speeds
 
 
 def test_auto_mode_on_a_cpu_runs_side_by_side_without_a_vmapped_compile():
-    before = train.compile_count
+    before = PROGRAMS.compile_count
     cfgs = _cfgs(*[[f"optimizer.lr={lr}", "model.hidden_dim=44"] for lr in (1e-3, 2e-3, 4e-3)])
-    results = batch.train_many(cfgs, mode="auto")
+    results = groups.train_many(cfgs, mode="auto")
     assert all(r["status"] == "complete" for r in results)
-    assert train.compile_count - before == 1  # the single-trial program only
+    assert PROGRAMS.compile_count - before == 1  # the single-trial program only
     # The threads start together: one compiles and reports it, the others wait and reuse.
     reported = [r for r in results if r["compile_cache"] != "process"]
     assert len(reported) == 1 and reported[0]["compile_seconds"] > 0
     assert all(r["compile_seconds"] == 0.0 for r in results if r is not reported[0])
-    (speeds,) = [v for k, v in batch._speeds.items() if ("hidden_dim", 44) in k[0].model]
+    (speeds,) = [v for k, v in groups._speeds.items() if ("hidden_dim", 44) in k[0].model]
     assert list(speeds) == ["sequential"]

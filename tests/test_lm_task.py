@@ -8,10 +8,10 @@ import re
 import numpy as np
 import pytest
 
-from hpfw import train
 from hpfw.errors import ConfigError, HpfwError
 from hpfw.lm import evaluate
 from hpfw.lm.task import run_lm
+from hpfw.trainer import compiled
 from tests.helpers import compose_config
 
 # A short run of the default model on a smaller corpus: still well past the unigram baseline.
@@ -48,8 +48,8 @@ def test_checkpoint_runs_evaluate_without_any_training(trained, monkeypatch):
     def no_training(*args, **kwargs):
         raise AssertionError("a checkpoint run must not build or run the trainer's program")
 
-    monkeypatch.setattr(train, "compiled_program", no_training)
-    monkeypatch.setattr(train, "make_train_fn", no_training)
+    monkeypatch.setattr(compiled, "compiled_program", no_training)
+    monkeypatch.setattr(compiled, "make_train_fn", no_training)
     loaded = run_lm(_gen(directory))
     assert loaded["steps"] == 0 and loaded["train_seconds"] == 0.0
     # The same parameters: the same held-out loss and fidelity as the run that saved them.
@@ -65,7 +65,7 @@ SETTINGS = [(1.0, 1.0, 0, 0), (0.5, 1.0, 0, 0), (2.0, 0.8, 0, 0), (1.0, 1.0, 2, 
 def test_generation_settings_compile_nothing(trained):
     _, directory = trained
     run_lm(_gen(directory))  # compiles the evaluation program once, if not yet
-    before = (train.compile_count, evaluate.compile_count)
+    before = (compiled.PROGRAMS.compile_count, evaluate.PROGRAMS.compile_count)
     runs = {
         (t, p, k, seed): run_lm(
             _gen(
@@ -81,7 +81,7 @@ def test_generation_settings_compile_nothing(trained):
         )
         for t, p, k, seed in SETTINGS
     }
-    assert (train.compile_count, evaluate.compile_count) == before
+    assert (compiled.PROGRAMS.compile_count, evaluate.PROGRAMS.compile_count) == before
     tv = {key: m["gen_tv"] for key, m in runs.items()}
     assert tv[(0.5, 1.0, 0, 0)] > tv[(1.0, 1.0, 0, 0)] < tv[(2.0, 0.8, 0, 0)]
     base = runs[(1.0, 1.0, 0, 0)]
@@ -117,7 +117,7 @@ def test_bad_lm_values_name_the_key(overrides, key):
 
 
 def test_lm_parts_without_task_lm_are_refused():
-    from hpfw.run import train_and_evaluate
+    from hpfw.trainer.run import train_and_evaluate
 
     for overrides, key in ((["data=markov"], "data"), (["model=decoder"], "model")):
         with pytest.raises(ConfigError, match=re.escape(f"'{key}'")):

@@ -9,7 +9,7 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
-from hpfw.sweep.optuna_export import main
+from hpfw.sweeper.optuna_export import main
 from tests.helpers import run_cli, toy
 from tests.test_report_html import header, trials, write_sweep
 

@@ -9,8 +9,8 @@ import pytest
 from rich.console import Console
 
 from hpfw.search import Trial
-from hpfw.sweep import live
-from hpfw.sweep.progress import Progress
+from hpfw.sweeper import live
+from hpfw.sweeper.progress import Progress
 
 
 def run(progress: Progress) -> None:
@@ -60,9 +60,9 @@ def test_not_a_terminal_logs_plain_lines(
     out = io.StringIO()
     progress = Progress(5, 0, 0, console=Console(file=out))
     assert progress._bar is None
-    with caplog.at_level(logging.INFO, logger="hpfw.sweep"):
+    with caplog.at_level(logging.INFO, logger="hpfw.sweeper"):
         run(progress)
-    lines = [r.getMessage() for r in caplog.records if r.name == "hpfw.sweep"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "hpfw.sweeper"]
     assert lines[0].startswith("[2/5] best 0.5 (trial 0) | 1 failed |")
     assert lines[1].startswith("[3/5] best 0.25 (trial 1) | 1 failed |") and "left" in lines[1]
     assert out.getvalue() == ""

@@ -12,9 +12,9 @@ import yaml
 
 from hpfw.cli import report as main
 from hpfw.search.space import Categorical, Float, Int, to_json
-from hpfw.sweep.journal import Journal
-from hpfw.sweep.reports import best_trial, reproduce_command, write_reports
-from hpfw.sweep.summary import TEST_LABEL, print_summary, summary_table
+from hpfw.sweeper.journal import Journal
+from hpfw.sweeper.reports import best_trial, reproduce_command, write_reports
+from hpfw.sweeper.summary import TEST_LABEL, print_summary, summary_table
 
 PNG = b"\x89PNG\r\n\x1a\n"
 FILES = ("best.yaml", "trials.csv", "history.png", "params.png")
@@ -209,7 +209,7 @@ def test_import_is_cheap() -> None:
     import sys
 
     code = (
-        "import sys, hpfw.sweep.reports; "
+        "import sys, hpfw.sweeper.reports; "
         "print(any(m in sys.modules for m in ('matplotlib', 'rich')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

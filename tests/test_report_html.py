@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from hpfw.search.space import Categorical, Float, Int, to_json
-from hpfw.sweep import report_data
-from hpfw.sweep.journal import Journal
-from hpfw.sweep.report_html import HTML_FILE
-from hpfw.sweep.reports import write_reports
+from hpfw.sweeper import report_data
+from hpfw.sweeper.journal import Journal
+from hpfw.sweeper.report_html import HTML_FILE
+from hpfw.sweeper.reports import write_reports
 from tests import browser
 
 SPACE = {

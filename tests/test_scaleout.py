@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from hpfw import available_strategies, create_strategy
+from hpfw.process import PREALLOCATE
 from hpfw.testing import contract_space
 from tests.helpers import TOY, journal, kill_mid_sweep, run_cli, toy
 
@@ -160,7 +161,7 @@ def test_each_worker_process_claims_its_own_device(tmp_path: Path) -> None:
 
 def _claim(lock_dir: str, ready, release, results) -> None:  # runs in a child process
     os.environ["HPFW_DEVICE_LOCK_DIR"] = lock_dir
-    from hpfw.device import claim_slot
+    from hpfw.trainer.device import claim_slot
 
     results.put((os.getpid(), claim_slot("gpu", 2)))
     ready.set()
@@ -186,12 +187,25 @@ def test_claims_are_distinct_until_devices_run_out(tmp_path: Path) -> None:
     assert slot == pid % 2  # more processes than devices: the third shares
 
 
-def test_jax_does_not_preallocate_gpu_memory_unless_asked() -> None:
-    code = "import os, hpfw; print(os.environ['XLA_PYTHON_CLIENT_PREALLOCATE'])"
-    env = {k: v for k, v in os.environ.items() if k != "XLA_PYTHON_CLIENT_PREALLOCATE"}
+PREALLOCATE_AFTER = {
+    # Importing hpfw (and its data) changes nothing in the environment.
+    "import": "import hpfw, hpfw.data",
+    # The hpfw command sets it first thing (the app itself is not run here).
+    "cli": "import sys, hpfw.app; hpfw.app.main = lambda: None; sys.argv = ['hpfw']; "
+    "from hpfw.cli import main; main()",
+    # A trial's first device selection sets it: a worker of any launcher.
+    "trial": "from hpfw.trainer.device import select_device; select_device('auto')",
+}
+
+
+@pytest.mark.parametrize("where", PREALLOCATE_AFTER)
+def test_jax_does_not_preallocate_gpu_memory_unless_asked(where: str) -> None:
+    code = f"import os; {PREALLOCATE_AFTER[where]}; print(os.environ.get('{PREALLOCATE}'))"
+    env = {k: v for k, v in os.environ.items() if k != PREALLOCATE}
     default = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert default.stdout.strip() == "false"
-    env["XLA_PYTHON_CLIENT_PREALLOCATE"] = "true"
+    assert default.returncode == 0, default.stderr
+    assert default.stdout.strip() == ("None" if where == "import" else "false")
+    env[PREALLOCATE] = "true"  # a value the user set is kept
     chosen = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert chosen.stdout.strip() == "true"
 

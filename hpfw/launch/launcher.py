@@ -1,11 +1,14 @@
-"""The batched launcher: fast composition, lean jobs, and hpfw trials trained together."""
+"""The batched launcher's work: fast composition, lean jobs, and hpfw trials trained together.
+
+``hydra_plugins.hpfw_launcher`` (``hydra/launcher=batched``) is a thin Hydra
+adapter that creates a ``GroupLauncher`` when jobs are launched.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, setup_globals
 from hydra.types import HydraContext, TaskFunction
@@ -14,19 +17,20 @@ from omegaconf import DictConfig
 from hpfw.errors import ConfigError
 from hpfw.launch.compose import ComposedJob, JobComposer
 from hpfw.launch.jobs import JobRunner
+from hpfw.launch.protocol import MODES, GroupTaskFunction, JobTask
+from hpfw.process import allocate_gpu_memory_on_demand
 
 log = logging.getLogger(__name__)
 
-MODES = ("auto", "vmap", "sequential")
 
+class GroupLauncher:
+    """Launches the jobs of one sweep batch in this process.
 
-class BatchedLaunch:
-    """Launches a batch of jobs in this process.
-
-    A task function that carries an ``hpfw_batch`` attribute (hpfw's own) is
-    handed all the batch's configs at once and trains them grouped by static
-    signature; the per-job part (output directory, ``.hydra`` files, log,
-    ``metrics.json``) then runs job by job. Any other task runs job by job.
+    A task function that is a ``GroupTaskFunction`` (hpfw's own) is handed the
+    configs of every job whose trial can train in a group, at once, and trains
+    them together (``hpfw.trainer.groups``); the per-job part (output
+    directory, ``.hydra`` files, log, ``metrics.json``) then runs job by job.
+    Other jobs, and every job of any other task function, run job by job.
     """
 
     def __init__(self, mode: str = "auto", max_group_size: int | None = None) -> None:
@@ -47,6 +51,8 @@ class BatchedLaunch:
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
     ) -> None:
+        # Before a job's JAX starts a GPU backend in this process.
+        allocate_gpu_memory_on_demand()
         self.config = config
         self.hydra_context = hydra_context
         self.task_function = task_function
@@ -86,17 +92,22 @@ class BatchedLaunch:
             except Exception as error:  # the job fails as it would under Hydra
                 jobs.append(error)
 
-        tasks: list[Any] = [None] * len(jobs)
-        batch = getattr(self.task_function, "hpfw_batch", None)
-        ready = [i for i, job in enumerate(jobs) if isinstance(job, ComposedJob)]
-        if batch is not None and ready:
-            trained = batch(
-                [jobs[i].task_cfg for i in ready],
-                mode=self.mode,
-                max_group_size=self.max_group_size,
-            )
-            for i, task in zip(ready, trained, strict=True):
-                tasks[i] = task
+        tasks: list[JobTask | None] = [None] * len(jobs)  # None: the task function itself
+        task = self.task_function
+        if isinstance(task, GroupTaskFunction):
+            grouped = [
+                i
+                for i, job in enumerate(jobs)
+                if isinstance(job, ComposedJob) and task.groupable(job.task_cfg)
+            ]
+            if grouped:
+                stand_ins = task.train_group(
+                    [jobs[i].task_cfg for i in grouped],
+                    mode=self.mode,
+                    max_group_size=self.max_group_size,
+                )
+                for i, stand_in in zip(grouped, stand_ins, strict=True):
+                    tasks[i] = stand_in
 
         # Listed up front: once a job has run, the log still writes to its file.
         for offset, overrides in enumerate(job_overrides):

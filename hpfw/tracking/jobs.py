@@ -15,7 +15,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from hpfw.sweep.intermediate import epoch_series
+from hpfw.sweeper.intermediate import epoch_series
 from hpfw.values import is_number, one_line
 
 COMPLETE, FAILED, DIVERGED = "complete", "failed", "diverged"

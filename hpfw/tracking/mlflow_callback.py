@@ -182,8 +182,8 @@ def _finite(value: float) -> bool:
 
 def _best(sweep_dir: Path) -> tuple[str, float, int] | None:
     """The best trial of an hpfw sweep (its journal), or ``None`` for other sweepers."""
-    from hpfw.sweep.journal import Journal, JournalError
-    from hpfw.sweep.reports import best_trial
+    from hpfw.sweeper.journal import Journal, JournalError
+    from hpfw.sweeper.reports import best_trial
 
     journal = Journal(sweep_dir)
     if not journal.exists():

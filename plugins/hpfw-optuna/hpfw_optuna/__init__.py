@@ -15,8 +15,7 @@ from optuna.distributions import (
 )
 from optuna.trial import TrialState as OptunaState
 
-from hpfw import Categorical, Float, Int, Strategy, Trial
-from hpfw.search.space import Distribution
+from hpfw import Categorical, Distribution, Float, Int, Strategy, Trial
 
 __all__ = ["TPEStrategy", "to_optuna"]
 

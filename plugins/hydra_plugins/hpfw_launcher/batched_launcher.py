@@ -41,9 +41,9 @@ class BatchedLauncher(Launcher):
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
     ) -> None:
-        from hpfw.launch.launcher import BatchedLaunch
+        from hpfw.launch.launcher import GroupLauncher
 
-        self.impl = BatchedLaunch(self.mode, self.max_group_size)
+        self.impl = GroupLauncher(self.mode, self.max_group_size)
         self.impl.setup(hydra_context=hydra_context, task_function=task_function, config=config)
 
     def launch(

@@ -3,7 +3,7 @@
 Knows no strategy by name. Every entry point of the ``hpfw.strategies`` group
 (hpfw's own ``grid``, ``random``, ``bayes``, ``sha``, ``hyperband`` and any
 plugin's) gets a structured config: the settings every sweep has
-(``hpfw.sweep.settings.SweepSettings``) plus the strategy's options, read
+(``hpfw.sweeper.settings.SweepSettings``) plus the strategy's options, read
 from ``<name>.yaml`` beside the strategy's module, typed by their defaults.
 A typo in an option is then a compose-time error, and the YAML's comments
 document each option. The strategy's module itself is not imported: Hydra
@@ -23,7 +23,7 @@ from typing import Any, Dict, Optional
 import yaml
 from hydra.core.config_store import ConfigStore
 
-from hpfw.sweep.settings import SweepSettings
+from hpfw.sweeper.settings import SweepSettings
 
 ENTRY_POINT_GROUP = "hpfw.strategies"  # mirrors hpfw.search.registry, without importing it
 TARGET = "hydra_plugins.hpfw_sweeper.hpfw_sweeper.HpfwSweeper"

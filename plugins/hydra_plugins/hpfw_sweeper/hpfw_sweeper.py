@@ -1,4 +1,4 @@
-"""The Hydra ``Sweeper`` for hpfw: a thin adapter around ``hpfw.sweep.hydra_sweep``.
+"""The Hydra ``Sweeper`` for hpfw: a thin adapter around ``hpfw.sweeper.hydra_sweep``.
 
 Hydra imports this module at every start to discover plugins, so it imports
 only Hydra and hpfw's settings; the strategies and the sweep loop load when a
@@ -28,7 +28,7 @@ class HpfwSweeper(Sweeper):
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
     ) -> None:
         from hpfw.errors import HpfwError
-        from hpfw.sweep.hydra_sweep import HydraSweep
+        from hpfw.sweeper.hydra_sweep import HydraSweep
 
         try:
             self.sweep_impl = HydraSweep(self.settings)

@@ -1,0 +1,76 @@
+"""What ``hydra/sweeper=<strategy>`` runs: sweep overrides -> search space -> the sweep loop."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from hydra.core.plugins import Plugins
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig
+
+from hpfw.search.overrides import parse_sweep
+from hpfw.sweeper import summary
+from hpfw.sweeper.hydra_trials import HydraTrials, reproducible
+from hpfw.sweeper.loop import run_sweep
+from hpfw.sweeper.resume import new_header
+from hpfw.sweeper.settings import SweepError, SweepSettings
+
+
+def program() -> str:
+    """How to start this app again, for the reproduce command in best.yaml."""
+    argv0 = Path(sys.argv[0])
+    if argv0.name == "__main__.py":
+        return f"python -m {argv0.parent.name}"
+    if argv0.suffix == ".py":
+        return f"python {sys.argv[0]}"
+    return argv0.name
+
+
+class HydraSweep:
+    """One sweep of a Hydra app: ``setup`` once, then ``sweep(arguments)``."""
+
+    def __init__(self, raw_settings: Mapping[str, Any]) -> None:
+        self.settings = SweepSettings.from_mapping(raw_settings)
+        self.config: DictConfig | None = None
+        self.hydra_context: HydraContext | None = None
+        self.launcher: Any = None
+
+    def setup(
+        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
+    ) -> None:
+        self.config = config
+        self.hydra_context = hydra_context
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
+
+    def sweep(self, arguments: list[str]) -> None:
+        settings = self.settings
+        loader = self.hydra_context.config_loader
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        sweep = parse_sweep(
+            arguments,
+            params=settings.params,
+            group_options=lambda g: list(loader.get_group_options(g)),
+        )
+        if not sweep.params:
+            raise SweepError(
+                "nothing to sweep: give at least one sweep override "
+                "(e.g. 'optimizer.lr=tag(log,interval(1e-4,1e-1))') or hydra.sweeper.params"
+            )
+        trials = HydraTrials(settings, sweep, self.launcher, loader, self.config, sweep_dir)
+        trials.check_keys_exist()
+        space = {name: p.dist for name, p in sweep.params.items()}
+        header = new_header(
+            settings,
+            space,
+            groups=[name for name, p in sweep.params.items() if p.is_group],
+            fixed_overrides=reproducible(sweep.fixed),
+            command=program(),
+        )
+        header, records = run_sweep(settings, space, trials, sweep_dir, header)
+        summary.print_summary(header, records)

@@ -1,0 +1,184 @@
+"""Trials as Hydra jobs: overrides per trial, launched through any Hydra launcher.
+
+The ``TrialRunner`` behind ``hydra/sweeper=...``: each trial becomes a list of
+overrides (values of keys its config groups lack are left out and recorded
+as inactive; a multi-fidelity trial gets its budget and checkpoint), a batch
+is one ``launcher.launch`` call, and each ``JobReturn`` becomes an
+``Outcome``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hydra.core.utils import JobReturn
+from omegaconf import DictConfig, OmegaConf
+
+from hpfw.search import Strategy, Trial, TrialState
+from hpfw.search.overrides import ParsedSweep
+from hpfw.sweeper import budgets, outcome
+from hpfw.sweeper.journal import started
+from hpfw.sweeper.outcome import Outcome
+from hpfw.sweeper.settings import SweepError, SweepSettings
+from hpfw.values import one_line
+
+log = logging.getLogger("hpfw.sweeper")
+
+_ABSENT = object()
+
+
+class WorkerDied(Exception):
+    """The launcher lost the process (or node) running a trial, so there is no JobReturn."""
+
+
+class HydraTrials:
+    """Runs trials as jobs of ``launcher`` with ``sweep``'s fixed overrides."""
+
+    def __init__(
+        self,
+        settings: SweepSettings,
+        sweep: ParsedSweep,
+        launcher: Any,
+        config_loader: Any,
+        config: DictConfig,
+        sweep_dir: Path,
+    ) -> None:
+        self.settings = settings
+        self.sweep = sweep
+        self.launcher = launcher
+        self.config_loader = config_loader
+        self.config = config
+        self.sweep_dir = sweep_dir
+        self.max_budget: int | None = None
+        self._composed: dict[tuple[str, ...], DictConfig | None] = {}
+        self._launches: dict[int, list[str]] = {}  # trial id -> its overrides, as launched
+
+    # --- the config ------------------------------------------------------------------
+
+    def composed(self, groups: tuple[str, ...] = ()) -> DictConfig | None:
+        """The job config for one choice of config groups (None if it does not compose)."""
+        if groups not in self._composed:
+            try:
+                self._composed[groups] = self.config_loader.load_sweep_config(
+                    self.config, [*self.sweep.fixed, *groups]
+                )
+            except Exception:
+                # This choice of groups does not compose: its jobs will fail the same
+                # way and be recorded with Hydra's message.
+                self._composed[groups] = None
+        return self._composed[groups]
+
+    def check_keys_exist(self) -> None:
+        """Without swept groups every value key must exist: fail now, not in every trial."""
+        if any(p.is_group for p in self.sweep.params.values()):
+            return
+        composed = self.composed()
+        if composed is None:
+            return
+        for name, param in self.sweep.params.items():
+            if not param.appends and _absent(composed, name):
+                raise SweepError(
+                    f"swept key '{name}' is not in the config; "
+                    f"use '+{name}=...' to add a new key, or check the spelling"
+                )
+
+    # --- TrialRunner -----------------------------------------------------------------
+
+    def prepare(self, strategy: Strategy, header: dict[str, Any]) -> None:
+        if strategy.max_budget is None:
+            return
+        budgets.check_budget_keys(self.settings, self.sweep, self.composed())
+        fixed = budgets.without_budget_keys(self.settings, self.sweep.fixed)
+        self.sweep = ParsedSweep(self.sweep.params, fixed)
+        header["fixed_overrides"] = reproducible(fixed)
+        self.max_budget = strategy.max_budget
+
+    def start(self, trial: Trial, job: int) -> dict[str, Any]:
+        params = self.sweep.params
+        groups = tuple(p.override(trial.params[n]) for n, p in params.items() if p.is_group)
+        inactive: set[str] = set()
+        values = [n for n, p in params.items() if not p.is_group and not p.appends]
+        composed = self.composed(groups) if values else None
+        if composed is not None:
+            inactive = {
+                n for n in values if OmegaConf.select(composed, n, default=_ABSENT) is _ABSENT
+            }
+        own = [*groups]
+        own += [
+            p.override(trial.params[n])
+            for n, p in params.items()
+            if not p.is_group and n not in inactive
+        ]
+        checkpoint = None
+        if self.max_budget is not None:
+            extra, checkpoint = budgets.budget_overrides(
+                self.settings, trial, self.max_budget, self.sweep_dir
+            )
+            own += extra
+        # The checkpoint stays out of the recorded overrides: best.yaml's command reruns
+        # the trial from scratch, which gives the same result (the same schedule).
+        launch = [*self.sweep.fixed, *own]
+        if checkpoint is not None:
+            launch.append(budgets.checkpoint_override(self.settings, checkpoint))
+        self._launches[trial.id] = launch
+        return started(
+            trial.id,
+            job,
+            trial.params,
+            info=trial.info,
+            inactive=inactive,
+            overrides=own,
+            checkpoint=checkpoint,
+        )
+
+    def run(self, trials: Sequence[Trial], records: Sequence[dict[str, Any]]) -> list[Outcome]:
+        launches = [self._launches.pop(t.id) for t in trials]
+        returns = self._launch(launches, records[0]["job"])
+        return [self._outcome(ret, t) for t, ret in zip(trials, returns, strict=True)]
+
+    # --- launching ---------------------------------------------------------------------
+
+    def _launch(self, launches: list[list[str]], first_job: int) -> list[JobReturn | WorkerDied]:
+        """Launches a batch; a worker that dies fails its own trial, not the batch.
+
+        Launchers report a killed worker (joblib's TerminatedWorkerError,
+        submitit's UncompletedJobError, a lost Ray node) by raising for the
+        whole batch, so the other jobs' results are lost with it. The batch is
+        then launched again one job at a time: jobs that finish are kept, and a
+        job whose launch raises again is recorded as failed with the reason.
+        """
+        try:
+            return list(self.launcher.launch(launches, initial_job_idx=first_job))
+        except Exception as error:
+            if len(launches) == 1:
+                return [WorkerDied(f"the worker running it died: {one_line(error)}")]
+            log.warning(
+                "the launcher lost a batch of %d jobs (%s); launching them one at a time",
+                len(launches),
+                one_line(error),
+            )
+        returns: list[JobReturn | WorkerDied] = []
+        for offset, overrides in enumerate(launches):
+            returns += self._launch([overrides], first_job + offset)
+        return returns
+
+    def _outcome(self, ret: JobReturn | WorkerDied, trial: Trial) -> Outcome:
+        if isinstance(ret, WorkerDied):
+            return Outcome(TrialState.failed, None, {}, str(ret))
+        try:
+            result = ret.return_value  # re-raises what the job raised
+        except Exception as error:
+            return outcome.from_error(error, self.sweep_dir, trial.id)
+        return outcome.from_result(result, self.settings.objective)
+
+
+def _absent(config: DictConfig, key: str) -> bool:
+    return OmegaConf.select(config, key, default=_ABSENT) is _ABSENT
+
+
+def reproducible(fixed: Sequence[str]) -> list[str]:
+    """The fixed overrides a rerun of one trial needs (Hydra's own settings left out)."""
+    return [o for o in fixed if not o.lstrip("+~").startswith(("hydra.", "hydra/"))]

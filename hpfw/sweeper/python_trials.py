@@ -1,0 +1,154 @@
+"""Trials as calls of a Python objective: in this process, or ``n_jobs`` threads or processes.
+
+The ``TrialRunner`` behind ``hpfw.sweep``. A batch runs through joblib (loky
+processes, which pickle the objective with cloudpickle, so lambdas and
+closures work; or threads, for objectives that release the GIL, such as a
+compiled JAX program). Where a trial runs never changes what it is: the
+strategy proposes the same batches whatever ``n_jobs`` is.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hpfw.search import Strategy, Trial, TrialState
+from hpfw.sweeper import outcome
+from hpfw.sweeper.journal import started
+from hpfw.sweeper.outcome import Outcome
+from hpfw.values import one_line
+
+log = logging.getLogger("hpfw.sweeper")
+
+BACKENDS = {"processes": "loky", "threads": "threading"}
+
+
+@dataclass(frozen=True)
+class TrialHandle:
+    """What an objective that takes two arguments gets besides the params.
+
+    ``directory`` is the trial's own folder in the sweep directory, for its
+    files (created on first use of ``path``).
+    """
+
+    id: int
+    params: dict[str, Any]
+    directory: Path
+
+    def path(self, name: str) -> Path:
+        """``directory / name``, with ``directory`` created."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        return self.directory / name
+
+
+@dataclass(frozen=True)
+class Raised:
+    """A trial's exception, as text: it crosses process boundaries whatever it held."""
+
+    message: str
+    traceback: str
+
+
+def takes_handle(objective: Callable[..., Any]) -> bool:
+    """Whether ``objective`` accepts a second positional argument (the ``TrialHandle``)."""
+    try:
+        parameters = inspect.signature(objective).parameters.values()
+    except (TypeError, ValueError):  # a builtin without a signature: params only
+        return False
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in parameters)
+
+
+def call(objective: Callable[..., Any], handle: TrialHandle, with_handle: bool) -> Any:
+    """Runs one trial; an exception comes back as ``Raised`` rather than escaping."""
+    try:
+        params = dict(handle.params)
+        return objective(params, handle) if with_handle else objective(params)
+    except Exception as error:
+        return Raised(f"{type(error).__name__}: {error}", traceback.format_exc())
+
+
+class FunctionTrials:
+    """Runs trials as ``objective(params)`` (or ``objective(params, handle)``)."""
+
+    def __init__(
+        self,
+        objective: Callable[..., Any],
+        sweep_dir: Path,
+        *,
+        n_jobs: int = 1,
+        backend: str = "processes",
+        objective_key: str | None = None,
+    ) -> None:
+        self.objective = objective
+        self.sweep_dir = sweep_dir
+        self.n_jobs = n_jobs
+        self.backend = BACKENDS[backend]
+        self.objective_key = objective_key
+        self.with_handle = takes_handle(objective)
+
+    def prepare(self, strategy: Strategy, header: dict[str, Any]) -> None:
+        if strategy.max_budget is not None:
+            from hpfw.sweeper.settings import SweepError
+
+            raise SweepError(
+                f"the {strategy.name} strategy gives each trial a budget, which a Python "
+                "objective reads from its TrialHandle: not supported yet; use random, grid "
+                "or bayes, or the Hydra sweeper"
+            )
+
+    def start(self, trial: Trial, job: int) -> dict[str, Any]:
+        return started(trial.id, job, trial.params, info=trial.info)
+
+    def run(self, trials: Sequence[Trial], records: Sequence[dict[str, Any]]) -> list[Outcome]:
+        handles = [
+            TrialHandle(t.id, dict(t.params), self.sweep_dir / str(r["job"]))
+            for t, r in zip(trials, records, strict=True)
+        ]
+        results = self._results(handles)
+        return [self._outcome(h, result) for h, result in zip(handles, results, strict=True)]
+
+    def _results(self, handles: list[TrialHandle]) -> list[Any]:
+        if self.n_jobs == 1 or len(handles) == 1:
+            return [call(self.objective, h, self.with_handle) for h in handles]
+        from joblib import Parallel, delayed
+
+        jobs = [delayed(call)(self.objective, h, self.with_handle) for h in handles]
+        try:
+            return list(Parallel(n_jobs=min(self.n_jobs, len(jobs)), backend=self.backend)(jobs))
+        except Exception as error:
+            # A worker process died (joblib's TerminatedWorkerError): that loses the
+            # whole batch's results, so its trials run again one at a time, each in a
+            # worker (n_jobs=1 would run it in this process), and only the one that
+            # kills its worker fails.
+            log.warning(
+                "a worker died (%s); running the batch one trial at a time", one_line(error)
+            )
+        results: list[Any] = []
+        for handle in handles:
+            try:
+                results += Parallel(n_jobs=2, backend=self.backend)(
+                    [delayed(call)(self.objective, handle, self.with_handle)]
+                )
+            except Exception as error:
+                results.append(_Died(f"the worker running it died: {one_line(error)}"))
+        return results
+
+    def _outcome(self, handle: TrialHandle, result: Any) -> Outcome:
+        if isinstance(result, _Died):
+            return Outcome(TrialState.failed, None, {}, result.reason)
+        if isinstance(result, Raised):
+            return outcome.from_traceback(
+                result.message, result.traceback, self.sweep_dir, handle.id
+            )
+        return outcome.from_result(result, self.objective_key, key_name="objective_key")
+
+
+@dataclass(frozen=True)
+class _Died:
+    reason: str

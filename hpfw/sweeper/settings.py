@@ -1,0 +1,116 @@
+"""A sweep's settings: one definition for the Hydra sweeper (``hydra.sweeper.*``) and Python.
+
+``SweepSettings`` holds what every sweep has; whatever else the sweeper's
+config carries is the strategy's own options (``n_initial`` for bayes,
+``max_budget`` for sha, ...), declared in the strategy's YAML file (see
+docs/writing-a-strategy.md) and passed to it as keyword arguments.
+
+This module imports nothing heavy: the Hydra plugin builds its config
+dataclasses from ``SweepSettings`` at every Hydra start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
+
+from hpfw.errors import HpfwError
+from hpfw.values import plain
+
+DIRECTIONS = ("minimize", "maximize")
+
+
+class SweepError(HpfwError, ValueError):
+    """The sweep cannot start or go on (bad settings, changed space, too many failures)."""
+
+
+@dataclass(frozen=True)
+class Names:
+    """How messages name the settings: Hydra's keys, or the Python API's arguments."""
+
+    prefix: str  # put before a setting's name
+    directory: str  # the sweep directory's name
+
+    def __call__(self, setting: str) -> str:
+        return f"{self.prefix}{setting}"
+
+
+HYDRA_NAMES = Names("hydra.sweeper.", "hydra.sweep.dir")
+PYTHON_NAMES = Names("", "directory")
+
+
+# OmegaConf reads these annotations when the Hydra plugin stores the dataclass (and a
+# subclass per strategy) as a structured config: keep them to types OmegaConf knows.
+@dataclass
+class SweepSettings:
+    """Settings every sweep has, whatever its strategy."""
+
+    strategy: str = "random"  # any name in hpfw.available_strategies()
+    n_trials: int | None = 20  # trials in total, resumed ones included; null: until it ends
+    batch_size: int = 1  # trials per launched batch (parallel launchers run a batch at once)
+    direction: str = "minimize"  # minimize or maximize (hpfw's own config sets it per objective)
+    objective: str | None = None  # key to use when a job returns a mapping (null: "objective")
+    seed: int | None = None  # null: a fresh seed per sweep, recorded in the journal
+    params: dict[str, str] = field(default_factory=dict)  # key -> sweep override value
+    max_failures: int = 10  # failed or diverged trials tolerated before the sweep stops
+    resume: bool = False  # continue the journal in hydra.sweep.dir
+    # Multi-fidelity strategies (sha, hyperband) only: the config keys that take a trial's
+    # budget, its configuration's checkpoint directory and the schedule horizon (null: none).
+    fidelity_key: str = "trainer.epochs"
+    checkpoint_key: str | None = "trainer.checkpoint_dir"
+    horizon_key: str | None = "trainer.schedule_epochs"
+    options: dict[str, Any] = field(default_factory=dict)  # more keyword options of the strategy
+    # Not a field (a ClassVar): the Python API sets PYTHON_NAMES on its instances.
+    names: ClassVar[Names] = HYDRA_NAMES
+
+    @classmethod
+    def keys(cls) -> frozenset[str]:
+        """The settings' names (every key that is not a strategy option)."""
+        return frozenset(f.name for f in fields(cls))
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Any]) -> SweepSettings:
+        """Settings from the sweeper's config; keys that are not settings become options.
+
+        An option whose value is null is left out, so the strategy's own default
+        applies (a YAML file documents such options with ``null``).
+        """
+        from omegaconf import OmegaConf
+
+        values = {
+            str(k): OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
+            for k, v in raw.items()
+            if k != "_target_"
+        }
+        known = cls.keys()
+        options = dict(values.pop("options", None) or {})
+        options.update({k: values.pop(k) for k in list(values) if k not in known})
+        settings = cls(**values, options={k: v for k, v in options.items() if v is not None})
+        settings.params = {str(k): str(v) for k, v in (settings.params or {}).items()}
+        # The objective may arrive as an enum member through an interpolation.
+        if settings.objective is not None:
+            settings.objective = str(plain(settings.objective))
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """One-line errors naming the setting and what is allowed."""
+
+        def _bad(key: str, value: Any, allowed: str) -> SweepError:
+            return SweepError(f"Invalid {self.names(key)}: got {value!r}; allowed: {allowed}")
+
+        if self.n_trials is not None and not (_is_int(self.n_trials) and self.n_trials >= 1):
+            raise _bad("n_trials", self.n_trials, "an integer >= 1, or null with sha or hyperband")
+        if not (_is_int(self.batch_size) and self.batch_size >= 1):
+            raise _bad("batch_size", self.batch_size, "an integer >= 1")
+        if not (_is_int(self.max_failures) and self.max_failures >= 0):
+            raise _bad("max_failures", self.max_failures, "an integer >= 0")
+        if self.direction not in DIRECTIONS:
+            raise _bad("direction", self.direction, " or ".join(DIRECTIONS))
+        if self.seed is not None and not (_is_int(self.seed) and self.seed >= 0):
+            raise _bad("seed", self.seed, "null or an integer >= 0")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
