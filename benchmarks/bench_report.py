@@ -1,14 +1,14 @@
 """``hpfw report`` on a 10,000-trial journal: the new report (report.html, importances) vs. the old.
 
-Writes a synthetic sweep shaped like one of hpfw's trainer (six parameters,
+Writes a synthetic sweep shaped like one of hpfw's trainer (seven parameters,
 log-scaled ones among them, a conditional one; twelve metrics per trial;
 3 % failed and 1 % diverged; a metrics.json with ten epochs per completed
 job), then times, side by side, each as a fresh process as a user runs it:
 
 - new: ``hpfw report DIR`` of this tree (best.yaml, trials.csv, the PNGs,
   report.html with fANOVA importances, the printed summary);
-- old: ``hpfw report DIR`` of the baseline revision (default: the commit
-  before issue 18; best.yaml, trials.csv, the PNGs and the summary only),
+- old: ``hpfw report DIR`` of the baseline revision (default: main at 231074c,
+  before issue 18: best.yaml, trials.csv, the PNGs and the summary only),
   taken from git into a temporary folder.
 
 Prints the times (best of ``--repeats``), their ratio and report.html's size.
@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 from hpfw.search.space import Categorical, Float, Int, to_json  # noqa: E402
 from hpfw.sweeper.journal import Journal  # noqa: E402
 
-BASELINE = "eed8208"  # the sweep redesign, before report.html and importances
+BASELINE = "231074c"  # main before issue 18: PNGs and the summary, no report.html
 SPACE = {
     "optimizer.lr": Float(1e-4, 1e-1, log=True),
     "regularization.weight_decay": Float(1e-6, 1e-2, log=True),
