@@ -2,7 +2,7 @@
 
 The page inlines Vega, Vega-Lite and vega-embed (``assets/``, about 830 kB)
 and the sweep's data as JSON, so it opens from disk, offline, with no server.
-Why Vega-Lite: plotly.js alone is about 4.6 MB minified, which leaves little of
+Why Vega-Lite: plotly.js alone is 4.8 MB minified (4.1.2), which leaves little of
 a 5 MB page for a large sweep's data, and its parallel coordinates need WebGL;
 Vega-Lite draws every chart here (parallel coordinates, heatmaps, linked
 tooltips, zoom) on a plain canvas from a few lines of JSON per chart.
