@@ -29,6 +29,9 @@ from hpfw.sweeper.settings import SweepError, SweepSettings
 log = logging.getLogger("hpfw.sweeper")
 
 PLOT_INTERVAL_S = 10.0  # redraw the plots at most this often while running (they cost ~0.3 s)
+# ... and then only while drawing takes at most this share of the time: report.html's
+# importances cost seconds on a large sweep, which must not slow the sweep by much.
+PLOT_SHARE = 0.1
 
 
 class TrialRunner(Protocol):
@@ -101,7 +104,7 @@ def run_sweep(
     )
     if done:
         log.info("resuming: %d trials done, %d to run again", done, len(rerun))
-    last_plot = 0.0
+    last_plot, plot_cost = 0.0, 0.0
     warned = False  # about a tie-breaker metric the trials do not return
     try:
         while progress.done < total:
@@ -118,6 +121,7 @@ def run_sweep(
                 trial.inactive = frozenset(record["inactive"])
                 by_id[trial.id] = record
             journal.append_many(launched)
+            progress.started(len(batch))
             outcomes = runner.run(batch, launched)
             ended = [
                 _end(trial, outcome, by_id, progress)
@@ -131,9 +135,12 @@ def run_sweep(
             fatal = next((o for o in outcomes if o.stops_sweep), None)
             if fatal is not None:
                 raise SweepError(fatal.error)
-            plots = time.monotonic() - last_plot > PLOT_INTERVAL_S
+            began = time.monotonic()
+            plots = began - last_plot > max(PLOT_INTERVAL_S, plot_cost / PLOT_SHARE)
             best = reports.write_reports(sweep_dir, header, _sorted(by_id), plots=plots)
-            last_plot = time.monotonic() if plots else last_plot
+            if plots:
+                last_plot = time.monotonic()
+                plot_cost = last_plot - began
             # The sweep's best (best.yaml's: ties broken by the tie-breaker), not
             # strategy.best, which knows only the objective.
             progress.log(_as_trial(best))
@@ -143,6 +150,7 @@ def run_sweep(
                     f"{settings.names('max_failures')}={settings.max_failures}; see {journal.path}"
                 )
     finally:
+        progress.close()
         if by_id:
             reports.write_reports(sweep_dir, header, _sorted(by_id), plots=True)
     return header, _sorted(by_id)
