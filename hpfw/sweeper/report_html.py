@@ -116,7 +116,7 @@ def _body(
     )
     imp = data["importance"]
     pairs = (
-        " Interactions: " + "; ".join(f"{a} × {b}: {v:.1%}" for a, b, v in imp["pairs"]) + "."
+        " Interactions: " + "; ".join(f"{a} \N{MULTIPLICATION SIGN} {b}: {v:.1%}" for a, b, v in imp["pairs"]) + "."
         if imp and imp["pairs"]
         else ""
     )
