@@ -183,7 +183,12 @@ def table(header: dict[str, Any], trials: Sequence[Record]) -> Any:
         share = result.main[name]
         table.add_row(name, f"{share:.1%}", "█" * round(max(share, 0.0) * 30))
     for (a, b), share in result.pairs.items():
-        table.add_row(f"{a} \N{MULTIPLICATION SIGN} {b}", f"{share:.1%}", "▒" * round(max(share, 0.0) * 30), style="dim")
+        table.add_row(
+            f"{a} \N{MULTIPLICATION SIGN} {b}",
+            f"{share:.1%}",
+            "▒" * round(max(share, 0.0) * 30),
+            style="dim",
+        )
     for name, why in result.skipped.items():
         table.add_row(name, "-", why, style="dim")
     return table

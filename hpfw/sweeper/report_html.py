@@ -116,7 +116,9 @@ def _body(
     )
     imp = data["importance"]
     pairs = (
-        " Interactions: " + "; ".join(f"{a} \N{MULTIPLICATION SIGN} {b}: {v:.1%}" for a, b, v in imp["pairs"]) + "."
+        " Interactions: "
+        + "; ".join(f"{a} \N{MULTIPLICATION SIGN} {b}: {v:.1%}" for a, b, v in imp["pairs"])
+        + "."
         if imp and imp["pairs"]
         else ""
     )
