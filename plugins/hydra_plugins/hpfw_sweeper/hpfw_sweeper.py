@@ -32,11 +32,11 @@ class HpfwSweeper(Sweeper):
 
         try:
             self.sweep_impl = HydraSweep(self.settings)
+            self.sweep_impl.setup(
+                hydra_context=hydra_context, task_function=task_function, config=config
+            )
         except HpfwError as error:
             _exit(error)
-        self.sweep_impl.setup(
-            hydra_context=hydra_context, task_function=task_function, config=config
-        )
 
     def sweep(self, arguments: list[str]) -> Any:
         from hpfw.errors import HpfwError
