@@ -116,6 +116,7 @@ def test_training_and_generation_swept_together(swept_together):
     assert a["value"] != b["value"]
 
 
+@pytest.mark.slow
 def test_lm_sweep_on_the_batched_launcher_equals_the_basic_one(swept_together, tmp_path):
     """task=lm does not train in groups: the batched launcher runs it job by job, unchanged."""
     sweep_dir = tmp_path / "sweep"

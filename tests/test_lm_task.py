@@ -79,6 +79,7 @@ def _sampler_distribution(logits: np.ndarray, temperature: float, top_p: float, 
     return out.reshape(probs.shape)
 
 
+@pytest.mark.slow
 def test_gen_tv_equals_an_independent_numpy_computation(tmp_path):
     cfg = compose_config([*FIDELITY, f"trainer.checkpoint_dir={tmp_path}"])
     metrics = run_lm(cfg)
