@@ -115,3 +115,13 @@ def test_a_killed_adaptive_sweep_resumes_exactly(name: str, tmp_path: Path) -> N
     assert params == expected  # and what the model proposed from it
     if name == "bohb":  # the second bracket's configurations came from the model
         assert len(records) == 6 and records[5]["info"]["bracket"] == 1
+
+
+def test_kill_mid_sweep_fails_rather_than_kill_at_another_moment(tmp_path: Path) -> None:
+    """The helper above never lets a test go on with a sweep killed when it did not ask."""
+    never = [sys.executable, "-c", "import time; time.sleep(60)"]
+    with pytest.raises(AssertionError, match="within 1 s"):
+        kill_mid_sweep(never, tmp_path, tmp_path, completed=1, timeout=1)
+    ends = [sys.executable, "-c", "pass"]
+    with pytest.raises(AssertionError, match=r"before it ended \(exit 0\)"):
+        kill_mid_sweep(ends, tmp_path, tmp_path, completed=1)
