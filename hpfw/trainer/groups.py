@@ -9,6 +9,12 @@ vmapped groups 2x; on an accelerator it measures one trial alone against the
 vmapped group on the first group of each signature and keeps the faster (the
 vmapped program wins by orders of magnitude on a GPU). Groups are split so that
 one program's memory need, as XLA reports it, fits the device.
+
+Every trial's metrics say how it ran, in ``"group"``: ``{"mode": "vmap",
+"width": w}`` (a ``w``-wide vmapped program), ``{"mode": "sequential", "width":
+1}`` (the single-trial program), or ``{"mode": "fallback", "width": 1,
+"reason": ...}`` (its vmapped group failed as a whole, so it ran alone): a
+group that fell back is never mistaken for a vmapped one.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from hpfw.launch.protocol import MODES
 from hpfw.trainer.compiled import CompiledProgram
 from hpfw.trainer.run import PreparedRun, prepare, run_program, summarize, train_prepared
 from hpfw.trainer.spec import HPARAM_NAMES, StaticSpec
+from hpfw.values import one_line
 
 log = logging.getLogger("hpfw.groups")
 
@@ -64,6 +71,17 @@ def _program_bytes(program: CompiledProgram) -> int:
     return int(memory.temp_size_in_bytes + memory.output_size_in_bytes)
 
 
+def _tagged(results: list[Result], mode: str, width: int, reason: str = "") -> list[Result]:
+    """``results`` with how they ran (``"group"`` in metrics.json) added to each metrics dict."""
+    group: dict[str, Any] = {"mode": mode, "width": width}
+    if reason:
+        group["reason"] = reason
+    for result in results:
+        if isinstance(result, dict):
+            result["group"] = dict(group)
+    return results
+
+
 def _run_one(run: PreparedRun, speeds: dict[str | int, float]) -> dict[str, Any]:
     metrics = train_prepared(run)
     speeds["sequential"] = metrics["train_seconds"]
@@ -88,14 +106,14 @@ def _run_side_by_side(runs: Sequence[PreparedRun], speeds: dict[str | int, float
     """Runs ``runs`` on the single-trial program, ``concurrency`` of them at a time."""
     workers = concurrency(runs[0].device, len(runs))
     if workers == 1:
-        return [_guarded(_run_one, run, speeds) for run in runs]
+        return _tagged([_guarded(_run_one, run, speeds) for run in runs], "sequential", 1)
     # The first trial to need the program compiles it (and reports the compile
     # time); the other threads wait for it (``ProgramCache``).
     start = time.perf_counter()
     with ThreadPoolExecutor(workers, thread_name_prefix="hpfw-trial") as pool:
         results = list(pool.map(lambda run: _guarded(train_prepared, run), runs))
     speeds["sequential"] = (time.perf_counter() - start) / len(runs)
-    return results
+    return _tagged(results, "sequential", 1)
 
 
 def _vmapped_program(runs: Sequence[PreparedRun], width: int) -> tuple[CompiledProgram, int, bool]:
@@ -137,12 +155,13 @@ def _run_vmapped(
     try:
         out = jax.block_until_ready(program.run(*args))
     except Exception as error:  # e.g. out of memory: isolate failures trial by trial
-        log.warning("vmapped group of %d failed (%s); running its trials one by one", width, error)
-        return [_guarded(_run_one, r, speeds) for r in runs]
+        reason = f"the {width}-wide vmapped program failed: {one_line(error)}"
+        log.warning("%s; running its %d trials one by one (group.mode=fallback)", reason, len(runs))
+        return _tagged([_guarded(_run_one, r, speeds) for r in runs], "fallback", 1, reason)
     seconds = time.perf_counter() - start
     speeds[width] = seconds / len(runs)
     host = jax.tree.map(np.asarray, out)
-    return [
+    results: list[Result] = [
         summarize(
             run,
             jax.tree.map(lambda v, i=i: v[i], host),
@@ -153,6 +172,7 @@ def _run_vmapped(
         )
         for i, run in enumerate(runs)
     ]
+    return _tagged(results, "vmap", width)
 
 
 def _guarded(fn: Any, *args: Any) -> Result:
@@ -195,7 +215,9 @@ def train_many(
         threads = concurrency(device, len(indices)) > 1
         if mode == "auto" and not threads and len(indices) > 1 and "sequential" not in speeds:
             first = indices.pop(0)  # measure one trial on its own first
-            results[first] = _guarded(_run_one, prepared[first], speeds)
+            (results[first],) = _tagged(
+                [_guarded(_run_one, prepared[first], speeds)], "sequential", 1
+            )
         for start in range(0, len(indices), cap):
             chunk = indices[start : start + cap]
             runs = [prepared[i] for i in chunk]

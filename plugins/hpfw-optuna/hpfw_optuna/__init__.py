@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.distributions import (
     BaseDistribution,
@@ -42,13 +44,24 @@ class TPEStrategy(Strategy):
         # hpfw reports progress itself; Optuna's per-trial INFO lines would double it.
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self._distributions = {name: to_optuna(dist) for name, dist in self.space.items()}
-        sampler = optuna.samplers.TPESampler(seed=seed, **sampler_options)
-        self.study = optuna.create_study(direction=direction, sampler=sampler)
+        self._sampler_options = sampler_options
+        # Every trial's random draws come from (root seed, trial id): see ``ask``.
+        self._root = seed if seed is not None else secrets.randbits(31)
+        self.study = optuna.create_study(direction=direction, sampler=self._sampler(0))
         self._asked: dict[int, optuna.trial.Trial] = {}  # hpfw id -> Optuna trial not yet told
+
+    def _sampler(self, trial_id: int) -> optuna.samplers.TPESampler:
+        seed = int(np.random.SeedSequence([self._root, trial_id]).generate_state(1)[0])
+        return optuna.samplers.TPESampler(seed=seed, **self._sampler_options)
 
     def ask(self, n: int) -> list[Trial]:
         trials = []
         for _ in range(n):
+            # A sampler seeded by the trial's id, not one seeded once: a resumed
+            # sweep replays the journal into a fresh study, and a sampler seeded
+            # once would start its random numbers over, proposing the first
+            # trials' values again. Its state is otherwise all in the study.
+            self.study.sampler = self._sampler(self._next_id)
             asked = self.study.ask(self._distributions)
             trial = self.new_trial(self._typed(asked.params))
             self._asked[trial.id] = asked

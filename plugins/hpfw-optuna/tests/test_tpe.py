@@ -129,3 +129,28 @@ def test_params_come_back_as_the_space_types() -> None:
 def test_stepped_float_ends_on_the_grid() -> None:
     dist = to_optuna(Float(0.0, 0.35, step=0.1))
     assert dist.high == pytest.approx(0.3) and dist.step == pytest.approx(0.1)
+
+
+def test_a_replayed_study_proposes_what_the_uninterrupted_one_did() -> None:
+    """Resume replays the journal into a fresh strategy: it must not start its draws over.
+
+    Resumed inside the random start-up phase (4 of 6 done), then on into TPE's own.
+    """
+    space = contract_space()
+
+    def run(strategy: TPEStrategy, start: int) -> list[dict]:
+        proposed = []
+        while len(strategy.trials) < 10:
+            for trial in strategy.ask(2):
+                proposed.append(trial.params)
+                strategy.tell(trial, float(trial.params["lr"]))
+        return proposed[start:]
+
+    whole = run(TPEStrategy(space, seed=3, n_startup_trials=6), 0)
+    first = TPEStrategy(space, seed=3, n_startup_trials=6)
+    done = first.ask(2) + first.ask(2)
+    resumed = TPEStrategy(space, seed=3, n_startup_trials=6)
+    for trial in done:  # as the sweeper replays finished trials
+        resumed.tell(Trial(trial.id, dict(trial.params)), float(trial.params["lr"]))
+    assert [t.params for t in done] == whole[:4]
+    assert run(resumed, 0) == whole[4:]

@@ -32,6 +32,7 @@ class HpfwSweeper(Sweeper):
 
         try:
             self.sweep_impl = HydraSweep(self.settings)
+            # Creates the launcher, which checks its own settings (hydra.launcher.mode).
             self.sweep_impl.setup(
                 hydra_context=hydra_context, task_function=task_function, config=config
             )
