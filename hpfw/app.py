@@ -10,12 +10,14 @@ from typing import Any
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from hpfw.config import config_dir, register_configs
+from hpfw.config_keys import check_known_keys
 from hpfw.errors import HpfwError
 from hpfw.launch.protocol import JobTask, with_group_training
 from hpfw.tasks import task_for
+from hpfw.trainer.saved_settings import given_overrides
 
 register_configs()
 
@@ -24,8 +26,11 @@ def train_task(cfg: DictConfig) -> Any:
     """One trial: run ``cfg``'s task and return its metrics (``objective`` first)."""
     hydra_cfg = HydraConfig.get()
     try:
-        # The task's function loads JAX: only once Hydra has a job to run.
-        return task_for(cfg).task_function()(cfg, hydra_cfg.runtime.output_dir)
+        check_known_keys(cfg)  # +trainer.epoch=5 must not run as if it were set
+        # A checkpoint's saved settings give way only to what this job's command line set.
+        with given_overrides(OmegaConf.to_container(hydra_cfg.overrides.task)):
+            # The task's function loads JAX: only once Hydra has a job to run.
+            return task_for(cfg).task_function()(cfg, hydra_cfg.runtime.output_dir)
     except HpfwError as error:
         # A single run reports bad input as one line and exit status 2. In a
         # multirun the error must reach the sweeper, which records the trial as
@@ -39,6 +44,7 @@ def train_task(cfg: DictConfig) -> Any:
 def groupable(cfg: DictConfig) -> bool:
     """Whether ``cfg``'s task trains in groups (``hpfw.tasks``); a bad task runs in its job."""
     try:
+        check_known_keys(cfg)  # else its job reports the key
         return task_for(cfg).groupable
     except HpfwError:
         return False
@@ -71,6 +77,9 @@ def train_group(
 
 # The launcher is handed this very function: the group methods live on it.
 with_group_training(train_task, groupable=groupable, train_group=train_group)
+# hpfw's sweeper checks a sweep's composed config with it once, before any trial runs
+# (hpfw.sweeper.precheck), instead of failing every trial on the same unknown key.
+train_task.check_config = check_known_keys  # type: ignore[attr-defined]
 
 main = hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")(
     train_task

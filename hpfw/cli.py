@@ -76,4 +76,22 @@ def main() -> None:
         _check_overrides(sys.argv[1:])
     from hpfw.app import main as hydra_main
 
+    if _prints_hydra_config(sys.argv[1:]):
+        # OmegaConf drops comments: put each sweeper option's comment back (docs/sweeps.md).
+        from hpfw.sweeper.commented import commented_output
+
+        with commented_output():
+            hydra_main()
+        return
     hydra_main()
+
+
+def _prints_hydra_config(arguments: list[str]) -> bool:
+    """Whether Hydra is asked to print the ``hydra`` node (``--cfg hydra`` or ``--cfg all``)."""
+    for i, argument in enumerate(arguments):
+        shown = arguments[i + 1] if i + 1 < len(arguments) else None
+        if argument in ("--cfg", "-c") and shown in ("hydra", "all"):
+            return True
+        if argument in ("--cfg=hydra", "--cfg=all"):
+            return True
+    return False

@@ -56,6 +56,9 @@ class SweepParam:
 class ParsedSweep:
     params: dict[str, SweepParam]
     fixed: list[str]  # overrides applied to every trial unchanged
+    # Every overridden name (key or group), swept or fixed, in command-line order: a
+    # trial's overrides keep it, as Hydra's basic sweeper keeps the user's order.
+    order: tuple[str, ...] = ()
 
 
 def _range_distribution(sweep: RangeSweep) -> Distribution:
@@ -115,6 +118,7 @@ def parse_sweep(
     lines += list(overrides)
     swept: dict[str, SweepParam] = {}
     fixed: dict[str, str] = {}
+    order: dict[str, None] = {}  # an ordered set
     for line in lines:
         try:
             override = parser.parse_override(line)
@@ -123,6 +127,9 @@ def parse_sweep(
         name = override.key_or_group
         swept.pop(name, None)
         fixed.pop(name, None)
+        # A name keeps the place it first had, as in Hydra's basic sweeper: a command-line
+        # sweep that replaces one of hydra.sweeper.params takes that param's place.
+        order.setdefault(name, None)
         if not override.is_sweep_override():
             fixed[name] = line
             continue
@@ -132,7 +139,10 @@ def parse_sweep(
         except SearchSpaceError as error:
             raise SweepOverrideError(f"bad sweep {line!r}: {error}") from None
         swept[name] = SweepParam(name, override.get_key_element(), dist, bool(options))
-    return ParsedSweep(swept, list(fixed.values()))
+    names = tuple(order)
+    return ParsedSweep(
+        {n: swept[n] for n in names if n in swept}, [fixed[n] for n in names if n in fixed], names
+    )
 
 
 _PLAIN = re.compile(r"[A-Za-z0-9_./:\-+@]+")

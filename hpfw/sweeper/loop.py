@@ -101,7 +101,7 @@ def run_sweep(
     )
     if done:
         log.info("resuming: %d trials done, %d to run again", done, len(rerun))
-    last_plot = 0.0
+    last_plot = time.monotonic()  # the first plots after PLOT_INTERVAL_S, the last at the end
     try:
         while progress.done < total:
             want = min(settings.batch_size, total - progress.done)
@@ -111,6 +111,7 @@ def run_sweep(
             if not batch:
                 log.info("the %s strategy has no more trials to propose", settings.strategy)
                 break
+            completed_before = progress.done - progress.failures
             launched = [runner.start(trial, next_job + k) for k, trial in enumerate(batch)]
             next_job += len(batch)
             for trial, record in zip(batch, launched, strict=True):
@@ -126,7 +127,7 @@ def run_sweep(
             journal.append_many(ended)
             for trial, outcome in zip(batch, outcomes, strict=True):
                 strategy.tell(trial, outcome.value)
-            fatal = next((o for o in outcomes if o.stops_sweep), None)
+            fatal = next((o for o in outcomes if _stops(o, completed_before)), None)
             if fatal is not None:
                 raise SweepError(fatal.error)
             plots = time.monotonic() - last_plot > PLOT_INTERVAL_S
@@ -161,6 +162,13 @@ def _end(trial: Trial, outcome: Outcome, by_id: dict[int, dict], progress: Progr
     if failed:
         log.warning("trial %d %s: %s", trial.id, outcome.state, outcome.error)
     return record
+
+
+def _stops(outcome: Outcome, completed_before: int) -> bool:
+    """Whether ``outcome`` ends the sweep: an error of the whole sweep, or one that every
+    trial would repeat (a configuration error no swept value touches) while none has
+    completed, which would otherwise fail trial after trial up to max_failures."""
+    return outcome.stops_sweep or (outcome.same_for_every_trial and completed_before == 0)
 
 
 def _sorted(by_id: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:

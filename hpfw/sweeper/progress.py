@@ -42,7 +42,7 @@ class Progress:
         elapsed = time.monotonic() - self._started
         ran = self.done - self._done_at_start
         left = elapsed / ran * (self.total - self.done) if ran else math.nan
-        best_text = f"best {best.value:.6g} (trial {best.id})" if best else "no result yet"
+        best_text = f"best {best.value:.6g} (trial {best.id})" if best else "no value yet"
         log.info(
             "[%d/%d] %s | %d failed | %s elapsed, ~%s left",
             self.done,

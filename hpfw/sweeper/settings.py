@@ -57,9 +57,9 @@ class SweepSettings:
     resume: bool = False  # continue the journal in hydra.sweep.dir
     # Multi-fidelity strategies (sha, hyperband) only: the config keys that take a trial's
     # budget, its configuration's checkpoint directory and the schedule horizon (null: none).
-    fidelity_key: str = "trainer.epochs"
-    checkpoint_key: str | None = "trainer.checkpoint_dir"
-    horizon_key: str | None = "trainer.schedule_epochs"
+    fidelity_key: str = "trainer.epochs"  # sha, hyperband: the key a trial's budget sets
+    checkpoint_key: str | None = "trainer.checkpoint_dir"  # sha, hyperband: state kept here
+    horizon_key: str | None = "trainer.schedule_epochs"  # sha, hyperband: schedule's horizon
     options: dict[str, Any] = field(default_factory=dict)  # more keyword options of the strategy
     # Not a field (a ClassVar): the Python API sets PYTHON_NAMES on its instances.
     names: ClassVar[Names] = HYDRA_NAMES
