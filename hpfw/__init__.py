@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time, __getattr__ b
     )
     from hpfw.sweeper.python_sweep import sweep
     from hpfw.sweeper.results import SweepResult, TrialResult, load
+    from hpfw.trainer.api import compose, train, train_many
 
 __version__ = "0.1.0"
 
@@ -55,10 +56,13 @@ _EXPORTS: dict[str, str] = {
     "TrialResult": "hpfw.sweeper.results",
     "TrialState": "hpfw.search",
     "available_strategies": "hpfw.search",
+    "compose": "hpfw.trainer.api",
     "create_strategy": "hpfw.search",
     "load": "hpfw.sweeper.results",
     "register_strategy": "hpfw.search",
     "sweep": "hpfw.sweeper.python_sweep",
+    "train": "hpfw.trainer.api",
+    "train_many": "hpfw.trainer.api",
 }
 
 __all__ = [
@@ -75,10 +79,13 @@ __all__ = [
     "TrialState",
     "__version__",
     "available_strategies",
+    "compose",
     "create_strategy",
     "load",
     "register_strategy",
     "sweep",
+    "train",
+    "train_many",
 ]
 
 

@@ -30,12 +30,21 @@ TARGET_COMMENT = "the Sweeper class Hydra instantiates: one per strategy"
 
 
 def settings_comments() -> dict[str, str]:
-    """Each ``SweepSettings`` field's end-of-line comment, by field name."""
-    found = {}
+    """Each ``SweepSettings`` field's comment, by field name: its end-of-line comment, or
+    else the comment lines right above it."""
+    found: dict[str, str] = {}
+    above: list[str] = []
     for line in inspect.getsource(SweepSettings).splitlines():
-        match = _COMMENTED.match(line)
-        if match and match["key"] != "names":
-            found[match["key"]] = match["comment"].strip()
+        text = line.strip()
+        if text.startswith("#"):
+            above.append(text.lstrip("# "))
+            continue
+        commented, field = _COMMENTED.match(line), _KEY.match(line)
+        if commented and commented["key"] != "names":
+            found[commented["key"]] = commented["comment"].strip()
+        elif field and above and field["key"] != "names":
+            found[field["key"]] = " ".join(above)
+        above = []
     return found
 
 

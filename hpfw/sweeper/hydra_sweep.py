@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from hpfw.search.overrides import parse_sweep
 from hpfw.sweeper import summary
+from hpfw.sweeper.app_defaults import app_defaults
 from hpfw.sweeper.hydra_trials import HydraTrials, reproducible
 from hpfw.sweeper.loop import run_sweep
 from hpfw.sweeper.precheck import precheck
@@ -34,6 +35,17 @@ def program() -> str:
     return argv0.name
 
 
+def left_out_line(left_out: Mapping[str, Mapping[str, str]]) -> str:
+    """One log line naming the options globs left out, and why."""
+    parts = []
+    for group, options in left_out.items():
+        by_reason: dict[str, list[str]] = {}
+        for option, reason in options.items():
+            by_reason.setdefault(reason or "hydra.sweeper.glob_exclude", []).append(option)
+        parts += [f"{group}: {', '.join(o)} ({why})" for why, o in by_reason.items()]
+    return "glob left out options that do not fit this config: " + "; ".join(parts)
+
+
 class HydraSweep:
     """One sweep of a Hydra app: ``setup`` once, then ``sweep(arguments)``."""
 
@@ -50,6 +62,7 @@ class HydraSweep:
         self.config = config
         self.hydra_context = hydra_context
         self.task_function = task_function
+        self.settings.resolve(app_defaults(task_function, config))
         self.launcher = Plugins.instance().instantiate_launcher(
             hydra_context=hydra_context, task_function=task_function, config=config
         )
@@ -66,7 +79,10 @@ class HydraSweep:
             arguments,
             params=settings.params,
             group_options=lambda g: list(loader.get_group_options(g)),
+            glob_exclude=settings.glob_exclude,
         )
+        if sweep.left_out:
+            log.info(left_out_line(sweep.left_out))
         if not sweep.params:
             # Nothing to sweep: the one job, as Hydra's basic sweeper runs it.
             log.info("nothing to sweep: running the one job")

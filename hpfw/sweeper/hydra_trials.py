@@ -9,6 +9,7 @@ is one ``launcher.launch`` call, and each ``JobReturn`` becomes an
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -100,7 +101,7 @@ class HydraTrials:
             return
         budgets.check_budget_keys(self.settings, self.sweep, self.composed())
         fixed = budgets.without_budget_keys(self.settings, self.sweep.fixed)
-        self.sweep = ParsedSweep(self.sweep.params, fixed, self.sweep.order)
+        self.sweep = dataclasses.replace(self.sweep, fixed=fixed)
         self._fixed_by_name = _by_name(fixed)
         header["fixed_overrides"] = reproducible(fixed)
         self.max_budget = strategy.max_budget

@@ -29,6 +29,9 @@ from hpfw.sweeper.settings import SweepError, SweepSettings
 log = logging.getLogger("hpfw.sweeper")
 
 PLOT_INTERVAL_S = 10.0  # redraw the plots at most this often while running (they cost ~0.3 s)
+# ... and then only while drawing takes at most this share of the time: report.html's
+# importances cost seconds on a large sweep, which must not slow the sweep by much.
+PLOT_SHARE = 0.1
 
 
 class TrialRunner(Protocol):
@@ -101,7 +104,8 @@ def run_sweep(
     )
     if done:
         log.info("resuming: %d trials done, %d to run again", done, len(rerun))
-    last_plot = time.monotonic()  # the first plots after PLOT_INTERVAL_S, the last at the end
+    last_plot, plot_cost = 0.0, 0.0
+    warned = False  # about a tie-breaker metric the trials do not return
     try:
         while progress.done < total:
             want = min(settings.batch_size, total - progress.done)
@@ -118,6 +122,7 @@ def run_sweep(
                 trial.inactive = frozenset(record["inactive"])
                 by_id[trial.id] = record
             journal.append_many(launched)
+            progress.started(len(batch))
             outcomes = runner.run(batch, launched)
             ended = [
                 _end(trial, outcome, by_id, progress)
@@ -127,19 +132,26 @@ def run_sweep(
             journal.append_many(ended)
             for trial, outcome in zip(batch, outcomes, strict=True):
                 strategy.tell(trial, outcome.value)
+            warned = warned or _warn_without_tie_breaker(header, ended, settings)
             fatal = next((o for o in outcomes if _stops(o, completed_before)), None)
             if fatal is not None:
                 raise SweepError(fatal.error)
-            plots = time.monotonic() - last_plot > PLOT_INTERVAL_S
-            reports.write_reports(sweep_dir, header, _sorted(by_id), plots=plots)
-            last_plot = time.monotonic() if plots else last_plot
-            progress.log(strategy.best)
+            began = time.monotonic()
+            plots = began - last_plot > max(PLOT_INTERVAL_S, plot_cost / PLOT_SHARE)
+            best = reports.write_reports(sweep_dir, header, _sorted(by_id), plots=plots)
+            if plots:
+                last_plot = time.monotonic()
+                plot_cost = last_plot - began
+            # The sweep's best (best.yaml's: ties broken by the tie-breaker), not
+            # strategy.best, which knows only the objective.
+            progress.log(_as_trial(best))
             if progress.failures > settings.max_failures:
                 raise SweepError(
                     f"stopping: {progress.failures} trials failed or diverged, more than "
                     f"{settings.names('max_failures')}={settings.max_failures}; see {journal.path}"
                 )
     finally:
+        progress.close()
         if by_id:
             reports.write_reports(sweep_dir, header, _sorted(by_id), plots=True)
     return header, _sorted(by_id)
@@ -169,6 +181,32 @@ def _stops(outcome: Outcome, completed_before: int) -> bool:
     trial would repeat (a configuration error no swept value touches) while none has
     completed, which would otherwise fail trial after trial up to max_failures."""
     return outcome.stops_sweep or (outcome.same_for_every_trial and completed_before == 0)
+
+
+def _warn_without_tie_breaker(
+    header: dict[str, Any], ended: Sequence[dict], settings: SweepSettings
+) -> bool:
+    """Warns when a complete trial lacks the tie-breaker metric; True if it warned."""
+    metric = header.get("tie_breaker")
+    for record in ended:
+        metrics = record.get("metrics") or {}
+        if metric and record["state"] == TrialState.complete and metric not in metrics:
+            log.warning(
+                "%s=%s: trial %d returned no such metric (it returned: %s); trials tied on "
+                "the objective without it rank by id",
+                settings.names("tie_breaker"),
+                metric,
+                record["id"],
+                ", ".join(metrics) or "a number, no mapping",
+            )
+            return True
+    return False
+
+
+def _as_trial(record: dict[str, Any] | None) -> Trial | None:
+    if record is None:
+        return None
+    return Trial(record["id"], dict(record["params"]), value=record["value"])
 
 
 def _sorted(by_id: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
