@@ -99,4 +99,22 @@ def main() -> None:
     if _is_completion_query(sys.argv[1:]):
         _complete(hydra_main)
         return
+    if _prints_hydra_config(sys.argv[1:]):
+        # OmegaConf drops comments: put each sweeper option's comment back (docs/sweeps.md).
+        from hpfw.sweeper.commented import commented_output
+
+        with commented_output():
+            hydra_main()
+        return
     hydra_main()
+
+
+def _prints_hydra_config(arguments: list[str]) -> bool:
+    """Whether Hydra is asked to print the ``hydra`` node (``--cfg hydra`` or ``--cfg all``)."""
+    for i, argument in enumerate(arguments):
+        shown = arguments[i + 1] if i + 1 < len(arguments) else None
+        if argument in ("--cfg", "-c") and shown in ("hydra", "all"):
+            return True
+        if argument in ("--cfg=hydra", "--cfg=all"):
+            return True
+    return False

@@ -60,10 +60,10 @@ def test_bayes_sweep_of_generation_settings_on_a_checkpoint(tmp_path):
     trained = run_cli(*TINY_LM, *SMALL_CORPUS, f"trainer.checkpoint_dir={ckpt}", cwd=tmp_path)
     assert trained.returncode == 0, trained.stderr
     sweep_dir = tmp_path / "sweep"
+    # The checkpoint carries the model, data and trainer settings: none is repeated.
     result = run_cli(
         "-m",
-        *TINY_LM,
-        *SMALL_CORPUS,
+        "task=lm",
         f"generation.checkpoint={ckpt}",
         "+search=generation",
         "hydra/sweeper=bayes",

@@ -16,6 +16,7 @@ from hpfw.lm import evaluate
 from hpfw.lm.task import run_lm
 from hpfw.trainer import checkpoint, compiled
 from hpfw.trainer.run import prepare
+from hpfw.trainer.saved_settings import given_overrides
 from hpfw.trainer.trainer import EVAL_CHUNK, Trainer, abstract_state
 from tests.helpers import compose_config
 
@@ -167,8 +168,24 @@ def test_generation_settings_compile_nothing(trained):
 
 def test_a_checkpoint_of_another_model_is_a_clear_error(trained):
     _, directory = trained
-    with pytest.raises(ConfigError, match=r"generation\.checkpoint.*another model"):
+    with pytest.raises(ConfigError, match=r"model\.d_model.*32.*generation\.checkpoint.*64"):
         run_lm(_gen(directory, "model.d_model=32"))
+
+
+def test_a_checkpoint_carries_its_settings(trained):
+    """The user names the checkpoint and repeats nothing; a conflicting value names both."""
+    _, directory = trained
+    given = ["task=lm", f"generation.checkpoint={directory}", "generation.temperature=0.9"]
+    cfg = compose_config(given)
+    with given_overrides(given):
+        metrics = run_lm(cfg)
+    assert metrics["steps"] == 0 and metrics["loaded_checkpoint"]
+    assert cfg.trainer.epochs == 10 and cfg.data.train_windows == 2000  # the saved run's
+    given.append("trainer.epochs=4")
+    with given_overrides(given), pytest.raises(ConfigError) as error:
+        run_lm(compose_config(given))
+    assert str(error.value).startswith("Invalid config 'trainer.epochs': 4 on the command line")
+    assert "was saved with 10" in str(error.value)
 
 
 @pytest.mark.parametrize(

@@ -57,12 +57,7 @@ class GroupLauncher:
         self.hydra_context = hydra_context
         self.task_function = task_function
         self.composer = JobComposer(hydra_context.config_loader, config)
-        self.runner = JobRunner(task_function)
-
-    def _slow_path(self) -> bool:
-        # Hydra callbacks receive the whole per-job config; Hydra's own run_job builds it.
-        callbacks = getattr(self.hydra_context.callbacks, "callbacks", None)
-        return bool(callbacks)
+        self.runner = JobRunner(task_function, callbacks=hydra_context.callbacks)
 
     def launch(
         self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
@@ -74,17 +69,6 @@ class GroupLauncher:
             self._launched = True
         Path(str(hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         log.info("Launching %d jobs in this process (batched)", len(job_overrides))
-        if self._slow_path():
-            from hydra._internal.core_plugins.basic_launcher import BasicLauncher
-
-            basic = BasicLauncher()
-            basic.setup(
-                hydra_context=self.hydra_context,
-                task_function=self.task_function,
-                config=self.config,
-            )
-            return list(basic.launch(job_overrides, initial_job_idx))
-
         jobs: list[ComposedJob | BaseException] = []
         for overrides in job_overrides:
             try:

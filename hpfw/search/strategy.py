@@ -63,6 +63,10 @@ class Strategy:
     again with their ids: ``will_rerun`` hears of them after the replay and
     before the first ``ask``, and ``tell`` gets their results later.
 
+    A strategy that proposes without looking at results (``grid``, ``random``)
+    sets ``needs_values = False``: a trial whose task returned no number then
+    still counts as complete, with ``value`` None, instead of failing.
+
     A multi-fidelity strategy (``sha``, ``hyperband``) sets ``max_budget`` and
     puts an integer ``budget`` (and a ``config`` id shared by the trials of one
     configuration) into each trial's ``info``: the sweeper then trains the trial
@@ -71,6 +75,9 @@ class Strategy:
     """
 
     name: ClassVar[str] = ""
+    # Whether the strategy learns from values. False (grid, random): a trial that
+    # returned no number is complete without a value, as under Hydra's basic sweeper.
+    needs_values: ClassVar[bool] = True
     max_budget: int | None = None  # set by multi-fidelity strategies: the largest budget
 
     def __init__(
@@ -82,7 +89,9 @@ class Strategy:
     ) -> None:
         if direction not in DIRECTIONS:
             raise HpfwError(f"direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
-        self.space = check_space(space)
+        # No parameters is one point, the fixed config: a Hydra sweep with nothing
+        # to sweep runs that one job, as Hydra's basic sweeper does.
+        self.space = check_space(space) if not _is_empty(space) else {}
         self.direction = direction
         self.seed = seed
         self.trials: dict[int, Trial] = {}  # every trial told so far, by id
@@ -95,7 +104,11 @@ class Strategy:
         if value is not None and not math.isfinite(value):
             value = None
             trial.state = TrialState.diverged
-        if value is None and trial.state in (TrialState.running, TrialState.complete):
+        # The sweeper sets a trial complete with no value when its task returned no
+        # number and the strategy needs none; anything else without a value failed.
+        unfinished = trial.state == TrialState.running
+        valueless = trial.state == TrialState.complete and self.needs_values
+        if value is None and (unfinished or valueless):
             trial.state = TrialState.failed
         elif value is not None:
             trial.state = TrialState.complete
@@ -139,5 +152,9 @@ class Strategy:
 
     @property
     def best(self) -> Trial | None:
-        done = self.completed
+        done = [t for t in self.completed if t.value is not None]
         return min(done, key=lambda t: self.score(t.value)) if done else None
+
+
+def _is_empty(space: Any) -> bool:
+    return isinstance(space, Mapping) and not space

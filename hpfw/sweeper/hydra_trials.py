@@ -9,12 +9,14 @@ is one ``launcher.launch`` call, and each ``JobReturn`` becomes an
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hydra.core.utils import JobReturn
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import DictConfig, OmegaConf
 
 from hpfw.search import Strategy, Trial, TrialState
@@ -22,6 +24,7 @@ from hpfw.search.overrides import ParsedSweep
 from hpfw.sweeper import budgets, outcome
 from hpfw.sweeper.journal import started
 from hpfw.sweeper.outcome import Outcome
+from hpfw.sweeper.precheck import same_for_every_trial
 from hpfw.sweeper.settings import SweepError, SweepSettings
 from hpfw.values import one_line
 
@@ -53,8 +56,13 @@ class HydraTrials:
         self.config = config
         self.sweep_dir = sweep_dir
         self.max_budget: int | None = None
+        self.needs_values = True  # the strategy's, known in prepare
+        # Every launched batch's JobReturns, as Hydra's basic sweeper returns them
+        # from sweep() (Hydra's own tests, and code that calls Hydra's multirun, read them).
+        self.returns: list[list[JobReturn]] = []
         self._composed: dict[tuple[str, ...], DictConfig | None] = {}
         self._launches: dict[int, list[str]] = {}  # trial id -> its overrides, as launched
+        self._fixed_by_name = _by_name(sweep.fixed)
 
     # --- the config ------------------------------------------------------------------
 
@@ -88,11 +96,13 @@ class HydraTrials:
     # --- TrialRunner -----------------------------------------------------------------
 
     def prepare(self, strategy: Strategy, header: dict[str, Any]) -> None:
+        self.needs_values = strategy.needs_values
         if strategy.max_budget is None:
             return
         budgets.check_budget_keys(self.settings, self.sweep, self.composed())
         fixed = budgets.without_budget_keys(self.settings, self.sweep.fixed)
-        self.sweep = ParsedSweep(self.sweep.params, fixed)
+        self.sweep = dataclasses.replace(self.sweep, fixed=fixed)
+        self._fixed_by_name = _by_name(fixed)
         header["fixed_overrides"] = reproducible(fixed)
         self.max_budget = strategy.max_budget
 
@@ -106,12 +116,15 @@ class HydraTrials:
             inactive = {
                 n for n in values if OmegaConf.select(composed, n, default=_ABSENT) is _ABSENT
             }
-        own = [*groups]
-        own += [
-            p.override(trial.params[n])
+        swept = {
+            n: p.override(trial.params[n])
             for n, p in params.items()
-            if not p.is_group and n not in inactive
-        ]
+            if p.is_group or n not in inactive
+        }
+        # Groups first, as before, in the journal; the launch keeps the command line's order.
+        own = [swept[n] for n, p in params.items() if p.is_group and n in swept]
+        own += [swept[n] for n, p in params.items() if not p.is_group and n in swept]
+        extra: list[str] = []
         checkpoint = None
         if self.max_budget is not None:
             extra, checkpoint = budgets.budget_overrides(
@@ -120,7 +133,7 @@ class HydraTrials:
             own += extra
         # The checkpoint stays out of the recorded overrides: best.yaml's command reruns
         # the trial from scratch, which gives the same result (the same schedule).
-        launch = [*self.sweep.fixed, *own]
+        launch = self._in_order(swept) + extra
         if checkpoint is not None:
             launch.append(budgets.checkpoint_override(self.settings, checkpoint))
         self._launches[trial.id] = launch
@@ -134,9 +147,16 @@ class HydraTrials:
             checkpoint=checkpoint,
         )
 
+    def _in_order(self, swept: dict[str, str]) -> list[str]:
+        """A trial's fixed and swept overrides, in the order the user gave them."""
+        lines = {**self._fixed_by_name, **swept}
+        ordered = [lines.pop(name) for name in self.sweep.order if name in lines]
+        return ordered + list(lines.values())
+
     def run(self, trials: Sequence[Trial], records: Sequence[dict[str, Any]]) -> list[Outcome]:
         launches = [self._launches.pop(t.id) for t in trials]
         returns = self._launch(launches, records[0]["job"])
+        self.returns.append([_job_return(ret, o) for ret, o in zip(returns, launches, strict=True)])
         return [self._outcome(ret, t) for t, ret in zip(trials, returns, strict=True)]
 
     # --- launching ---------------------------------------------------------------------
@@ -171,8 +191,27 @@ class HydraTrials:
         try:
             result = ret.return_value  # re-raises what the job raised
         except Exception as error:
-            return outcome.from_error(error, self.sweep_dir, trial.id)
-        return outcome.from_result(result, self.settings.objective)
+            ended = outcome.from_error(error, self.sweep_dir, trial.id)
+            if same_for_every_trial(error, self.sweep.params):
+                ended.same_for_every_trial = True
+                ended.error = str(error)  # the one line the sweep stops with
+            return ended
+        return outcome.from_result(result, self.settings.objective, needs_value=self.needs_values)
+
+
+def _by_name(lines: Sequence[str]) -> dict[str, str]:
+    """Override lines by the key or group they set."""
+    parser = OverridesParser.create()
+    return {parser.parse_override(line).key_or_group: line for line in lines}
+
+
+def _job_return(ret: JobReturn | WorkerDied, overrides: list[str]) -> JobReturn:
+    """A lost job as Hydra reports a failed one: a JobReturn that re-raises its error."""
+    if isinstance(ret, JobReturn):
+        return ret
+    lost = JobReturn(overrides=list(overrides), status=JobStatus.FAILED)
+    lost.return_value = ret
+    return lost
 
 
 def _absent(config: DictConfig, key: str) -> bool:

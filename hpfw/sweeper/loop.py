@@ -115,6 +115,7 @@ def run_sweep(
             if not batch:
                 log.info("the %s strategy has no more trials to propose", settings.strategy)
                 break
+            completed_before = progress.done - progress.failures
             launched = [runner.start(trial, next_job + k) for k, trial in enumerate(batch)]
             next_job += len(batch)
             for trial, record in zip(batch, launched, strict=True):
@@ -132,7 +133,7 @@ def run_sweep(
             for trial, outcome in zip(batch, outcomes, strict=True):
                 strategy.tell(trial, outcome.value)
             warned = warned or _warn_without_tie_breaker(header, ended, settings)
-            fatal = next((o for o in outcomes if o.stops_sweep), None)
+            fatal = next((o for o in outcomes if _stops(o, completed_before)), None)
             if fatal is not None:
                 raise SweepError(fatal.error)
             began = time.monotonic()
@@ -173,6 +174,13 @@ def _end(trial: Trial, outcome: Outcome, by_id: dict[int, dict], progress: Progr
     if failed:
         log.warning("trial %d %s: %s", trial.id, outcome.state, outcome.error)
     return record
+
+
+def _stops(outcome: Outcome, completed_before: int) -> bool:
+    """Whether ``outcome`` ends the sweep: an error of the whole sweep, or one that every
+    trial would repeat (a configuration error no swept value touches) while none has
+    completed, which would otherwise fail trial after trial up to max_failures."""
+    return outcome.stops_sweep or (outcome.same_for_every_trial and completed_before == 0)
 
 
 def _warn_without_tie_breaker(

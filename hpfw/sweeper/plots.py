@@ -33,12 +33,28 @@ if TYPE_CHECKING:
 HISTORY_FILE = "history.png"
 PARAMS_FILE = "params.png"
 NO_TRIALS = "no completed trials yet"
+NO_VALUES = "no values reported"  # trials completed, but their task returned no number
 
 Record = dict[str, Any]
 
 
+def _nothing_to_plot(trials: Sequence[Record]) -> str:
+    if any(t.get("state") == "complete" for t in trials):
+        return NO_VALUES
+    return NO_TRIALS
+
+
 def draw_all(sweep_dir: Path, header: dict[str, Any], trials: Sequence[Record]) -> None:
-    """Redraws every plot of the sweep in ``sweep_dir``."""
+    """Redraws every plot of the sweep in ``sweep_dir``.
+
+    A sweep whose trials complete without values (grid or random over a task
+    that returns none) has nothing to plot: it gets no PNGs, and skips
+    matplotlib's import (about a second).
+    """
+    if _nothing_to_plot(trials) == NO_VALUES and not completed(trials):
+        for name in (HISTORY_FILE, PARAMS_FILE, rungs.RUNGS_FILE):
+            (sweep_dir / name).unlink(missing_ok=True)
+        return
     plot_history(sweep_dir / HISTORY_FILE, header, trials)
     plot_params(sweep_dir / PARAMS_FILE, header, trials)
     plot_rungs(sweep_dir / rungs.RUNGS_FILE, header, trials, sweep_dir)
@@ -83,7 +99,7 @@ def history_figure(header: dict[str, Any], trials: Sequence[Record]) -> tuple[Fi
     ax.set_title(f"{objective} per trial ({direction})")
     done = sorted(completed(trials), key=lambda t: t["id"])
     if not done:
-        _empty(ax, NO_TRIALS)
+        _empty(ax, _nothing_to_plot(trials))
     else:
         ids = [t["id"] for t in done]
         values = [t["value"] for t in done]
@@ -134,7 +150,7 @@ def params_figure(
     done = completed(trials)
     if not done or not names:
         fig = _figure(figsize=(6, 3))
-        _empty(fig.subplots(), NO_TRIALS if not done else "no parameters")
+        _empty(fig.subplots(), _nothing_to_plot(trials) if not done else "no parameters")
         return fig, {}
     ncols = min(3, len(names))
     nrows = math.ceil(len(names) / ncols)

@@ -91,8 +91,10 @@ class FunctionTrials:
         self.backend = BACKENDS[backend]
         self.objective_key = objective_key
         self.with_handle = takes_handle(objective)
+        self.needs_values = True  # the strategy says, in prepare
 
     def prepare(self, strategy: Strategy, header: dict[str, Any]) -> None:
+        self.needs_values = strategy.needs_values
         if strategy.max_budget is not None:
             from hpfw.sweeper.settings import SweepError
 
@@ -146,7 +148,9 @@ class FunctionTrials:
             return outcome.from_traceback(
                 result.message, result.traceback, self.sweep_dir, handle.id
             )
-        return outcome.from_result(result, self.objective_key, key_name="objective_key")
+        return outcome.from_result(
+            result, self.objective_key, key_name="objective_key", needs_value=self.needs_values
+        )
 
 
 @dataclass(frozen=True)

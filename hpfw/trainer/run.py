@@ -21,7 +21,7 @@ from hpfw import tasks
 from hpfw.data import load_dataset
 from hpfw.errors import ConfigError
 from hpfw.models import validate_model
-from hpfw.trainer import checkpoint, compiled
+from hpfw.trainer import checkpoint, compiled, saved_settings
 from hpfw.trainer import device as devices
 from hpfw.trainer.metrics import write_run_metrics
 from hpfw.trainer.spec import (
@@ -66,7 +66,18 @@ class PreparedRun:
 
 
 def prepare(cfg: Any) -> PreparedRun:
-    """Validates ``cfg`` and loads what it trains on; ``ConfigError``/``DataError`` if bad."""
+    """Validates ``cfg`` and loads what it trains on; ``ConfigError``/``DataError`` if bad.
+
+    A run that continues from a checkpoint first takes the settings saved with
+    it (``saved_settings``): the user repeats only ``trainer.epochs``.
+    """
+    checkpoint_dir = cfg.trainer.get("checkpoint_dir")
+    found = checkpoint_dir and checkpoint.latest(checkpoint_dir, before=int(cfg.trainer.epochs))
+    start_epoch, start_path = found if found else (0, None)
+    saved = start_path and checkpoint.read_metadata(start_path).get("settings")
+    if saved:
+        source = f"trainer.checkpoint_dir '{start_path}'"
+        saved_settings.adopt(cfg, saved, source, skip=("trainer.epochs",))
     validate_config(cfg)
     tasks.task_for(cfg).import_modules()  # they register the task's datasets
     dataset = load_dataset(cfg.data, context_length=cfg.model.get("context_length"))
@@ -74,9 +85,6 @@ def prepare(cfg: Any) -> PreparedRun:
     validate_model(cfg.model, dataset.feature_shape)
     device = devices.select_device(str(plain(cfg.trainer.device)))
     devices.enable_compilation_cache(cfg.trainer.compilation_cache_dir)
-    checkpoint_dir = cfg.trainer.get("checkpoint_dir")
-    found = checkpoint_dir and checkpoint.latest(checkpoint_dir, before=int(cfg.trainer.epochs))
-    start_epoch, start_path = found if found else (0, None)
     spec = static_spec(cfg, dataset, start_epoch)
     saved_signature = start_path and checkpoint.read_metadata(start_path).get("signature")
     if start_path is not None and saved_signature != spec.signature:
@@ -162,6 +170,8 @@ def summarize(
             {
                 "epoch": spec.epochs,
                 "signature": spec.signature,
+                # What a run that continues or evaluates this state takes (saved_settings).
+                "settings": saved_settings.record(run.cfg),
                 "val_loss": metrics["val_loss"],
                 "val_accuracy": metrics["val_accuracy"],
             },
