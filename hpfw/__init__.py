@@ -44,6 +44,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time, __getattr__ b
     )
     from hpfw.sweeper.python_sweep import sweep
     from hpfw.sweeper.results import SweepResult, TrialResult, load
+    from hpfw.trainer.api import compose, train, train_many
 
 __version__ = "0.1.0"
 
@@ -62,12 +63,15 @@ _EXPORTS: dict[str, str] = {
     "TrialPruned": "hpfw.pruning.api",
     "TrialState": "hpfw.search",
     "available_strategies": "hpfw.search",
+    "compose": "hpfw.trainer.api",
     "create_strategy": "hpfw.search",
     "load": "hpfw.sweeper.results",
     "register_strategy": "hpfw.search",
     "report": "hpfw.pruning.api",
     "should_prune": "hpfw.pruning.api",
     "sweep": "hpfw.sweeper.python_sweep",
+    "train": "hpfw.trainer.api",
+    "train_many": "hpfw.trainer.api",
 }
 
 __all__ = [
@@ -85,12 +89,15 @@ __all__ = [
     "TrialState",
     "__version__",
     "available_strategies",
+    "compose",
     "create_strategy",
     "load",
     "register_strategy",
     "report",
     "should_prune",
     "sweep",
+    "train",
+    "train_many",
 ]
 
 

@@ -256,3 +256,56 @@ def test_import_path_of_the_reproduce_command(tmp_path):
         check=True,
     )
     assert float(out.stdout) == pytest.approx(result.best.value)
+
+
+# --- hpfw's own trainer from Python --------------------------------------------------------
+
+TINY_RUN = ["trainer.epochs=2", "trainer.batch_size=64"]
+
+
+def test_train_returns_the_task_functions_numbers_and_writes_metrics(tmp_path):
+    numbers = hpfw.train([*TINY_RUN, "optimizer.lr=0.003"], output_dir=tmp_path)
+    written = yaml.safe_load((tmp_path / "metrics.json").read_text())
+    assert numbers["objective"] == numbers["val_accuracy"] == written["val_accuracy"]
+    assert numbers["test_loss"] == written["test_loss"] and len(written["epochs"]["epoch"]) == 2
+    again = hpfw.train(config=hpfw.compose([*TINY_RUN, "optimizer.lr=0.003"]))
+    deterministic = ("objective", "val_loss", "val_accuracy", "test_loss", "test_accuracy", "flops")
+    assert {k: again[k] for k in deterministic} == {k: numbers[k] for k in deterministic}
+    assert again["compile_seconds"] == 0.0  # the first call compiled the program
+    with pytest.raises(ValueError, match=r"optimizer\.lr"):
+        hpfw.train([*TINY_RUN, "optimizer.lr=-1"])
+    with pytest.raises(TypeError, match="list of strings"):
+        hpfw.train("trainer.epochs=1")
+
+
+def test_a_python_sweep_of_hpfws_trainer(tmp_path):
+    def objective(params):
+        return hpfw.train([*TINY_RUN, f"optimizer.lr={params['lr']}"])
+
+    space = {"lr": hpfw.Float(1e-3, 1e-2, log=True)}
+    result = hpfw.sweep(
+        objective,
+        space,
+        strategy="random",
+        n_trials=4,
+        seed=0,
+        n_jobs=2,
+        backend="threads",
+        direction="maximize",
+        objective_key="val_accuracy",
+        directory=tmp_path,
+        verbose=False,
+    )
+    assert [t.state for t in result.trials] == ["complete"] * 4
+    again = objective(result.best.params)
+    assert result.best.value == again["val_accuracy"]  # threads ran the same deterministic runs
+
+
+def test_train_many_equals_train_one_by_one():
+    runs = [[*TINY_RUN, f"optimizer.lr={lr}"] for lr in (0.001, 0.01)] + [["optimizer.lr=-1"]]
+    grouped = hpfw.train_many(runs, mode="vmap")
+    assert isinstance(grouped[2], ValueError) and "optimizer.lr" in str(grouped[2])
+    for overrides, together in zip(runs[:2], grouped[:2], strict=True):
+        alone = hpfw.train(overrides)
+        for key in ("objective", "val_loss", "test_accuracy"):
+            assert together[key] == pytest.approx(alone[key], rel=1e-4, abs=1e-5)

@@ -10,6 +10,7 @@ the sweep joins it (the same checks, and the same strategy, pruner and seed).
 
 from __future__ import annotations
 
+import logging
 import math
 import secrets
 from collections.abc import Mapping, Sequence
@@ -21,6 +22,8 @@ from hpfw.sweeper.journal import Journal, now_iso, sanitize
 from hpfw.sweeper.settings import SweepError, SweepSettings
 
 HEADER_VERSION = 1
+
+log = logging.getLogger("hpfw.sweeper")
 
 
 def new_header(
@@ -40,6 +43,9 @@ def new_header(
         "strategy": settings.strategy,
         "direction": settings.direction,
         "objective": settings.objective,
+        # How reports rank trials tied on the objective (reports.ranked); null: by id.
+        "tie_breaker": settings.tie_breaker,
+        "tie_breaker_direction": settings.tie_direction(),
         "seed": seed,
         "n_trials": settings.n_trials,
         "batch_size": settings.batch_size,
@@ -104,6 +110,14 @@ def open_journal(
         )
     if live and not settings.resume:
         _check_join(journal, old, header, settings)
+    # Only the reports depend on the tie-breaker; they keep the journal's, so that
+    # `hpfw report` ranks as the sweep did.
+    elif old.get("tie_breaker") != header.get("tie_breaker"):
+        log.warning(
+            "resuming: ties still rank by the journal's tie-breaker %s, not %s",
+            old.get("tie_breaker") or "(none: by id)",
+            header.get("tie_breaker") or "(none)",
+        )
     return old, records
 
 

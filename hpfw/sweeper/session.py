@@ -27,7 +27,7 @@ from hpfw.sweeper import reports
 from hpfw.sweeper.drivers import Driver, SweepLock
 from hpfw.sweeper.journal import Journal, finished
 from hpfw.sweeper.outcome import Outcome
-from hpfw.sweeper.progress import Progress
+from hpfw.sweeper.progress import Progress, as_trial, warn_without_tie_breaker
 from hpfw.sweeper.reported import with_reports
 from hpfw.sweeper.resume import open_journal, trial_of
 from hpfw.sweeper.settings import SweepError, SweepSettings
@@ -78,6 +78,7 @@ class SweepSession:
         self.stop_reason: str | None = None  # set when the sweep must stop (then raised)
         self._announced: set[int] = set()  # ids the strategy knows as running or told
         self._told: set[int] = set()
+        self._warned = False  # about a tie-breaker metric the trials do not return
         self._reports = threading.Lock()
         self._last_plot = 0.0
         self._reporter: threading.Thread | None = None
@@ -258,10 +259,15 @@ class SweepSession:
                     f"{self.settings.names('max_failures')}={self.settings.max_failures}; "
                     f"see {self.journal.path}"
                 )
-            best = self.strategy.best
             records = self.records()
+            ended_records = [r for _, _, r in ended]
+            if not self._warned:
+                names = self.settings.names
+                self._warned = warn_without_tie_breaker(self.header, ended_records, names)
         self._write_reports(records, final=False)
-        self.progress.log(best)
+        # The sweep's best (best.yaml's: ties broken by the tie-breaker), not
+        # strategy.best, which knows only the objective.
+        self.progress.log(as_trial(reports.best_trial(self.header, records)))
 
     def wait(self, seconds: float = 1.0) -> None:
         """Waits for trials running under other drivers (polled: they share only files)."""

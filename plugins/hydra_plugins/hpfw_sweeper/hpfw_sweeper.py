@@ -32,11 +32,12 @@ class HpfwSweeper(Sweeper):
 
         try:
             self.sweep_impl = HydraSweep(self.settings)
+            # Settings are checked here, once the app's defaults are known.
+            self.sweep_impl.setup(
+                hydra_context=hydra_context, task_function=task_function, config=config
+            )
         except HpfwError as error:
             _exit(error)
-        self.sweep_impl.setup(
-            hydra_context=hydra_context, task_function=task_function, config=config
-        )
 
     def sweep(self, arguments: list[str]) -> Any:
         from hpfw.errors import HpfwError
