@@ -154,7 +154,7 @@ def test_hyperband_brackets_are_seeded_weighted_and_separate() -> None:
 )
 def test_a_bad_pruner_setting_is_one_line(value, message: str) -> None:
     with pytest.raises(SweepError) as raised:
-        SweepSettings(pruner=value).validate()
+        SweepSettings(pruner=value).resolve()
     text = str(raised.value)
     assert text.startswith("Invalid hydra.sweeper.pruner: ") and message in text
     assert "\n" not in text
@@ -172,7 +172,7 @@ def test_settings_fill_in_every_default() -> None:
     with pytest.raises(PrunerError, match="hyperband needs max_budget"):
         pruner_settings("hyperband")
     with pytest.raises(SweepError, match="concurrent_trials: got 0"):
-        SweepSettings(concurrent_trials=0).validate()
+        SweepSettings(concurrent_trials=0).resolve()
 
 
 def test_report_and_should_prune_do_nothing_outside_a_sweep(tmp_path: Path) -> None:
