@@ -19,10 +19,12 @@ from typing import Any, Protocol
 
 from hpfw.search import Distribution, Strategy, Trial
 from hpfw.sweeper.outcome import Outcome
-from hpfw.sweeper.session import SweepSession
+from hpfw.sweeper.session import SweepSession, planned_total
 from hpfw.sweeper.settings import SweepSettings
 
 log = logging.getLogger("hpfw.sweeper")
+
+__all__ = ["TrialRunner", "planned_total", "run_sweep"]  # planned_total lives in session.py
 
 
 class TrialRunner(Protocol):

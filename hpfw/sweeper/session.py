@@ -153,10 +153,14 @@ class SweepSession:
 
     def _sync(self) -> None:
         """Reads what every driver appended; tells the strategy; finds orphans. Under the lock."""
-        self.tail.update()
+        # Only what changed since the last look, and the trials running elsewhere
+        # (their driver may have died since): a long sweep is not re-read each time.
+        changed = {r["id"] for r in self.tail.update()} | set(self.elsewhere)
         strategy = self.strategy
         announce: list[Trial] = []
-        for trial_id, record in self.tail.latest.items():
+        alive: dict[str | None, bool] = {}
+        for trial_id in sorted(changed):
+            record = self.tail.latest[trial_id]
             if trial_id in self.mine:
                 continue
             if record["state"] != TrialState.running:
@@ -169,7 +173,10 @@ class SweepSession:
                 continue
             if trial_id in self.orphans:
                 continue
-            if self.driver.alive(record.get("driver")):
+            driver = record.get("driver")
+            if driver not in alive:
+                alive[driver] = self.driver.alive(driver)
+            if alive[driver]:
                 self.elsewhere[trial_id] = record
             else:
                 self.elsewhere.pop(trial_id, None)
