@@ -181,6 +181,23 @@ class Journal:
     def __repr__(self) -> str:
         return f"Journal({str(self.sweep_dir)!r})"
 
+    @classmethod
+    def locate(cls, path: str | Path) -> Journal:
+        """The journal of the sweep directory ``path`` (or of ``path``, the journal itself).
+
+        Raises ``JournalError`` naming the path when there is no sweep there, for
+        commands that take a sweep directory (``hpfw report``, ``hpfw export``).
+        """
+        sweep_dir = Path(path)
+        if sweep_dir.is_file() and sweep_dir.name == cls.FILENAME:
+            sweep_dir = sweep_dir.parent  # the journal itself was named
+        if not sweep_dir.is_dir():
+            raise JournalError(f"no such directory: {sweep_dir}")
+        journal = cls(sweep_dir)
+        if not journal.exists():
+            raise JournalError(f"no {cls.FILENAME} in {sweep_dir} (not a sweep directory?)")
+        return journal
+
     def exists(self) -> bool:
         return self.path.is_file()
 

@@ -147,13 +147,22 @@ def params_figure(
     best = best_trial(header, trials)
     objective = header.get("objective") or "objective"
     log_y = _log_y([t["value"] for t in done])
+    from hpfw.sweeper.report_data import sample  # the same trials report.html draws
+
+    shown = sample(header, done)  # 10,000 markers per panel cost seconds and show no more
+    note = (
+        f"; {len(shown)} of {len(done)} trials: the best and a random sample"
+        if len(shown) < len(done)
+        else ""
+    )
+    done = shown
     drawn = {}
     for ax, name in zip(axes.flat, names, strict=False):
         drawn[name] = _plot_param(ax, name, space.get(name), done, best, log_y)
         ax.set_ylabel(objective, fontsize="small")
     for ax in list(axes.flat)[len(names) :]:
         ax.set_visible(False)
-    fig.suptitle(f"{objective} vs. each parameter ({header.get('direction', 'minimize')})")
+    fig.suptitle(f"{objective} vs. each parameter ({header.get('direction', 'minimize')}{note})")
     return fig, drawn
 
 

@@ -160,6 +160,9 @@ def write_reports(
         from hpfw.sweeper import plots as drawing  # matplotlib: only when drawing
 
         drawing.draw_all(sweep_dir, header, trials)
+        from hpfw.sweeper import report_html  # the interactive page, with importances
+
+        report_html.write_html(sweep_dir, header, trials)
     return best
 
 

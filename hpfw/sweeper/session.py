@@ -15,7 +15,6 @@ asynchronous one (``async_loop``) both drive a ``SweepSession``.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -28,6 +27,7 @@ from hpfw.sweeper.drivers import Driver, SweepLock
 from hpfw.sweeper.journal import Journal, finished
 from hpfw.sweeper.outcome import Outcome
 from hpfw.sweeper.progress import Progress, as_trial, warn_without_tie_breaker
+from hpfw.sweeper.report_writer import ReportWriter
 from hpfw.sweeper.reported import with_reports
 from hpfw.sweeper.resume import open_journal, trial_of
 from hpfw.sweeper.settings import SweepError, SweepSettings
@@ -35,7 +35,6 @@ from hpfw.sweeper.tail import JournalTail
 
 log = logging.getLogger("hpfw.sweeper")
 
-PLOT_INTERVAL_S = 10.0  # redraw the plots at most this often while running (they cost ~0.3 s)
 FAILED = (TrialState.failed, TrialState.diverged)
 
 
@@ -79,12 +78,7 @@ class SweepSession:
         self._announced: set[int] = set()  # ids the strategy knows as running or told
         self._told: set[int] = set()
         self._warned = False  # about a tie-breaker metric the trials do not return
-        self._reports = threading.Lock()
-        self._last_plot = 0.0
-        self._reporter: threading.Thread | None = None
-        self._report_ready = threading.Condition()
-        self._latest: list[dict[str, Any]] | None = None
-        self._closing = False
+        self.writer = ReportWriter(self.sweep_dir)
         self.progress: Progress | None = None
 
     # --- opening -----------------------------------------------------------------------
@@ -218,6 +212,7 @@ class SweepSession:
                 claimed.append((trial, record))
             self.journal.append_many([r for _, r in claimed])
             self.tail.update()
+            self.progress.started(len(claimed))
             return claimed
 
     def finish(self, results: Sequence[tuple[Trial, Outcome]]) -> None:
@@ -251,6 +246,7 @@ class SweepSession:
                 self.mine.pop(trial.id, None)
                 self.strategy.tell(trial, outcome.value)
                 self._told.add(trial.id)
+                self.progress.finished(outcome.state in FAILED)
                 if outcome.state in FAILED:
                     log.warning("trial %d %s: %s", trial.id, outcome.state, outcome.error)
             self._sync()
@@ -271,10 +267,10 @@ class SweepSession:
             if not self._warned:
                 names = self.settings.names
                 self._warned = warn_without_tie_breaker(self.header, ended_records, names)
-        self._write_reports(records, final=False)
-        # The sweep's best (best.yaml's: ties broken by the tie-breaker), not
-        # strategy.best, which knows only the objective.
-        self.progress.log(as_trial(reports.best_trial(self.header, records)))
+            # The sweep's best (best.yaml's: ties broken by the tie-breaker), not
+            # strategy.best, which knows only the objective.
+            self.progress.log(as_trial(reports.best_trial(self.header, records)))
+        self.writer.write(self.header, records)
 
     def wait(self, seconds: float = 1.0) -> None:
         """Waits for trials running under other drivers (polled: they share only files)."""
@@ -286,58 +282,21 @@ class SweepSession:
     # --- reports and the end -------------------------------------------------------------
 
     def report_in_background(self) -> None:
-        """Reports are then written by a thread of their own: a worker that has just
-        finished a trial claims the next at once instead of drawing plots first."""
-        self._reporter = threading.Thread(target=self._report_loop, name="hpfw-reports")
-        self._reporter.daemon = True
-        self._reporter.start()
-
-    def _report_loop(self) -> None:
-        while True:
-            with self._report_ready:
-                while self._latest is None and not self._closing:
-                    self._report_ready.wait()
-                records, self._latest = self._latest, None
-                if records is None:
-                    return
-            try:
-                self._write(records, final=False)
-            except Exception as error:  # a report must not stop the sweep
-                log.warning("could not write the reports: %s", error)
-
-    def _write_reports(self, records: list[dict[str, Any]], final: bool) -> None:
-        if self._reporter is not None and not final:
-            with self._report_ready:
-                self._latest = records  # only the newest snapshot matters
-                self._report_ready.notify()
-            return
-        self._write(records, final)
-
-    def _write(self, records: list[dict[str, Any]], final: bool) -> None:
-        if not records:
-            return
-        with self._reports:
-            plots = final or time.monotonic() - self._last_plot > PLOT_INTERVAL_S
-            reports.write_reports(self.sweep_dir, self.header, records, plots=plots)
-            if plots:
-                self._last_plot = time.monotonic()
+        """Reports are written by a thread of their own (``ReportWriter``)."""
+        self.writer.in_background()
 
     def close(self) -> list[dict[str, Any]]:
         """Writes the final reports and leaves the sweep; returns the records."""
         if not self.opened:
             self.driver.stop()
             return []
-        if self._reporter is not None:
-            with self._report_ready:
-                self._closing = True
-                self._report_ready.notify()
-            self._reporter.join()
-            self._reporter = None
+        self.progress.close()
+        self.writer.close()
         try:
             with self.lock:
                 self.tail.update()
                 records = self.records()
-            self._write_reports(records, final=True)
+            self.writer.write(self.header, records, final=True)
             return records
         finally:
             self.driver.stop()

@@ -84,6 +84,9 @@ def print_summary(
     table = rungs_table(header, trials)
     if table is not None:
         console.print(table)
+    from hpfw.sweeper import importance  # scikit-learn: only when summarising
+
+    console.print(importance.table(header, trials))
     best = best_trial(header, trials)
     if best is None:
         console.print(f"[yellow]{NO_TRIALS.capitalize()}.[/yellow]")
