@@ -86,11 +86,9 @@ def finished(
 ) -> dict[str, Any]:
     """``record`` after its trial ended: its state, value, metrics, end time and error.
 
-    ``intermediate`` holds the values the trial reported (``hpfw.report``) as
-    ``[[step, value], ...]`` (``null`` for NaN), and ``intermediate_metrics``
-    the other numbers it reported per step, ``{name: [[step, value], ...]}``;
-    both are left out when the trial reported nothing
-    (``hpfw.sweeper.intermediate`` reads them).
+    ``intermediate`` (``hpfw.report``'s values, ``[[step, value], ...]``, null
+    for NaN) and ``intermediate_metrics`` (``{name: [[step, value], ...]}``)
+    are left out when the trial reported nothing (``sweeper.intermediate``).
     """
     done = {
         **record,
