@@ -53,7 +53,11 @@ def groupable(cfg: DictConfig) -> bool:
 
 
 def train_group(
-    cfgs: Sequence[DictConfig], *, mode: str = "auto", max_group_size: int | None = None
+    cfgs: Sequence[DictConfig],
+    *,
+    mode: str = "auto",
+    max_group_size: int | None = None,
+    channels: Sequence[Any] | None = None,
 ) -> list[JobTask]:
     """Trains groupable trials together; returns one stand-in task function per config.
 
@@ -73,7 +77,7 @@ def train_group(
 
         return task
 
-    results = train_many(cfgs, mode=mode, max_group_size=max_group_size)
+    results = train_many(cfgs, mode=mode, max_group_size=max_group_size, channels=channels)
     return [stand_in(result) for result in results]
 
 

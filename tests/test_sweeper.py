@@ -37,7 +37,8 @@ def test_random_sweep_of_a_user_app(tmp_path):
         )
     for name in ("best.yaml", "trials.csv", "history.png", "params.png"):
         assert (out / name).stat().st_size > 0
-    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == [str(i) for i in range(6)]
+    jobs = sorted(p.name for p in out.iterdir() if p.is_dir() and not p.name.startswith("."))
+    assert jobs == [str(i) for i in range(6)]
     best = min(records.values(), key=lambda r: r["value"])
     assert f"value: {best['value']}" in (out / "best.yaml").read_text()
     assert "Best trial" in result.stdout

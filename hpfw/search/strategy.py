@@ -19,6 +19,7 @@ class TrialState(StrEnum):
     complete = "complete"
     failed = "failed"  # raised, or returned something that is not a number
     diverged = "diverged"  # returned NaN or inf
+    pruned = "pruned"  # stopped early by a pruner (hpfw.should_prune) or raised hpfw.TrialPruned
 
 
 @dataclass
@@ -37,6 +38,8 @@ class Trial:
     state: TrialState = TrialState.running
     value: float | None = None
     info: dict[str, Any] = field(default_factory=dict)  # strategy-private data (rung, bracket)
+    # step -> value reported with hpfw.report before the trial ended (a pruned trial's last word)
+    intermediate: dict[int, float] = field(default_factory=dict)
 
 
 class Strategy:
@@ -49,11 +52,14 @@ class Strategy:
        trial in the journal (trials it never asked for, with their ids) before
        anything is asked.
     2. ``ask(n)`` once per launched batch, with ``n`` the batch size (fewer at
-       the end). Return up to ``n`` new trials; fewer means the strategy is
-       nearly exhausted, none means it is done and the sweep ends.
+       the end); in an asynchronous sweep (``concurrent_trials``) ``ask(1)``
+       each time a trial ends, while others are still running. Return up to
+       ``n`` new trials; fewer means the strategy is nearly exhausted, none
+       means it is done (or, while trials are running, waits for them).
     3. ``tell(trial, value)`` once per trial of the batch, after the batch has
        run, in trial order. ``value`` is the objective, or ``None`` when the
-       trial failed or diverged (``trial.state`` says which).
+       trial failed, diverged or was pruned (``trial.state`` says which; a
+       pruned trial's ``intermediate`` holds the values it reported).
 
     Subclasses implement ``ask`` (using ``new_trial`` to allocate ids) and may
     extend ``tell`` (calling ``super().tell``). Values are in the user's
@@ -61,7 +67,10 @@ class Strategy:
 
     On resume, trials that were running when the sweep stopped are launched
     again with their ids: ``will_rerun`` hears of them after the replay and
-    before the first ``ask``, and ``tell`` gets their results later.
+    before the first ``ask``, and ``tell`` gets their results later. When
+    several drivers share a sweep, each one's strategy is also told the
+    others' finished trials, and hears of their running ones through
+    ``will_rerun``, before it is asked again.
 
     A strategy that proposes without looking at results (``grid``, ``random``)
     sets ``needs_values = False``: a trial whose task returned no number then

@@ -13,14 +13,16 @@ from hydra.core.plugins import Plugins
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
+from hpfw.pruning.pruners import PrunerError, pruner_settings
 from hpfw.search.overrides import parse_sweep
 from hpfw.sweeper import summary
 from hpfw.sweeper.app_defaults import app_defaults
+from hpfw.sweeper.hydra_async import SerialConfigLoader
 from hpfw.sweeper.hydra_trials import HydraTrials, reproducible
 from hpfw.sweeper.loop import run_sweep
 from hpfw.sweeper.precheck import precheck
 from hpfw.sweeper.resume import new_header
-from hpfw.sweeper.settings import SweepSettings
+from hpfw.sweeper.settings import SweepError, SweepSettings
 
 log = logging.getLogger("hpfw.sweeper")
 
@@ -59,6 +61,12 @@ class HydraSweep:
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
     ) -> None:
+        if self.settings.concurrent_trials:
+            # Launches overlap: the launcher's config loader is called from several threads.
+            hydra_context = HydraContext(
+                config_loader=SerialConfigLoader(hydra_context.config_loader),
+                callbacks=hydra_context.callbacks,
+            )
         self.config = config
         self.hydra_context = hydra_context
         self.task_function = task_function
@@ -97,7 +105,22 @@ class HydraSweep:
             groups=[name for name, p in sweep.params.items() if p.is_group],
             fixed_overrides=reproducible(sweep.fixed),
             command=program(),
+            pruner=self._pruner(trials),
         )
         header, records = run_sweep(settings, space, trials, sweep_dir, header)
         summary.print_summary(header, records)
         return trials.returns
+
+    def _pruner(self, trials: HydraTrials) -> dict[str, Any] | None:
+        """The pruner's settings; hyperband's max_budget defaults to the budget key's value."""
+        settings = self.settings
+        if settings.pruner is None:
+            return None
+        composed = trials.composed()
+        budget = OmegaConf.select(composed, settings.fidelity_key) if composed else None
+        try:
+            return pruner_settings(
+                settings.pruner, max_budget=budget if isinstance(budget, int) else None
+            )
+        except PrunerError as error:
+            raise SweepError(f"Invalid {settings.names('pruner')}: {error}") from None

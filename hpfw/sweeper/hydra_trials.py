@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,12 +20,14 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import DictConfig, OmegaConf
 
+from hpfw.pruning.api import TrialPruned
 from hpfw.search import Strategy, Trial, TrialState
 from hpfw.search.overrides import ParsedSweep
-from hpfw.sweeper import budgets, outcome
+from hpfw.sweeper import budgets, hydra_async, outcome
 from hpfw.sweeper.journal import started
 from hpfw.sweeper.outcome import Outcome
 from hpfw.sweeper.precheck import same_for_every_trial
+from hpfw.sweeper.reported import pruned
 from hpfw.sweeper.settings import SweepError, SweepSettings
 from hpfw.values import one_line
 
@@ -63,6 +66,12 @@ class HydraTrials:
         self._composed: dict[tuple[str, ...], DictConfig | None] = {}
         self._launches: dict[int, list[str]] = {}  # trial id -> its overrides, as launched
         self._fixed_by_name = _by_name(sweep.fixed)
+        # Asynchronous sweeps: how many launches may overlap, and the first-launch gate.
+        self.max_concurrent = hydra_async.max_concurrent(launcher)
+        self.concurrency_note = "this launcher runs each job in this process"
+        self._started = settings.concurrent_trials is None  # overlapping launches start it
+        self._starting = threading.Lock()
+        self._retry_single = settings.concurrent_trials is not None
 
     # --- the config ------------------------------------------------------------------
 
@@ -155,6 +164,11 @@ class HydraTrials:
 
     def run(self, trials: Sequence[Trial], records: Sequence[dict[str, Any]]) -> list[Outcome]:
         launches = [self._launches.pop(t.id) for t in trials]
+        if not self._started:
+            with self._starting:  # once, before launches overlap (Ray's start-up)
+                if not self._started:
+                    hydra_async.start_runtime(self.launcher)
+                    self._started = True
         returns = self._launch(launches, records[0]["job"])
         self.returns.append([_job_return(ret, o) for ret, o in zip(returns, launches, strict=True)])
         return [self._outcome(ret, t) for t, ret in zip(trials, returns, strict=True)]
@@ -173,6 +187,14 @@ class HydraTrials:
         try:
             return list(self.launcher.launch(launches, initial_job_idx=first_job))
         except Exception as error:
+            if len(launches) == 1 and self._retry_single:
+                # Asynchronous: a worker killed by another trial breaks a shared pool
+                # (joblib's loky), so a lone job that failed to launch gets one more try.
+                log.warning("launching job %d failed (%s); once more", first_job, one_line(error))
+                try:
+                    return list(self.launcher.launch(launches, initial_job_idx=first_job))
+                except Exception as again:
+                    error = again
             if len(launches) == 1:
                 return [WorkerDied(f"the worker running it died: {one_line(error)}")]
             log.warning(
@@ -188,8 +210,12 @@ class HydraTrials:
     def _outcome(self, ret: JobReturn | WorkerDied, trial: Trial) -> Outcome:
         if isinstance(ret, WorkerDied):
             return Outcome(TrialState.failed, None, {}, str(ret))
+        if isinstance(getattr(ret, "_return_value", None), TrialPruned):
+            return pruned()  # not an error: read it before return_value prints one
         try:
             result = ret.return_value  # re-raises what the job raised
+        except TrialPruned:
+            return pruned()
         except Exception as error:
             ended = outcome.from_error(error, self.sweep_dir, trial.id)
             if same_for_every_trial(error, self.sweep.params):

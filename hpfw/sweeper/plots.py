@@ -1,4 +1,4 @@
-"""The sweep's plots for papers: history.png, params.png and (multi-fidelity) rungs.png.
+"""The sweep's plots for papers: history.png, params.png, rungs.png and curves.png.
 
 Each ``*_figure`` function draws a matplotlib ``Figure`` from the journal's
 records and returns it with the series it drew, so what a plot shows can be
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hpfw.sweeper import rungs
+from hpfw.sweeper.curves import CURVES_FILE, plot_curves
 from hpfw.sweeper.reports import (
     active_params,
     best_trial,
@@ -58,6 +59,7 @@ def draw_all(sweep_dir: Path, header: dict[str, Any], trials: Sequence[Record]) 
     plot_history(sweep_dir / HISTORY_FILE, header, trials)
     plot_params(sweep_dir / PARAMS_FILE, header, trials)
     plot_rungs(sweep_dir / rungs.RUNGS_FILE, header, trials, sweep_dir)
+    plot_curves(sweep_dir / CURVES_FILE, header, trials, sweep_dir)
 
 
 def _figure(**kwargs: Any) -> Figure:
@@ -114,8 +116,8 @@ def history_figure(header: dict[str, Any], trials: Sequence[Record]) -> tuple[Fi
             ax.set_yscale("log")
         ax.set_xlabel("trial id")
         ax.set_ylabel(objective)
-    # Failed and diverged trials have no value: mark them along the bottom edge.
-    for state, color in (("failed", "C1"), ("diverged", "C4")):
+    # Failed, diverged and pruned trials have no value: mark them along the bottom edge.
+    for state, color in (("failed", "C1"), ("diverged", "C4"), ("pruned", "0.5")):
         ids = [t["id"] for t in trials if t.get("state") == state]
         if ids and done:
             ax.plot(

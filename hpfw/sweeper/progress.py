@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from hpfw.search import Trial
+from hpfw.search import Trial, TrialState
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -112,3 +113,28 @@ class Progress:
             f"{self.running} running, {self.failures} failed, {best_text}, ETA {clock(self.left())}"
         )
         self._bar.update(self.done, self.total, status)
+
+
+def warn_without_tie_breaker(header: dict[str, Any], ended: Sequence[dict], names: Any) -> bool:
+    """Warns when a complete trial lacks the tie-breaker metric; True if it warned."""
+    metric = header.get("tie_breaker")
+    for record in ended:
+        metrics = record.get("metrics") or {}
+        if metric and record["state"] == TrialState.complete and metric not in metrics:
+            log.warning(
+                "%s=%s: trial %d returned no such metric (it returned: %s); trials tied on "
+                "the objective without it rank by id",
+                names("tie_breaker"),
+                metric,
+                record["id"],
+                ", ".join(metrics) or "a number, no mapping",
+            )
+            return True
+    return False
+
+
+def as_trial(record: dict[str, Any] | None) -> Trial | None:
+    """A journal record as the ``Trial`` a progress line names."""
+    if record is None:
+        return None
+    return Trial(record["id"], dict(record["params"]), value=record["value"])

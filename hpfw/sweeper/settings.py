@@ -64,6 +64,12 @@ class SweepSettings:
     params: dict[str, str] = field(default_factory=dict)  # key -> sweep override value
     max_failures: int = 10  # failed or diverged trials tolerated before the sweep stops
     resume: bool = False  # continue the journal in hydra.sweep.dir
+    # null: batch-synchronous (a batch launches when the last one has ended); N: asynchronous,
+    # N trials kept running, the next asked for as soon as one ends (docs/pruning.md)
+    concurrent_trials: int | None = None
+    # null, median, asha or hyperband, or {name: asha, eta: 3, ...}: stops poor trials early
+    # from the values they report (hpfw.report; hpfw's trainer reports every epoch)
+    pruner: Any = None
     # Multi-fidelity strategies (sha, hyperband) only: the config keys that take a trial's
     # budget, its configuration's checkpoint directory and the schedule horizon (null: none).
     fidelity_key: str = "trainer.epochs"  # sha, hyperband: the key a trial's budget sets
@@ -140,6 +146,17 @@ class SweepSettings:
             raise _bad("direction", self.direction, " or ".join(DIRECTIONS))
         if self.seed is not None and not (_is_int(self.seed) and self.seed >= 0):
             raise _bad("seed", self.seed, "null or an integer >= 0")
+        if self.concurrent_trials is not None and not (
+            _is_int(self.concurrent_trials) and self.concurrent_trials >= 1
+        ):
+            raise _bad("concurrent_trials", self.concurrent_trials, "null or an integer >= 1")
+        if self.pruner is not None:
+            from hpfw.pruning.pruners import PrunerError, check_pruner
+
+            try:
+                check_pruner(self.pruner)
+            except PrunerError as error:
+                raise SweepError(f"Invalid {self.names('pruner')}: {error}") from None
         if self.tie_breaker is not None and not (
             isinstance(self.tie_breaker, str) and self.tie_breaker
         ):

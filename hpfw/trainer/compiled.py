@@ -18,6 +18,7 @@ import numpy as np
 
 from hpfw.data import SPLITS, Dataset
 from hpfw.trainer import device as devices
+from hpfw.trainer import monitor
 from hpfw.trainer.flops import program_flops
 from hpfw.trainer.programs import Program, ProgramCache
 from hpfw.trainer.spec import DataArrays, StaticSpec, placeholder_hparams
@@ -32,7 +33,7 @@ class CompiledProgram(Program):
     cache: str = "off"  # the persistent cache: "hit" (loaded), "miss" (compiled), "off"
 
 
-# Keyed by (spec, device, vmap width, with_state, resume).
+# Keyed by (spec, device, vmap width, with_state, resume, monitored).
 PROGRAMS: ProgramCache[CompiledProgram] = ProgramCache()
 
 
@@ -44,16 +45,21 @@ def compiled_program(
     *,
     with_state: bool = False,
     resume: bool = False,
+    monitored: bool = False,
 ) -> CompiledProgram:
     """Returns the compiled program for ``spec`` on ``device``, compiling on first use.
 
     ``trials=0`` compiles the single-trial program; ``trials=n`` compiles a
     ``vmap`` over ``n`` trials (hparams, keys and start states batched, data
     shared). ``resume`` compiles the variant called as ``run(hparams, key,
-    data, start)``; ``with_state`` the one that also returns the final state.
+    data, start)``; ``with_state`` the one that also returns the final state;
+    ``monitored`` the one that reports every epoch and may be pruned (its
+    hparams carry ``monitor_slot``; ``hpfw.trainer.monitor``).
     """
-    key = (spec, str(device), trials, with_state, resume)
-    return PROGRAMS.get(key, lambda: _compile(spec, data, device, trials, with_state, resume))
+    key = (spec, str(device), trials, with_state, resume, monitored)
+    return PROGRAMS.get(
+        key, lambda: _compile(spec, data, device, trials, with_state, resume, monitored)
+    )
 
 
 def _compile(
@@ -63,9 +69,12 @@ def _compile(
     trials: int,
     with_state: bool,
     resume: bool,
+    monitored: bool = False,
 ) -> CompiledProgram:
-    fn = make_train_fn(spec, with_state=with_state)
+    fn = make_train_fn(spec, with_state=with_state, monitored=monitored)
     hp = placeholder_hparams()
+    if monitored:
+        hp[monitor.SLOT] = jnp.asarray(0, jnp.int32)
     key = jax.random.key(0)
     args: tuple[Any, ...] = (hp, key, data)
     if resume:
@@ -92,6 +101,8 @@ def _compile(
         compiled = lowered.compile(devices.compiler_options(device))
     seconds = time.perf_counter() - start
     cache = "hit" if devices.cache_hits() > hits else "miss" if devices.cache_enabled() else "off"
+    if monitored:
+        cache = "off"  # JAX never writes a program with a host callback to its disk cache
     return CompiledProgram(compiled, seconds, flops=flops.result(), cache=cache)
 
 

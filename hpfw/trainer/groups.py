@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from hpfw.launch.protocol import MODES
+from hpfw.trainer import monitor
 from hpfw.trainer.compiled import CompiledProgram
 from hpfw.trainer.run import PreparedRun, prepare, run_program, summarize, train_prepared
 from hpfw.trainer.spec import HPARAM_NAMES, StaticSpec
@@ -43,7 +44,7 @@ MAX_GROUP = 1024  # trials per program, whatever memory allows
 MEMORY_FRACTION = 0.5  # of the device's free memory one program may plan to use
 
 # Seconds per trial measured for each (signature, device): "sequential" or a vmap width.
-_speeds: dict[tuple[StaticSpec, str, bool, bool], dict[str | int, float]] = {}
+_speeds: dict[tuple[StaticSpec, str, bool, bool, bool], dict[str | int, float]] = {}
 
 Result = dict[str, Any] | BaseException
 
@@ -144,6 +145,9 @@ def _run_vmapped(
     hparams = {
         name: jnp.asarray([r.hparams[name] for r in padded], jnp.float32) for name in HPARAM_NAMES
     }
+    slots = [monitor.register(monitor.reporter_for(r)) for r in runs] if first.monitored else []
+    if slots:  # each trial reports through its own slot; the padding copies through none
+        hparams[monitor.SLOT] = jnp.asarray(slots + [-1] * (width - len(runs)), jnp.int32)
     keys = jax.vmap(jax.random.key)(jnp.asarray([r.seed for r in padded], jnp.uint32))
     hparams, keys = jax.device_put((hparams, keys), first.device)
     args = (hparams, keys, first.data)
@@ -158,6 +162,9 @@ def _run_vmapped(
         reason = f"the {width}-wide vmapped program failed: {one_line(error)}"
         log.warning("%s; running its %d trials one by one (group.mode=fallback)", reason, len(runs))
         return _tagged([_guarded(_run_one, r, speeds) for r in runs], "fallback", 1, reason)
+    finally:
+        for slot in slots:
+            monitor.release(slot)
     seconds = time.perf_counter() - start
     speeds[width] = seconds / len(runs)
     host = jax.tree.map(np.asarray, out)
@@ -172,6 +179,9 @@ def _run_vmapped(
         )
         for i, run in enumerate(runs)
     ]
+    if not slots:
+        for run, metrics in zip(runs, results, strict=True):
+            monitor.report_after(run, metrics)
     return _tagged(results, "vmap", width)
 
 
@@ -183,19 +193,27 @@ def _guarded(fn: Any, *args: Any) -> Result:
 
 
 def train_many(
-    cfgs: Sequence[Any], *, mode: str = "auto", max_group_size: int | None = None
+    cfgs: Sequence[Any],
+    *,
+    mode: str = "auto",
+    max_group_size: int | None = None,
+    channels: Sequence[Any] | None = None,
 ) -> list[Result]:
     """Trains every config; returns, in order, its metrics or the exception it raised.
 
     A config that fails validation fails alone; so does a trial that diverges
     inside a vmapped group (its metrics are NaN, the others are unaffected).
+    ``channels`` are the trials' sweep channels (``hpfw.report``), one per
+    config or None: each trial reports its epochs, and with a pruner may stop
+    early (in a vmapped group a pruned trial is frozen: its lane idles to the
+    end of the program, as a diverged one does).
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     cap = min(max_group_size or MAX_GROUP, MAX_GROUP)
     results: list[Result | None] = [None] * len(cfgs)
     # Trials share a program when their signature, device and checkpointing agree.
-    groups: dict[tuple[StaticSpec, str, bool, bool], list[int]] = {}
+    groups: dict[tuple[StaticSpec, str, bool, bool, bool], list[int]] = {}
     prepared: dict[int, PreparedRun] = {}
     for i, cfg in enumerate(cfgs):
         try:
@@ -204,7 +222,14 @@ def train_many(
             results[i] = error
             continue
         run = prepared[i]
-        group_key = (run.spec, str(run.device), run.saves_state, run.start_path is not None)
+        run.channel = channels[i] if channels is not None else None
+        group_key = (
+            run.spec,
+            str(run.device),
+            run.saves_state,
+            run.start_path is not None,
+            run.monitored,
+        )
         groups.setdefault(group_key, []).append(i)
 
     for group_key, indices in groups.items():

@@ -21,7 +21,8 @@ from hpfw import tasks
 from hpfw.data import load_dataset
 from hpfw.errors import ConfigError
 from hpfw.models import validate_model
-from hpfw.trainer import checkpoint, compiled, saved_settings
+from hpfw.pruning.api import current_channel
+from hpfw.trainer import checkpoint, compiled, monitor, saved_settings
 from hpfw.trainer import device as devices
 from hpfw.trainer.metrics import write_run_metrics
 from hpfw.trainer.spec import (
@@ -52,10 +53,16 @@ class PreparedRun:
     seed: int
     checkpoint_dir: str | None = None  # where the final state is saved
     start_path: Path | None = None  # the checkpoint this run continues from
+    channel: Any = None  # the sweep trial's channel (hpfw.report), when it is one
 
     @property
     def saves_state(self) -> bool:
         return self.checkpoint_dir is not None
+
+    @property
+    def monitored(self) -> bool:
+        """Whether the program reports every epoch and may be pruned (a sweep with a pruner)."""
+        return monitor.reporter_for(self) is not None and bool(self.channel.can_prune)
 
     def start_state(self) -> TrainState | None:
         """The state to continue from (restored from disk), or None for a fresh run."""
@@ -117,6 +124,7 @@ def run_program(
         trials,
         with_state=run.saves_state or with_state,
         resume=run.start_path is not None,
+        monitored=run.monitored,
     )
 
 
@@ -135,10 +143,13 @@ def summarize(
     and did not diverge.
     """
     diverged = bool(out["diverged"])
+    pruned = bool(out.get("pruned", False)) and not diverged
     spec = run.spec
     steps = spec.total_steps
+    # A pruned run's last values are those of the epoch it stopped after.
+    last = int(out["pruned_epoch"]) - spec.start_epoch if pruned else -1
     metrics: dict[str, Any] = {
-        "status": "diverged" if diverged else "complete",
+        "status": "diverged" if diverged else "pruned" if pruned else "complete",
         "device": devices.describe(run.device),
         "start_epoch": spec.start_epoch,
         "epochs": {
@@ -147,8 +158,8 @@ def summarize(
             "val_loss": [finite_or_none(float(v)) for v in out["val_loss"]],
             "val_accuracy": [finite_or_none(float(v)) for v in out["val_accuracy"]],
         },
-        "val_loss": float(out["val_loss"][-1]),
-        "val_accuracy": float(out["val_accuracy"][-1]),
+        "val_loss": float(out["val_loss"][last]),
+        "val_accuracy": float(out["val_accuracy"][last]),
         "test_loss": float(out["test_loss"]),
         "test_accuracy": float(out["test_accuracy"]),
         "compile_seconds": compile_seconds,
@@ -163,6 +174,8 @@ def summarize(
     }
     if diverged:
         metrics["diverged_epoch"] = int(out["diverged_epoch"])
+    elif pruned:
+        metrics["pruned_epoch"] = int(out["pruned_epoch"])
     elif run.checkpoint_dir is not None:
         saved = checkpoint.save(
             run.checkpoint_dir,
@@ -185,7 +198,9 @@ def train_and_evaluate(cfg: Any) -> dict[str, Any]:
 
     Raises ``ConfigError``/``DataError`` for bad input before any training.
     """
-    return train_prepared(prepare(cfg))
+    run = prepare(cfg)
+    run.channel = current_channel()  # a trial of a sweep reports its epochs
+    return train_prepared(run)
 
 
 def train_prepared(run: PreparedRun, return_state: bool = False) -> Any:
@@ -197,12 +212,20 @@ def train_prepared(run: PreparedRun, return_state: bool = False) -> Any:
     program = run_program(run, with_state=return_state)
     compiled_now = program.first_use()
 
-    hparams = jax.device_put(as_hparams(run.hparams), run.device)
+    hparams = as_hparams(run.hparams)
+    slot = None
+    if run.monitored:
+        slot = monitor.register(monitor.reporter_for(run))
+        hparams[monitor.SLOT] = np.int32(slot)
+    hparams = jax.device_put(hparams, run.device)
     key = jax.device_put(jax.random.key(run.seed), run.device)
     start_state = run.start_state()
     start = time.perf_counter()
     args = (hparams, key, run.data) + ((start_state,) if start_state is not None else ())
-    out = jax.block_until_ready(program.run(*args))
+    try:
+        out = jax.block_until_ready(program.run(*args))
+    finally:
+        monitor.release(slot)
     seconds = time.perf_counter() - start
     metrics = summarize(
         run,
@@ -212,6 +235,8 @@ def train_prepared(run: PreparedRun, return_state: bool = False) -> Any:
         flops=program.flops,
         compile_cache=program.cache if compiled_now else "process",
     )
+    if not run.monitored:
+        monitor.report_after(run, metrics)
     return (metrics, out["state"]) if return_state else metrics
 
 

@@ -23,6 +23,7 @@ import optax
 from flax import nnx
 
 from hpfw.models import build_model
+from hpfw.trainer import monitor
 from hpfw.trainer.optim import build_optimizer
 from hpfw.trainer.spec import (
     DataArrays,
@@ -173,8 +174,15 @@ class Trainer:
         start: TrainState | None = None,
         *,
         with_state: bool = False,
+        monitored: bool = False,
     ) -> dict[str, Any]:
-        """The whole run: ``make_train_fn``'s function."""
+        """The whole run: ``make_train_fn``'s function.
+
+        ``monitored`` calls back after every epoch (``hpfw.trainer.monitor``, the
+        trial's slot in ``hparams["monitor_slot"]``); a yes to "prune?" skips the
+        remaining epochs like a divergence does, and adds ``pruned`` and
+        ``pruned_epoch`` (0-based, the last epoch trained) to the metrics.
+        """
         spec = self.spec
         steps, batch = spec.steps_per_epoch, spec.batch_size
         init_key, shuffle_key, dropout_key = jax.random.split(key, 3)
@@ -198,27 +206,49 @@ class Trainer:
             nan = jnp.nan
             return carry, (*(jnp.where(diverged, nan, m) for m in metrics), diverged)
 
+        def prunable_epoch(state: tuple, inputs: tuple) -> tuple[tuple, tuple]:
+            # A pruned run skips its later epochs as a diverged one does.
+            (carry, pruned), (number, epoch_key) = state, inputs
+            stopped = carry[2] | pruned
+            carry, metrics = jax.lax.cond(stopped, skip_epoch, run_epoch, carry, epoch_key)
+            metrics = tuple(jnp.where(carry[2] | pruned, jnp.nan, m) for m in metrics)
+            slot, done = hparams[monitor.SLOT], stopped | carry[2]
+            told = monitor.epoch_callback(slot, number + 1, done, metrics)
+            return (carry, pruned | told), (*metrics, carry[2], pruned | told)
+
         init = self.init_carry(hparams, init_key) if start is None else self.carry(start)
         # Keyed by the epoch's number, so a continued run shuffles as an uninterrupted one.
         epochs = jnp.arange(spec.start_epoch, spec.epochs)
         epoch_keys = jax.vmap(lambda e: jax.random.fold_in(shuffle_key, e))(epochs)
-        final, (train_loss, val_loss, val_acc, flags) = jax.lax.scan(epoch, init, epoch_keys)
+        extra: dict[str, Any] = {}
+        if monitored:
+            (final, pruned), (train_loss, val_loss, val_acc, flags, cut) = jax.lax.scan(
+                prunable_epoch, (init, jnp.array(False)), (epochs, epoch_keys)
+            )
+            last = spec.start_epoch + jnp.argmax(cut)
+            extra = {"pruned": pruned, "pruned_epoch": jnp.where(pruned, last, -1)}
+        else:
+            final, (train_loss, val_loss, val_acc, flags) = jax.lax.scan(epoch, init, epoch_keys)
         params, opt_state, diverged, step_i = final
         test_loss, test_acc = self.evaluate(params, data["x_test"], data["y_test"])
         first_bad = spec.start_epoch + jnp.argmax(flags)
         state = {"state": {"params": params, "opt_state": opt_state, "step": step_i}}
-        return (state if with_state else {}) | {
-            "train_loss": train_loss,
-            "val_loss": val_loss,
-            "val_accuracy": val_acc,
-            "test_loss": jnp.where(diverged, jnp.nan, test_loss),
-            "test_accuracy": jnp.where(diverged, jnp.nan, test_acc),
-            "diverged": diverged,
-            "diverged_epoch": jnp.where(diverged, first_bad, -1),
-        }
+        return (
+            (state if with_state else {})
+            | {
+                "train_loss": train_loss,
+                "val_loss": val_loss,
+                "val_accuracy": val_acc,
+                "test_loss": jnp.where(diverged, jnp.nan, test_loss),
+                "test_accuracy": jnp.where(diverged, jnp.nan, test_acc),
+                "diverged": diverged,
+                "diverged_epoch": jnp.where(diverged, first_bad, -1),
+            }
+            | extra
+        )
 
 
-def make_train_fn(spec: StaticSpec, with_state: bool = False) -> TrainFn:
+def make_train_fn(spec: StaticSpec, with_state: bool = False, monitored: bool = False) -> TrainFn:
     """Returns the pure training function ``(hparams, key, data, start=None) -> metrics``.
 
     Pure and shape-static, so it can be jit-compiled once per ``spec`` and
@@ -228,14 +258,15 @@ def make_train_fn(spec: StaticSpec, with_state: bool = False) -> TrainFn:
     the final ``test_loss, test_accuracy``, ``diverged`` and ``diverged_epoch``
     (0-based, counted from the first epoch of the whole run). ``start`` is a
     ``TrainState`` to continue from at ``spec.start_epoch``; ``with_state``
-    adds ``"state"``, the ``TrainState`` after the last epoch.
+    adds ``"state"``, the ``TrainState`` after the last epoch; ``monitored``
+    reports every epoch and may prune (``Trainer.train``).
     """
     trainer = Trainer(spec)
 
     def train(
         hparams: Hparams, key: jax.Array, data: DataArrays, start: TrainState | None = None
     ) -> dict[str, Any]:
-        return trainer.train(hparams, key, data, start, with_state=with_state)
+        return trainer.train(hparams, key, data, start, with_state=with_state, monitored=monitored)
 
     return train
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import secrets
 from collections.abc import Mapping
 from decimal import Decimal
@@ -17,7 +18,7 @@ from optuna.distributions import (
 )
 from optuna.trial import TrialState as OptunaState
 
-from hpfw import Categorical, Distribution, Float, Int, Strategy, Trial
+from hpfw import Categorical, Distribution, Float, Int, Strategy, Trial, TrialState
 
 __all__ = ["TPEStrategy", "to_optuna"]
 
@@ -72,8 +73,16 @@ class TPEStrategy(Strategy):
         super().tell(trial, value)  # turns NaN and inf into None, sets trial.state
         value = trial.value
         asked = self._asked.pop(trial.id, None)
+        # A pruned trial is told as Optuna's PRUNED with the values it reported, which
+        # TPE ranks below the completed trials (better than a failure, which it ignores).
+        pruned = trial.state == TrialState.pruned
+        reported = {int(s): float(v) for s, v in trial.intermediate.items() if math.isfinite(v)}
         if asked is not None and not trial.inactive:
-            if value is None:
+            if pruned:
+                for step, number in sorted(reported.items()):
+                    asked.report(number, step)
+                self.study.tell(asked, state=OptunaState.PRUNED)
+            elif value is None:
                 self.study.tell(asked, state=OptunaState.FAIL)
             else:
                 self.study.tell(asked, value)
@@ -85,12 +94,14 @@ class TPEStrategy(Strategy):
             self.study.tell(asked, state=OptunaState.FAIL)
         # A trial Optuna never asked: replayed from the journal, or a copy as above.
         active = {k: v for k, v in trial.params.items() if k not in trial.inactive}
+        state = OptunaState.COMPLETE if value is not None else OptunaState.FAIL
         self.study.add_trial(
             optuna.trial.create_trial(
                 params=active,
                 distributions={k: self._distributions[k] for k in active},
                 value=value,
-                state=OptunaState.COMPLETE if value is not None else OptunaState.FAIL,
+                state=OptunaState.PRUNED if pruned else state,
+                intermediate_values=reported if pruned else None,
             )
         )
 

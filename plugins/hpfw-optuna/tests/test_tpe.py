@@ -96,6 +96,18 @@ def test_failed_and_diverged_trials_are_accepted() -> None:
     assert strategy.best is d and [t.id for t in strategy.ask(2)] == [11, 12]
 
 
+def test_pruned_trials_reach_optuna_as_pruned_with_their_values() -> None:
+    strategy = TPEStrategy({"x": Float(0.0, 1.0)}, seed=0)
+    [asked] = strategy.ask(1)
+    asked.state, asked.intermediate = TrialState.pruned, {1: 0.9, 2: 0.7}
+    strategy.tell(asked, None)
+    replayed = Trial(5, {"x": 0.4}, state=TrialState.pruned, intermediate={1: 0.8})
+    strategy.tell(replayed, None)
+    assert [t.state.name for t in strategy.study.trials] == ["PRUNED", "PRUNED"]
+    assert [t.intermediate_values for t in strategy.study.trials] == [{1: 0.9, 2: 0.7}, {1: 0.8}]
+    assert strategy.trials[asked.id].state == TrialState.pruned
+
+
 def test_inactive_params_are_left_out_of_the_model() -> None:
     space = {"opt": Categorical(["sgd", "adam"]), "momentum": Float(0.5, 0.99)}
     strategy = TPEStrategy(space, seed=0)

@@ -32,7 +32,8 @@ class HpfwSweeper(Sweeper):
 
         try:
             self.sweep_impl = HydraSweep(self.settings)
-            # Creates the launcher, which checks its own settings (hydra.launcher.mode).
+            # Creates the launcher, which checks its own settings (hydra.launcher.mode);
+            # settings are checked here, once the app's defaults are known.
             self.sweep_impl.setup(
                 hydra_context=hydra_context, task_function=task_function, config=config
             )
