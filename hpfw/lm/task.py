@@ -25,6 +25,7 @@ from hpfw.lm import evaluate
 from hpfw.lm.dataset import LMDataset
 from hpfw.trainer import checkpoint, saved_settings
 from hpfw.trainer import device as devices
+from hpfw.trainer.flops import param_count
 from hpfw.trainer.metrics import write_run_metrics
 from hpfw.trainer.run import PreparedRun, prepare, train_prepared
 from hpfw.trainer.spec import StaticSpec
@@ -159,6 +160,7 @@ def run_lm(cfg: Any) -> dict[str, Any]:
             "steps_per_second": 0.0,
             "flops": 0.0,
             "flops_per_second": 0.0,
+            "params": param_count(run.spec),
         }
     else:
         metrics, state = train_prepared(run, return_state=True)
@@ -177,6 +179,10 @@ def run_lm(cfg: Any) -> dict[str, Any]:
     start = time.perf_counter()
     out = jax.tree.map(np.asarray, program.run(params, traced, key, data))
     metrics["eval_seconds"] = time.perf_counter() - start
+    # Tokens the program sampled per second of the whole evaluation (which also scores the
+    # held-out windows): a lower bound on the sampling speed, a cost objective to maximise.
+    sampled = evaluate.MAX_SAMPLES * settings["sample_length"]
+    metrics["sample_tokens_per_second"] = sampled / max(metrics["eval_seconds"], 1e-9)
     if program.first_use():  # compiled for this run
         metrics["eval_compile_seconds"] = program.compile_seconds
     for name, value in out.items():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -24,6 +24,7 @@ class GridStrategy(Strategy):
     """
 
     needs_values = False  # proposes without looking at results
+    multi_objective = True  # never reads values
 
     def __init__(
         self,
@@ -40,6 +41,9 @@ class GridStrategy(Strategy):
         self._axes = [_axis(name, dist, grid_points) for name, dist in self.space.items()]
         self.size = math.prod(len(axis) for axis in self._axes)
         self._order = np.random.default_rng(seed).permutation(self.size) if shuffle else None
+        # Ids of the trials that took grid points: enqueued trials (info "enqueued") take
+        # ids too, so the next grid point is the count of these, not the next id.
+        self._walked: set[int] = set()
 
     @property
     def max_trials(self) -> int:
@@ -47,8 +51,23 @@ class GridStrategy(Strategy):
         return self.size
 
     def ask(self, n: int) -> list[Trial]:
-        count = max(min(n, self.size - self._next_id), 0)
-        return [self.new_trial(self._point(self._next_id)) for _ in range(count)]
+        count = max(min(n, self.size - len(self._walked)), 0)
+        trials = [self.new_trial(self._point(len(self._walked) + k)) for k in range(count)]
+        self._walked.update(t.id for t in trials)
+        return trials
+
+    def tell(self, trial: Trial, value: float | None) -> None:
+        super().tell(trial, value)
+        self._note(trial)
+
+    def will_rerun(self, trials: Sequence[Trial]) -> None:
+        super().will_rerun(trials)
+        for trial in trials:
+            self._note(trial)
+
+    def _note(self, trial: Trial) -> None:
+        if "enqueued" not in trial.info and trial.id >= 0:
+            self._walked.add(trial.id)
 
     def _point(self, trial_id: int) -> dict[str, Any]:
         index = int(self._order[trial_id]) if self._order is not None else trial_id

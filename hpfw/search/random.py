@@ -26,6 +26,7 @@ class RandomStrategy(Strategy):
     """
 
     needs_values = False  # proposes without looking at results
+    multi_objective = True  # never reads values
 
     def __init__(
         self,

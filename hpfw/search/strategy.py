@@ -40,6 +40,12 @@ class Trial:
     info: dict[str, Any] = field(default_factory=dict)  # strategy-private data (rung, bracket)
     # step -> value reported with hpfw.report before the trial ended (a pruned trial's last word)
     intermediate: dict[int, float] = field(default_factory=dict)
+    # With several objectives (``Strategy.directions``): every objective's value, in order
+    # and each in its own direction; ``value`` is the first. With constraints: whether the
+    # trial met them all, and each one's slack (> 0: violated by that much).
+    values: tuple[float, ...] | None = None
+    feasible: bool = True
+    slacks: tuple[float, ...] = ()
 
 
 class Strategy:
@@ -88,6 +94,8 @@ class Strategy:
     # returned no number is complete without a value, as under Hydra's basic sweeper.
     needs_values: ClassVar[bool] = True
     max_budget: int | None = None  # set by multi-fidelity strategies: the largest budget
+    # Whether the strategy handles several objectives (it reads ``trial.values``).
+    multi_objective: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -104,6 +112,8 @@ class Strategy:
         self.direction = direction
         self.seed = seed
         self.trials: dict[int, Trial] = {}  # every trial told so far, by id
+        self.directions: tuple[str, ...] = (direction,)  # every objective's, in order
+        self.n_constraints = 0
         self._next_id = 0
 
     def ask(self, n: int) -> list[Trial]:
@@ -124,6 +134,19 @@ class Strategy:
         trial.value = value
         self.trials[trial.id] = trial
         self._next_id = max(self._next_id, trial.id + 1)
+
+    def set_objectives(self, directions: Sequence[str], n_constraints: int = 0) -> None:
+        """Called once before the first trial when the sweep has several objectives or
+        constraints: ``trial.values`` then holds one value per direction, and
+        ``trial.feasible`` / ``trial.slacks`` the constraints' verdict."""
+        self.directions = tuple(directions)
+        self.direction = self.directions[0]
+        self.n_constraints = int(n_constraints)
+
+    @property
+    def observations(self) -> int:
+        """Trials told that this sweep did not run (warm start: ids below 0)."""
+        return sum(1 for trial_id in self.trials if trial_id < 0)
 
     def reserve_ids(self, next_id: int) -> None:
         """Makes ``new_trial`` start at ``next_id`` or later (ids taken by resumed trials)."""
@@ -161,7 +184,7 @@ class Strategy:
 
     @property
     def best(self) -> Trial | None:
-        done = [t for t in self.completed if t.value is not None]
+        done = [t for t in self.completed if t.value is not None and t.feasible]
         return min(done, key=lambda t: self.score(t.value)) if done else None
 
 

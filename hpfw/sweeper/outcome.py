@@ -29,6 +29,11 @@ class Outcome:
     # The same error whatever the swept values (a configuration error no swept key
     # touches): the sweep stops if no trial has completed yet, rather than repeat it.
     same_for_every_trial: bool = False
+    # Set by ``objectives.Objectives.apply``: every objective's value, each constraint's
+    # slack (> 0: violated) and whether all hold. None until applied.
+    values: dict[str, float] | None = None
+    slacks: dict[str, float] | None = None
+    feasible: bool = True
 
 
 def from_result(

@@ -60,6 +60,9 @@ def draw_all(sweep_dir: Path, header: dict[str, Any], trials: Sequence[Record]) 
     plot_params(sweep_dir / PARAMS_FILE, header, trials)
     plot_rungs(sweep_dir / rungs.RUNGS_FILE, header, trials, sweep_dir)
     plot_curves(sweep_dir / CURVES_FILE, header, trials, sweep_dir)
+    from hpfw.sweeper.pareto_plots import PARETO_FILE, plot_pareto  # several objectives
+
+    plot_pareto(sweep_dir / PARETO_FILE, header, trials)
 
 
 def _figure(**kwargs: Any) -> Figure:
@@ -96,8 +99,9 @@ def history_figure(header: dict[str, Any], trials: Sequence[Record]) -> tuple[Fi
     series: dict[str, list] = {"ids": [], "values": [], "best_so_far": []}
     objective = header.get("objective") or "objective"
     direction = header.get("direction", "minimize")
-    fig = _figure(figsize=(7, 4))
-    ax = fig.subplots()
+    several = len(header.get("objectives") or {}) > 1  # then the hypervolume below
+    fig = _figure(figsize=(7, 7) if several else (7, 4))
+    ax, hv_ax = fig.subplots(2, 1) if several else (fig.subplots(), None)
     ax.set_title(f"{objective} per trial ({direction})")
     done = sorted(completed(trials), key=lambda t: t["id"])
     if not done:
@@ -131,6 +135,10 @@ def history_figure(header: dict[str, Any], trials: Sequence[Record]) -> tuple[Fi
             )
     if done:
         ax.legend(loc="best", fontsize="small")
+    if hv_ax is not None:
+        from hpfw.sweeper.pareto_plots import draw_hypervolume
+
+        series["hypervolume"] = draw_hypervolume(hv_ax, header, trials)
     return fig, series
 
 

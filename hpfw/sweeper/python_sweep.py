@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,10 @@ def sweep(
     verbose: bool = True,
     pruner: str | Mapping[str, Any] | None = None,
     asynchronous: bool = False,
+    objectives: Mapping[str, str] | None = None,
+    constraints: Sequence[str] = (),
+    enqueue: Sequence[Mapping[str, Any]] = (),
+    warm_start: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
     **options: Any,
 ) -> SweepResult:
     """Runs (or resumes) a sweep of ``objective`` over ``space``; returns its results.
@@ -85,6 +89,15 @@ def sweep(
         asynchronous: keep ``n_jobs`` trials running, asking for the next one
             as soon as one ends, instead of launching batches of
             ``batch_size``.
+        objectives: several objectives, ``{metric: "minimize" | "maximize"}``
+            read from the returned mapping (the first is the sweep's
+            objective; ``objective_key`` and ``direction`` are then not needed).
+            The result's ``front`` is then the Pareto front.
+        constraints: ``["train_seconds <= 30", ...]`` on returned metrics:
+            only trials meeting all of them rank or make the front.
+        enqueue: parameter mappings to run first (missing ones drawn at random).
+        warm_start: earlier sweep directories whose completed trials the
+            strategy learns from first (not counted in ``n_trials``).
 
     Example:
         >>> import hpfw
@@ -106,8 +119,12 @@ def sweep(
         strategy=strategy,
         n_trials=n_trials,
         batch_size=n_jobs if batch_size is None else batch_size,
-        direction=direction,
+        direction=None if objectives else direction,
         objective=objective_key,
+        objectives=dict(objectives) if isinstance(objectives, Mapping) else objectives,
+        constraints=list(constraints),
+        enqueue=[dict(p) for p in enqueue],
+        warm_start=_directories(warm_start),
         tie_breaker=tie_breaker,
         tie_breaker_direction=tie_breaker_direction,
         seed=seed,
@@ -130,7 +147,7 @@ def sweep(
         sweep_dir,
         n_jobs=n_jobs,
         backend=backend,
-        objective_key=objective_key,
+        objective_key=settings.objective,
         asynchronous=asynchronous,
     )
     header = new_header(settings, space, command=None, pruner=pruning)
@@ -148,6 +165,16 @@ def default_directory() -> Path:
     """``outputs/sweeps/<date>/<time>``, as Hydra names a sweep's directory."""
     now = dt.datetime.now()
     return Path("outputs") / "sweeps" / now.strftime("%Y-%m-%d") / now.strftime("%H-%M-%S")
+
+
+def _directories(
+    given: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None,
+) -> list[str] | None:
+    if given is None:
+        return None
+    if isinstance(given, (str, os.PathLike)):
+        return [os.fspath(given)]
+    return [os.fspath(d) for d in given]
 
 
 def _qualified_name(objective: Callable[..., Any]) -> str:

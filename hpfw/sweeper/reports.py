@@ -34,8 +34,14 @@ def maximize(header: dict[str, Any]) -> bool:
 
 
 def completed(trials: Iterable[Record]) -> list[Record]:
-    """Complete trials with a finite value (anything else cannot be ranked)."""
-    return [t for t in trials if t.get("state") == "complete" and is_finite(t.get("value"))]
+    """Complete, feasible trials with a finite value (anything else cannot be ranked)."""
+    return [
+        t
+        for t in trials
+        if t.get("state") == "complete"
+        and is_finite(t.get("value"))
+        and t.get("feasible", True) is not False  # met every hydra.sweeper.constraints
+    ]
 
 
 def tie_value(header: dict[str, Any], trial: Record) -> float:
@@ -154,7 +160,7 @@ def write_reports(
     if header is None or trials is None:
         header, trials = Journal(sweep_dir).read()
     best = best_trial(header, trials)
-    _write_best(sweep_dir / BEST_FILE, header, best)
+    _write_best(sweep_dir / BEST_FILE, header, best, trials)
     _write_csv(sweep_dir / CSV_FILE, header, trials)
     if plots:
         from hpfw.sweeper import plots as drawing  # matplotlib: only when drawing
@@ -166,7 +172,9 @@ def write_reports(
     return best
 
 
-def _write_best(path: Path, header: dict[str, Any], best: Record | None) -> None:
+def _write_best(
+    path: Path, header: dict[str, Any], best: Record | None, trials: Sequence[Record]
+) -> None:
     import yaml
 
     if best is None:
@@ -180,6 +188,10 @@ def _write_best(path: Path, header: dict[str, Any], best: Record | None) -> None
         "command": reproduce_command(header, best),
         "metrics": dict(best.get("metrics") or {}),
     }
+    if header.get("objectives") and len(header["objectives"]) > 1:
+        from hpfw.sweeper.front import entries  # several objectives: the Pareto front too
+
+        data = {"objectives": dict(header["objectives"]), **data, "front": entries(header, trials)}
     # A wide line width keeps the command on one line, ready to copy.
     text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=1_000_000)
     replace_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))

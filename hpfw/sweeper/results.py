@@ -38,6 +38,16 @@ class TrialResult:
     record: dict[str, Any] = field(default_factory=dict, repr=False)  # the journal record
 
     @property
+    def values(self) -> dict[str, float]:
+        """Every objective's value (several objectives), or ``{objective: value}``."""
+        return dict(self.record.get("values") or {})
+
+    @property
+    def feasible(self) -> bool:
+        """Whether it met every constraint (True when the sweep has none)."""
+        return self.record.get("feasible", True) is not False
+
+    @property
     def intermediate(self) -> list[tuple[int, float | None]]:
         """The values it reported with ``hpfw.report``: ``[(step, value), ...]``."""
         return curve(self.record)
@@ -86,6 +96,16 @@ class SweepResult:
         """The best completed trial (best.yaml's), or None before any completed."""
         best = reports.best_trial(self.header, self._records)
         return TrialResult.from_record(best) if best is not None else None
+
+    @property
+    def front(self) -> list[TrialResult]:
+        """The Pareto front (best.yaml's ``front``): feasible non-dominated trials.
+
+        Best first in the first objective; with one objective, its best trials.
+        """
+        from hpfw.sweeper.front import front
+
+        return [TrialResult.from_record(r) for r in front(self.header, self._records)]
 
     def trial(self, trial_id: int) -> TrialResult:
         for trial in self.trials:

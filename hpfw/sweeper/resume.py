@@ -19,6 +19,7 @@ from typing import Any
 from hpfw.search import Distribution, Trial, TrialState
 from hpfw.search.space import from_json, to_json
 from hpfw.sweeper.journal import Journal, now_iso, sanitize
+from hpfw.sweeper.objectives import for_settings, trial_values
 from hpfw.sweeper.settings import SweepError, SweepSettings
 
 HEADER_VERSION = 1
@@ -46,6 +47,8 @@ def new_header(
         # How reports rank trials tied on the objective (reports.ranked); null: by id.
         "tie_breaker": settings.tie_breaker,
         "tie_breaker_direction": settings.tie_direction(),
+        # Several objectives (metric -> direction) and constraints; null when not set.
+        **for_settings(settings.objectives, settings.constraints),
         "seed": seed,
         "n_trials": settings.n_trials,
         "batch_size": settings.batch_size,
@@ -100,6 +103,13 @@ def open_journal(
             f"cannot resume {journal.path}: direction changed "
             f"from {old['direction']} to {header['direction']}"
         )
+    for key in ("objectives", "constraints"):
+        if (old.get(key) or None) != (header.get(key) or None):
+            raise SweepError(
+                f"cannot resume {journal.path}: {names(key)} changed (journal: "
+                f"{old.get(key)}, now: {header.get(key)}); resume with the same {key}, or "
+                f"start a new {names.directory} with {names('warm_start')}={journal.sweep_dir}"
+            )
     # A strategy rebuilds its state from the journal under its options (a bracket
     # plan, for sha and hyperband): other options would misread it.
     if "options" in old and _set(old["options"]) != _set(header["options"]):
@@ -146,6 +156,7 @@ def _set(options: Mapping[str, Any]) -> dict[str, Any]:
 
 def trial_of(record: Mapping[str, Any]) -> Trial:
     """The ``Trial`` a journal record describes (what a strategy is told on replay)."""
+    values, feasible, slacks = trial_values(record)
     return Trial(
         record["id"],
         dict(record["params"]),
@@ -156,4 +167,7 @@ def trial_of(record: Mapping[str, Any]) -> Trial:
             int(s): float(v) if v is not None else math.nan
             for s, v in record.get("intermediate") or ()
         },
+        values=values,
+        feasible=feasible,
+        slacks=slacks,
     )

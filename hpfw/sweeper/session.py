@@ -25,6 +25,14 @@ from hpfw.search import Distribution, Strategy, Trial, TrialState, create_strate
 from hpfw.sweeper import reports
 from hpfw.sweeper.drivers import Driver, SweepLock
 from hpfw.sweeper.journal import Journal, finished
+from hpfw.sweeper.known import (
+    configure_strategy,
+    enqueued_left,
+    prepare_new,
+    read_observations,
+    tell_observations,
+)
+from hpfw.sweeper.objectives import Objectives
 from hpfw.sweeper.outcome import Outcome
 from hpfw.sweeper.progress import Progress, as_trial, warn_without_tie_breaker
 from hpfw.sweeper.report_writer import ReportWriter
@@ -38,9 +46,11 @@ log = logging.getLogger("hpfw.sweeper")
 FAILED = (TrialState.failed, TrialState.diverged)
 
 
-def planned_total(strategy: Strategy, settings: SweepSettings) -> int:
-    """Trials to run: n_trials, or fewer when the strategy plans fewer (a grid's size)."""
+def planned_total(strategy: Strategy, settings: SweepSettings, enqueued: int = 0) -> int:
+    """Trials to run: n_trials, or fewer when the strategy plans fewer (a grid's size,
+    plus the ``enqueued`` trials that run before it)."""
     planned, cap = strategy.max_trials, settings.n_trials
+    planned = planned + enqueued if planned is not None else None
     if cap is None and planned is None:
         raise SweepError(
             f"Invalid {settings.names('n_trials')}: got None; the {settings.strategy} "
@@ -68,6 +78,8 @@ class SweepSession:
         self.lock = SweepLock(sweep_dir)
         self.driver = Driver(sweep_dir)
         self.strategy: Strategy | None = None
+        self.objectives = Objectives.from_header(header, settings.names)
+        self.enqueue: list[dict[str, Any]] = []  # points to run first (known.py)
         self.total = 0
         self.mine: dict[int, tuple[Trial, dict[str, Any]]] = {}  # running here: trial, record
         self.elsewhere: dict[int, dict[str, Any]] = {}  # running under other live drivers
@@ -93,6 +105,11 @@ class SweepSession:
             live = self.driver.others() if existed else []
             self.header, _ = open_journal(self.journal, self.settings, self.header, live)
             settings = self.settings
+            self.objectives = Objectives.from_header(self.header, settings.names)
+            observations = []
+            if not existed:
+                observations = prepare_new(self.header, self.space, self.objectives, settings)
+            self.enqueue = list(self.header.get("enqueue") or [])
             strategy = create_strategy(
                 settings.strategy,
                 self.space,
@@ -106,10 +123,14 @@ class SweepSession:
                     f"itself, but the {settings.strategy} strategy gives each trial a budget; "
                     "use a pruner with random, bayes or tpe (pruner=asha is successive halving)"
                 )
-            self.total = planned_total(strategy, settings)
+            configure_strategy(strategy, self.objectives, settings, self.header)
+            self.total = planned_total(strategy, settings, len(self.enqueue))
             self.runner.prepare(strategy, self.header)
             if not existed:  # only once the strategy accepted its settings
                 self.journal.write_header(self.header)
+                if observations:
+                    self.journal.append_many(observations)
+            tell_observations(strategy, read_observations(self.journal))
             self.driver.start()
             self.opened = True
             self.strategy = strategy
@@ -194,8 +215,10 @@ class SweepSession:
                 batch = [self.orphans.pop(i) for i in sorted(self.orphans)[:n]]
                 room = self.total - len(self.tail.latest)
                 want = min(n - len(batch), room)
-                if want > 0:
-                    batch += self.strategy.ask(want)
+                queued = enqueued_left(self.enqueue, self.tail.latest.values())[: max(want, 0)]
+                batch += [self.strategy.new_trial(p, enqueued=k) for k, p in queued]
+                if want > len(queued):
+                    batch += self.strategy.ask(want - len(queued))
             if not batch:
                 self.done = not (self.mine or self.elsewhere or self.orphans)
                 short = len(self.tail.latest) < self.total
@@ -221,21 +244,27 @@ class SweepSession:
         for trial, outcome in results:
             record = self.mine[trial.id][1]
             outcome, intermediate, metrics = with_reports(outcome, self.sweep_dir, record["job"])
+            outcome = self.objectives.apply(outcome)
             trial.state = outcome.state
+            trial.values = tuple(outcome.values.values()) if outcome.values else None
+            trial.feasible, trial.slacks = outcome.feasible, tuple((outcome.slacks or {}).values())
             trial.intermediate = dict(intermediate)
             ended.append(
                 (
                     trial,
                     outcome,
-                    finished(
-                        record,
-                        outcome.state.value,
-                        outcome.value,
-                        outcome.metrics,
-                        error=outcome.error,
-                        traceback=outcome.traceback,
-                        intermediate=sorted(intermediate.items()),
-                        intermediate_metrics={k: sorted(v.items()) for k, v in metrics.items()},
+                    self.objectives.annotate(
+                        finished(
+                            record,
+                            outcome.state.value,
+                            outcome.value,
+                            outcome.metrics,
+                            error=outcome.error,
+                            traceback=outcome.traceback,
+                            intermediate=sorted(intermediate.items()),
+                            intermediate_metrics={k: sorted(v.items()) for k, v in metrics.items()},
+                        ),
+                        outcome,
                     ),
                 )
             )

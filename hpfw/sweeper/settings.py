@@ -60,6 +60,18 @@ class SweepSettings:
     # else the first by id. Its direction is tie_breaker_direction, or (null) from its name.
     tie_breaker: str | None = None
     tie_breaker_direction: str | None = None  # the tie-breaker's; null: from its name
+    # Several objectives: metric -> minimize|maximize, e.g. {val_accuracy: maximize,
+    # params: minimize}; the first is the sweep's objective. {}: objective and direction.
+    objectives: Any = None  # Any: an override replaces the mapping (no + needed)
+    # Conditions on returned metrics, e.g. ["train_seconds <= 30", "params <= 1e5"]; only
+    # trials meeting all of them rank, make the Pareto front or are best.
+    constraints: Any = None  # a list of strings, or one
+    # Parameter mappings to run first ({optimizer.lr: 0.01, ...}); the strategy then
+    # carries on with their results as observations.
+    enqueue: Any = None  # a list of mappings
+    # Directories of earlier sweeps (one, or a list) whose completed trials the strategy
+    # learns from before its first trial; trials the space cannot hold are dropped.
+    warm_start: Any = None
     seed: int | None = None  # null: a fresh seed per sweep, recorded in the journal
     params: dict[str, str] = field(default_factory=dict)  # key -> sweep override value
     max_failures: int = 10  # failed or diverged trials tolerated before the sweep stops
@@ -120,6 +132,8 @@ class SweepSettings:
             **exclusions(app.pop("glob_exclude", {})),
             **exclusions(self.glob_exclude),
         }
+        if self.objectives:  # several objectives: the first is the sweep's objective
+            self._take_objectives()
         for key, value in app.items():
             if getattr(self, key) is None and value is not None:
                 setattr(self, key, value)
@@ -166,6 +180,45 @@ class SweepSettings:
                 "tie_breaker_direction",
                 self.tie_breaker_direction,
                 "null, " + " or ".join(DIRECTIONS),
+            )
+        self.check_known()
+
+    def _take_objectives(self) -> None:
+        from hpfw.sweeper.objectives import check_objectives
+
+        self.objectives = check_objectives(self.objectives, self.names)
+        first, direction = next(iter(self.objectives.items()))
+        for key, ours in (("objective", first), ("direction", direction)):
+            given = getattr(self, key)
+            if given is not None and str(plain(given)) != ours:
+                raise SweepError(
+                    f"Invalid {self.names(key)}: got {given!r}, but {self.names('objectives')} "
+                    f"starts with {first}: {direction}; set one of the two"
+                )
+        self.objective, self.direction = first, direction
+
+    def check_known(self) -> None:
+        """The settings of several objectives, constraints, enqueue and warm_start."""
+        from hpfw.sweeper.objectives import check_constraints, check_objectives
+
+        if self.objectives:
+            check_objectives(self.objectives, self.names)
+        check_constraints(self.constraints, self.names)
+        enqueue = [] if self.enqueue is None else self.enqueue
+        if not isinstance(enqueue, (list, tuple)) or not all(
+            isinstance(p, Mapping) for p in enqueue
+        ):
+            raise SweepError(
+                f"Invalid {self.names('enqueue')}: got {self.enqueue!r}; allowed: a list of "
+                "parameter mappings, e.g. [{optimizer.lr: 0.01}]"
+            )
+        starts = [self.warm_start] if isinstance(self.warm_start, str) else self.warm_start
+        if starts is not None and not (
+            isinstance(starts, (list, tuple)) and all(isinstance(d, str) for d in starts)
+        ):
+            raise SweepError(
+                f"Invalid {self.names('warm_start')}: got {self.warm_start!r}; allowed: a sweep "
+                "directory or a list of them"
             )
 
     def tie_direction(self) -> str | None:

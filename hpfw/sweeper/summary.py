@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from hpfw.sweeper import rungs
+from hpfw.sweeper.front import front, is_multi
 from hpfw.sweeper.reports import STATES, active_params, best_trial, counts, maximize, ranked
 from hpfw.sweeper.reports import reproduce_command as command_of
 
@@ -34,6 +35,12 @@ def no_best_reason(trials: Sequence[Record]) -> str:
     complete = counts(trials)["complete"]
     if not complete:
         return f"{NO_TRIALS.capitalize()}."
+    infeasible = sum(t.get("state") == "complete" and t.get("feasible") is False for t in trials)
+    if infeasible:
+        return (
+            f"No trial met the constraints: {infeasible} of {complete} completed trials are "
+            "infeasible (hydra.sweeper.constraints); only feasible trials rank."
+        )
     returned = sorted({k for t in trials for k in (t.get("metrics") or {})})
     if returned:  # mappings without the objective key: say which keys there were
         return (
@@ -48,11 +55,19 @@ def no_best_reason(trials: Sequence[Record]) -> str:
 
 
 def summary_table(header: dict[str, Any], trials: Sequence[Record], top: int = 5) -> Table:
-    """The ``top`` best completed trials, titled with the counts of every state."""
+    """The ``top`` best completed trials, titled with the counts of every state.
+
+    With several objectives: the Pareto front instead (every point, up to ``4 * top``).
+    """
     from rich.table import Table
 
     found = counts(trials)
     title = f"Sweep: {len(trials)} trials — " + ", ".join(f"{found[s]} {s}" for s in STATES)
+    infeasible = sum(t.get("state") == "complete" and t.get("feasible") is False for t in trials)
+    if infeasible:
+        title += f" ({infeasible} complete but infeasible)"
+    if is_multi(header):
+        return front_table(header, trials, title, 4 * top)
     objective = header.get("objective") or "value"
     arrow = "↑" if maximize(header) else "↓"
     table = Table(title=title)
@@ -72,6 +87,26 @@ def summary_table(header: dict[str, Any], trials: Sequence[Record], top: int = 5
         tied = [fmt((trial.get("metrics") or {}).get(tie))] if tie else []
         budget = [fmt(rungs.budget(trial))] if fidelity else []
         table.add_row(str(rank), str(trial["id"]), fmt(trial["value"]), *tied, *budget, params)
+    return table
+
+
+def front_table(header: dict[str, Any], trials: Sequence[Record], title: str, top: int) -> Table:
+    """The Pareto front (feasible trials only), best first in the first objective."""
+    from rich.table import Table
+
+    points = front(header, trials)
+    table = Table(title=f"{title}\nPareto front: {len(points)} non-dominated trials")
+    table.add_column("id", justify="right")
+    for name, direction in header["objectives"].items():
+        table.add_column(f"{name} {'↑' if direction == 'maximize' else '↓'}", justify="right")
+    table.add_column("params")
+    for trial in points[:top]:
+        values = trial.get("values") or {}
+        params = ", ".join(f"{k}={fmt(v)}" for k, v in active_params(trial).items())
+        cells = [fmt(values.get(name)) for name in header["objectives"]]
+        table.add_row(str(trial["id"]), *cells, params)
+    if len(points) > top:
+        table.caption = f"{len(points) - top} more in best.yaml"
     return table
 
 
@@ -109,6 +144,12 @@ def print_summary(
     if best is None:
         console.print(f"[yellow]{no_best_reason(trials)}[/yellow]", markup=True)
         return
+    if is_multi(header):
+        console.print(
+            f"Pareto front: {len(front(header, trials))} trials (best.yaml lists each with "
+            f"its command); best in {header.get('objective')}:",
+            markup=False,
+        )
     console.print(
         f"Best trial: #{best['id']} ({header.get('objective') or 'value'} = {fmt(best['value'])})"
     )

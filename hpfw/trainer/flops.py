@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -73,3 +75,10 @@ def program_flops(spec: StaticSpec, data: DataArrays) -> float:
         + eval_flops("test")
         + init_flops
     )
+
+
+@functools.cache
+def param_count(spec: StaticSpec) -> int:
+    """The model's trainable parameters (shapes only: nothing is initialised or run)."""
+    params = jax.eval_shape(Trainer(spec).init_carry, placeholder_hparams(), jax.random.key(0))[0]
+    return int(sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(params)))

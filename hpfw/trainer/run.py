@@ -24,6 +24,7 @@ from hpfw.models import validate_model
 from hpfw.pruning.api import current_channel
 from hpfw.trainer import checkpoint, compiled, monitor, saved_settings
 from hpfw.trainer import device as devices
+from hpfw.trainer.flops import param_count
 from hpfw.trainer.metrics import write_run_metrics
 from hpfw.trainer.spec import (
     DataArrays,
@@ -171,6 +172,7 @@ def summarize(
         "steps_per_second": steps / seconds if seconds > 0 else 0.0,
         "flops": flops,
         "flops_per_second": flops / seconds if seconds > 0 else 0.0,
+        "params": param_count(spec),  # a cost objective: {params: minimize}
     }
     if diverged:
         metrics["diverged_epoch"] = int(out["diverged_epoch"])
