@@ -123,7 +123,7 @@ def sweep(
         objective=objective_key,
         objectives=dict(objectives) if isinstance(objectives, Mapping) else objectives,
         constraints=list(constraints),
-        enqueue=[dict(p) for p in enqueue],
+        enqueue=list(enqueue) if isinstance(enqueue, (list, tuple)) else enqueue,
         warm_start=_directories(warm_start),
         tie_breaker=tie_breaker,
         tie_breaker_direction=tie_breaker_direction,

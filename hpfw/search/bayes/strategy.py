@@ -126,7 +126,8 @@ class BayesStrategy(Strategy):
         trials = []
         for _ in range(n):
             point = None
-            if self._next_id >= self.n_initial and len(self.completed) >= 2:
+            # Warm-start observations count towards the initial design.
+            if self._next_id + self.observations >= self.n_initial and len(self.completed) >= 2:
                 point = self._propose()
             if point is None:
                 params = self.encoder.decode(self._initial_point(self._next_id))
