@@ -157,3 +157,27 @@ def test_cli_digits_accuracy_against_parameters(tmp_path):
     best = yaml.safe_load((out / "best.yaml").read_text())
     assert best["front"] and all("model.hidden_dim=" in p["command"] for p in best["front"])
     assert (out / "pareto.png").stat().st_size > 0
+
+
+def test_bayes_models_feasibility(tmp_path):
+    # Maximise f2 subject to 10 (x + y) <= 4: the optimum is x = 0.4, y = 0 (f2 = 0.64).
+    def costly(params):
+        return {**two(params), "cost": 10 * (params["x"] + params["y"])}
+
+    result = hpfw.sweep(costly, SPACE, strategy="bayes", n_trials=12, seed=0, n_initial=6,
+                        objective_key="f2", direction="maximize", constraints=["cost <= 4"],
+                        directory=tmp_path / "s", verbose=False)  # fmt: skip
+    model = [t for t in result.trials if t.info.get("source") == "gp"]
+    assert len(model) == 6
+    assert result.best.feasible and result.best.value > 0.6  # Sobol's best feasible: < 0.
+    assert all(abs(t.params["x"] + t.params["y"] - 0.4) < 0.1 for t in model[1:])
+
+
+def test_bayes_with_several_objectives(tmp_path):
+    result = hpfw.sweep(two, SPACE, strategy="bayes", n_trials=12, seed=0, n_initial=5,
+                        objectives=TWO, directory=tmp_path / "s", verbose=False)  # fmt: skip
+    model = [t for t in result.trials if t.info.get("source") == "gp"]
+    assert len(model) == 7 and all(len(t.values) == 2 for t in model)
+    # y only hurts f2: the model's proposals keep it small, spread along x.
+    assert sum(t.params["y"] < 0.2 for t in model) >= 5
+    assert len({round(t.params["x"], 1) for t in result.front}) >= 3

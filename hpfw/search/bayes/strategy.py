@@ -76,7 +76,11 @@ class BayesStrategy(Strategy):
 
     All the JAX work runs in float64 inside ``jax.enable_x64``, which changes
     nothing for other code in the process (a trainer keeps float32).
+
+    Several objectives or constraints: ``mo_acquisition.py`` (ParEGO, EI x P(feasible)).
     """
+
+    multi_objective = True
 
     def __init__(
         self,
@@ -171,6 +175,10 @@ class BayesStrategy(Strategy):
 
     def _propose(self) -> np.ndarray | None:
         """The next point, from the model, or ``None`` when nothing new is worth asking."""
+        if len(self.directions) > 1 or self.n_constraints:
+            from hpfw.search.bayes.mo_acquisition import propose
+
+            return propose(self)
         done = sorted(
             (t for t in self.trials.values() if t.id in self._x),
             key=lambda t: t.id,
