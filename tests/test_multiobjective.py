@@ -6,7 +6,8 @@ import pytest
 import yaml
 
 import hpfw
-from hpfw.search import register_strategy
+from hpfw.search import Trial, TrialState, register_strategy
+from hpfw.search.multifidelity.brackets import promote_pareto
 from hpfw.search.pareto import as_minimized, pareto_front
 from hpfw.search.random import RandomStrategy
 from hpfw.sweeper.settings import SweepError
@@ -181,3 +182,48 @@ def test_bayes_with_several_objectives(tmp_path):
     # y only hurts f2: the model's proposals keep it small, spread along x.
     assert sum(t.params["y"] < 0.2 for t in model) >= 5
     assert len({round(t.params["x"], 1) for t in result.front}) >= 3
+
+
+def _told(values, feasible=True, slacks=()):
+    return Trial(0, {}, state=TrialState.complete, value=values[0], values=tuple(values),
+                 feasible=feasible, slacks=tuple(slacks))  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("rung", "k", "kept"),
+    [
+        # (config, (accuracy up, params down)): 1 and 3 are the front; 3 is not dominated by 1.
+        ([(0, (0.8, 300)), (1, (0.9, 100)), (2, (0.7, 200)), (3, (0.95, 400))], 2, [1, 3]),
+        # Three on the front, keep 2: the extremes (crowding distance inf) first.
+        ([(0, (0.9, 300)), (1, (0.8, 200)), (2, (0.7, 100)), (3, (0.5, 900))], 2, [0, 2]),
+    ],
+)
+def test_successive_halving_keeps_the_front(rung, k, kept):
+    trials = [(c, _told(v)) for c, v in rung]
+    assert promote_pareto(trials, k, ("maximize", "minimize")) == kept
+
+
+def test_successive_halving_keeps_feasible_configurations_first():
+    rung = [(0, _told((0.99, 1), False, (5.0,))), (1, _told((0.5, 1), True, (-1.0,))),
+            (2, _told((0.9, 1), False, (1.0,)))]  # fmt: skip
+    assert promote_pareto(rung, 2, ("maximize", "minimize")) == [1, 2]
+
+
+def test_sha_promotes_by_non_dominated_sorting():
+    from hpfw.search import create_strategy
+
+    strategy = create_strategy("sha", SPACE, seed=0, min_budget=1, max_budget=8, eta=2)
+    strategy.set_objectives(tuple(TWO.values()))
+    first = strategy.ask(16)
+    assert {t.info["rung"] for t in first} == {0}
+    for trial in first:
+        values = two(trial.params)
+        trial.values = (values["f1"], values["f2"])
+        trial.state = TrialState.complete
+        strategy.tell(trial, values["f1"])
+    promoted = sorted(t.info["config"] for t in strategy.ask(16))
+    k = len(promoted)
+    expected = promote_pareto([(t.info["config"], t) for t in first], k, tuple(TWO.values()))
+    # Not the 4 best by f1 alone: the front's trade-offs go on.
+    by_f1 = sorted(sorted(first, key=lambda t: t.value)[:k], key=lambda t: t.info["config"])
+    assert promoted == expected != [t.info["config"] for t in by_f1]

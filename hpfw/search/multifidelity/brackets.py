@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from hpfw.errors import HpfwError
+from hpfw.search.strategy import Trial
 
 # What every multi-fidelity trial carries in its info; the journal and reports read it.
 LINEAGE = ("config", "bracket", "rung", "budget")
@@ -134,6 +135,27 @@ def promote(
         ((score(value), config) for config, value in results if value is not None),
     )
     return sorted(config for _, config in ranked[:k])
+
+
+def promote_pareto(
+    results: Sequence[tuple[int, Trial]], k: int, directions: Sequence[str]
+) -> list[int]:
+    """The ``k`` best configurations by non-dominated sorting, in configuration order.
+
+    With several objectives (or constraints) a rung keeps the feasible
+    configurations front by front, the spread-out points of a front before
+    its crowded ones (NSGA-II's order, ``pareto.order``); infeasible ones
+    only fill what is left, least violating first.
+    """
+    from hpfw.search.pareto import as_minimized, order  # numpy: not at import (reports.py)
+
+    done = [(c, t) for c, t in results if t.value is not None]
+    feasible = [(c, t) for c, t in done if t.feasible]
+    vectors = as_minimized([t.values or (t.value,) for _, t in feasible], directions)
+    ranked = [feasible[i][0] for i in order(vectors)] if feasible else []
+    violation = {c: sum(max(v, 0.0) for v in t.slacks) for c, t in done if not t.feasible}
+    ranked += sorted(violation, key=lambda c: (violation[c], c))
+    return sorted(ranked[:k])
 
 
 def check_iterations(iterations: int) -> None:

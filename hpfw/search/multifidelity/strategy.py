@@ -16,7 +16,7 @@ import numpy as np
 
 from hpfw.errors import HpfwError
 from hpfw.search.multifidelity import proposals
-from hpfw.search.multifidelity.brackets import LINEAGE, Bracket, promote
+from hpfw.search.multifidelity.brackets import LINEAGE, Bracket, promote, promote_pareto
 from hpfw.search.space import Distribution
 from hpfw.search.strategy import Strategy, Trial, TrialState
 
@@ -41,6 +41,8 @@ class BracketStrategy(Strategy):
     of parameters + 2); the rest, and all of them before any budget has enough
     results, are uniform at random. ``bayes_options`` go to that GP.
     """
+
+    multi_objective = True  # rungs keep their best by non-dominated sorting (promote_pareto)
 
     def __init__(
         self,
@@ -116,7 +118,7 @@ class BracketStrategy(Strategy):
         is no rival for a full run's), so, as in BOHB, the incumbent comes
         from the largest budget reached.
         """
-        done = self.completed
+        done = [t for t in self.completed if t.feasible]
         if not done:
             return None
         return min(done, key=lambda t: (-int(t.info.get("budget") or 0), self.score(t.value)))
@@ -135,6 +137,9 @@ class BracketStrategy(Strategy):
         trials = self._rungs.get((j, i - 1), {})
         if any(c not in trials or trials[c].state == TrialState.running for c in below):
             return None
+        if len(self.directions) > 1 or self.n_constraints:
+            ranked = [(c, trials[c]) for c in below]
+            return promote_pareto(ranked, bracket.sizes[i], self.directions)
         return promote([(c, trials[c].value) for c in below], bracket.sizes[i], self.score)
 
     def _launch(self, j: int, i: int, configs: list[int]) -> list[Trial]:
