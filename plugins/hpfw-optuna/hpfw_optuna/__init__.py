@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -31,7 +31,14 @@ class TPEStrategy(Strategy):
     ``constant_liar`` and so on). With a batch size above one, pass
     ``constant_liar=True`` so trials of one batch avoid each other. The study
     is ``self.study``, for Optuna's own analysis and plots.
+
+    Several objectives (``hydra.sweeper.objectives``) make it Optuna's
+    multi-objective TPE (a study with one direction per objective, told every
+    value); constraints go to TPE's ``constraints_func`` as the trials' slacks
+    (> 0 violates), so it samples near good feasible trials.
     """
+
+    multi_objective = True
 
     def __init__(
         self,
@@ -48,12 +55,35 @@ class TPEStrategy(Strategy):
         self._sampler_options = sampler_options
         # Every trial's random draws come from (root seed, trial id): see ``ask``.
         self._root = seed if seed is not None else secrets.randbits(31)
+        self._constrained = False
         self.study = optuna.create_study(direction=direction, sampler=self._sampler(0))
         self._asked: dict[int, optuna.trial.Trial] = {}  # hpfw id -> Optuna trial not yet told
 
+    def set_objectives(self, directions: Sequence[str], n_constraints: int = 0) -> None:
+        """Several objectives or constraints: a fresh study with every direction."""
+        super().set_objectives(directions, n_constraints)
+        self._constrained = n_constraints > 0
+        self.study = optuna.create_study(directions=list(directions), sampler=self._sampler(0))
+
     def _sampler(self, trial_id: int) -> optuna.samplers.TPESampler:
         seed = int(np.random.SeedSequence([self._root, trial_id]).generate_state(1)[0])
-        return optuna.samplers.TPESampler(seed=seed, **self._sampler_options)
+        # Optuna 5 reads constraints the trials carry (Trial.set_constraint); older
+        # versions ask a constraints_func.
+        old = self._constrained and not NEW_CONSTRAINTS
+        constraints = {"constraints_func": _slacks} if old else {}
+        return optuna.samplers.TPESampler(seed=seed, **constraints, **self._sampler_options)
+
+    def _replayed_constraints(self, slacks: list[float]) -> dict[str, Any]:
+        if not self._constrained:
+            return {}
+        if NEW_CONSTRAINTS:
+            return {"constraints": {f"c{k}": s for k, s in enumerate(slacks)}}
+        return {"system_attrs": {"constraints": slacks}}  # what constraints_func stores
+
+    def _told_values(self, trial: Trial) -> float | list[float] | None:
+        if trial.value is None or len(self.directions) == 1:
+            return trial.value
+        return list(trial.values) if trial.values is not None else None
 
     def ask(self, n: int) -> list[Trial]:
         trials = []
@@ -71,7 +101,8 @@ class TPEStrategy(Strategy):
 
     def tell(self, trial: Trial, value: float | None) -> None:
         super().tell(trial, value)  # turns NaN and inf into None, sets trial.state
-        value = trial.value
+        value = self._told_values(trial)
+        slacks = [s if math.isfinite(s) else 1e300 for s in trial.slacks] or [0.0]
         asked = self._asked.pop(trial.id, None)
         # A pruned trial is told as Optuna's PRUNED with the values it reported, which
         # TPE ranks below the completed trials (better than a failure, which it ignores).
@@ -85,6 +116,10 @@ class TPEStrategy(Strategy):
             elif value is None:
                 self.study.tell(asked, state=OptunaState.FAIL)
             else:
+                asked.set_user_attr(SLACKS, slacks)
+                if self._constrained and NEW_CONSTRAINTS:
+                    for k, slack in enumerate(slacks):
+                        asked.set_constraint(f"c{k}", slack)
                 self.study.tell(asked, value)
             return
         if asked is not None:
@@ -95,13 +130,17 @@ class TPEStrategy(Strategy):
         # A trial Optuna never asked: replayed from the journal, or a copy as above.
         active = {k: v for k, v in trial.params.items() if k not in trial.inactive}
         state = OptunaState.COMPLETE if value is not None else OptunaState.FAIL
+        several = isinstance(value, list)
         self.study.add_trial(
             optuna.trial.create_trial(
                 params=active,
                 distributions={k: self._distributions[k] for k in active},
-                value=value,
+                value=None if several else value,
+                values=value if several else None,
                 state=OptunaState.PRUNED if pruned else state,
                 intermediate_values=reported if pruned else None,
+                user_attrs={SLACKS: slacks},
+                **self._replayed_constraints(slacks),
             )
         )
 
@@ -119,6 +158,14 @@ class TPEStrategy(Strategy):
                 value = dist.choices[dist.index(value)]
             typed[name] = value
         return typed
+
+
+NEW_CONSTRAINTS = hasattr(optuna.trial.Trial, "set_constraint")
+SLACKS = "hpfw_slacks"  # each constraint's slack (> 0: violated), in a trial's user_attrs
+
+
+def _slacks(frozen: optuna.trial.FrozenTrial) -> list[float]:
+    return list(frozen.user_attrs.get(SLACKS, [0.0]))
 
 
 def to_optuna(dist: Distribution) -> BaseDistribution:

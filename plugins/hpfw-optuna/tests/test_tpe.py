@@ -166,3 +166,21 @@ def test_a_replayed_study_proposes_what_the_uninterrupted_one_did() -> None:
         resumed.tell(Trial(trial.id, dict(trial.params)), float(trial.params["lr"]))
     assert [t.params for t in done] == whole[:4]
     assert run(resumed, 0) == whole[4:]
+
+
+def test_several_objectives_and_constraints(tmp_path):
+    import hpfw
+
+    def two(p):
+        x, y = p["x"], p["y"]
+        return {"f1": x, "f2": 1.0 - (1.0 - x) ** 2 - y, "cost": 10 * (x + y)}
+
+    space = {"x": hpfw.Float(0, 1), "y": hpfw.Float(0, 1)}
+    options = dict(objectives={"f1": "minimize", "f2": "maximize"}, constraints=["cost <= 6"],
+                   verbose=False, n_startup_trials=10, directory=tmp_path / "s")  # fmt: skip
+    result = hpfw.sweep(two, space, strategy="tpe", n_trials=30, seed=0, **options)
+    # A random point is feasible with probability 0.18; TPE learns where feasible trials are.
+    assert sum(t.feasible for t in result.trials[10:]) >= 12
+    assert result.front and all(t.feasible for t in result.front)
+    resumed = hpfw.sweep(two, space, strategy="tpe", n_trials=34, seed=0, resume=True, **options)
+    assert [t.id for t in resumed.trials] == list(range(34))
