@@ -8,7 +8,7 @@ Hydra's own message. Range checks that a type cannot express live in
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -225,6 +225,44 @@ class TextConfig:
 
 
 @dataclass
+class EnvelopeConfig:
+    """The structural values a sweep can ask for; hpfw's sweeper sets it (docs/structural.md).
+
+    Each list holds the values one key takes in the sweep; a key left null is
+    each trial's own value. Trials train on programs compiled for boxes of
+    these values, which a cost model chooses, so a new value compiles nothing.
+    A run without an envelope trains on exactly its own sizes.
+    """
+
+    num_layers: list[int] | None = None  # model.num_layers
+    hidden_dim: list[int] | None = None  # model.hidden_dim
+    num_conv_layers: list[int] | None = None  # model.num_conv_layers
+    channels: list[int] | None = None  # model.channels
+    d_model: list[int] | None = None  # model.d_model
+    num_heads: list[int] | None = None  # model.num_heads
+    mlp_dim: list[int] | None = None  # model.mlp_dim
+    batch_size: list[int] | None = None  # trainer.batch_size
+    epochs: list[int] | None = None  # trainer.epochs (the largest is the programs' horizon)
+    optimizer: list[str] | None = None  # optimiser families (optimizer.name)
+    trials: int | None = None  # trials in the sweep: weighs compiles against padding
+
+
+# The config key each envelope field lists the values of (hpfw.sweeper.envelopes).
+ENVELOPE_KEYS: dict[str, str] = {
+    "model.num_layers": "num_layers",
+    "model.hidden_dim": "hidden_dim",
+    "model.num_conv_layers": "num_conv_layers",
+    "model.channels": "channels",
+    "model.d_model": "d_model",
+    "model.num_heads": "num_heads",
+    "model.mlp_dim": "mlp_dim",
+    "trainer.batch_size": "batch_size",
+    "trainer.epochs": "epochs",
+}
+ENVELOPE_KEY = "trainer.envelope"
+
+
+@dataclass
 class TrainerConfig:
     epochs: int = 20
     batch_size: int = 32
@@ -234,6 +272,8 @@ class TrainerConfig:
     compilation_cache_dir: str | None = "~/.cache/hpfw/jax"  # null = off
     schedule_epochs: int | None = None  # learning-rate schedule horizon; null = epochs
     checkpoint_dir: str | None = None  # continue from / save the trainer state here
+    # Set by hpfw's sweeper; every field null (the default): pad nothing.
+    envelope: EnvelopeConfig = field(default_factory=EnvelopeConfig)
 
 
 # --- generation/ (task=lm) -------------------------------------------------

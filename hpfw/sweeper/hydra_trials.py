@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from hpfw.search import Strategy, Trial, TrialState
 from hpfw.search.overrides import ParsedSweep
 from hpfw.sweeper import budgets, outcome
+from hpfw.sweeper.envelopes import envelope_override
 from hpfw.sweeper.journal import started
 from hpfw.sweeper.outcome import Outcome
 from hpfw.sweeper.settings import SweepError, SweepSettings
@@ -53,6 +54,7 @@ class HydraTrials:
         self.config = config
         self.sweep_dir = sweep_dir
         self.max_budget: int | None = None
+        self.envelope: str | None = None  # trainer.envelope=... for hpfw's trainer
         self._composed: dict[tuple[str, ...], DictConfig | None] = {}
         self._launches: dict[int, list[str]] = {}  # trial id -> its overrides, as launched
 
@@ -88,6 +90,15 @@ class HydraTrials:
     # --- TrialRunner -----------------------------------------------------------------
 
     def prepare(self, strategy: Strategy, header: dict[str, Any]) -> None:
+        planned = [n for n in (self.settings.n_trials, strategy.max_trials) if n is not None]
+        rungs = {b for bracket in getattr(strategy, "brackets", ()) for b in bracket.budgets}
+        if strategy.max_budget is not None:
+            rungs.add(strategy.max_budget)
+        self.envelope = envelope_override(
+            self.sweep, self.composed, min(planned, default=1), sorted(rungs) or None
+        )
+        if self.envelope is not None:
+            log.info("structural values of this sweep, for every trial: %s", self.envelope)
         if strategy.max_budget is None:
             return
         budgets.check_budget_keys(self.settings, self.sweep, self.composed())
@@ -121,6 +132,8 @@ class HydraTrials:
         # The checkpoint stays out of the recorded overrides: best.yaml's command reruns
         # the trial from scratch, which gives the same result (the same schedule).
         launch = [*self.sweep.fixed, *own]
+        if self.envelope is not None:  # left out of the record too: a rerun pads nothing
+            launch.append(self.envelope)
         if checkpoint is not None:
             launch.append(budgets.checkpoint_override(self.settings, checkpoint))
         self._launches[trial.id] = launch
