@@ -150,13 +150,37 @@ def log_plan(plan: costs.Plan, platform: str) -> None:
 
 def choose_program(spec: StaticSpec, envelope: Envelope, platform: str) -> ProgramSpec:
     """The program ``spec`` trains on in ``envelope``: its box's, on ``platform``."""
-    family = spec.family
     model = dict(spec.model)
-    own = {k: int(model[k]) for k in STRUCTURAL[family]} | {"batch_size": spec.batch_size}
+    own = {k: int(model[k]) for k in STRUCTURAL[spec.family]} | {"batch_size": spec.batch_size}
     problem = problem_for(spec, envelope)
     ranges = {k: (v, v) for k, v in own.items()}
     if problem.values:
         ranges.update(plan_for(problem, platform, _cores()).ranges_for(own))
+    return _program(spec, envelope, ranges)
+
+
+def sibling_programs(spec: StaticSpec, envelope: Envelope, platform: str) -> list[ProgramSpec]:
+    """The programs of the other boxes of ``spec``'s plan: what later trials will need."""
+    problem = problem_for(spec, envelope)
+    if not problem.values:
+        return []
+    mine = choose_program(spec, envelope, platform)
+    model = dict(spec.model)
+    own = {k: int(model[k]) for k in STRUCTURAL[spec.family]} | {"batch_size": spec.batch_size}
+    programs = []
+    for box in plan_for(problem, platform, _cores()).boxes:
+        ranges = {k: (v, v) for k, v in own.items()} | box.ranges(problem)
+        program = _program(spec, envelope, ranges)
+        if program != mine:
+            programs.append(program)
+    return programs
+
+
+def _program(
+    spec: StaticSpec, envelope: Envelope, ranges: Mapping[str, tuple[int, int]]
+) -> ProgramSpec:
+    family = spec.family
+    model = dict(spec.model)
     families = set(envelope.get("optimizer")) | {spec.optimizer}
     horizon = max((*envelope.get("epochs"), spec.epochs))
     sized = {**model, **{k: hi for k, (lo, hi) in ranges.items() if k in STRUCTURAL[family]}}

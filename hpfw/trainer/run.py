@@ -23,7 +23,13 @@ from hpfw.errors import ConfigError
 from hpfw.models import validate_model
 from hpfw.trainer import checkpoint, compiled
 from hpfw.trainer import device as devices
-from hpfw.trainer.envelope import choose_program, describe, read_envelope, trial_estimate
+from hpfw.trainer.envelope import (
+    choose_program,
+    describe,
+    read_envelope,
+    sibling_programs,
+    trial_estimate,
+)
 from hpfw.trainer.flops import counted_flops
 from hpfw.trainer.metrics import write_run_metrics
 from hpfw.trainer.spec import (
@@ -58,6 +64,7 @@ class PreparedRun:
     checkpoint_dir: str | None = None  # where the final state is saved
     start_path: Path | None = None  # the checkpoint this run continues from
     estimate: float | None = None  # the cost model's training seconds (with an envelope)
+    siblings: tuple[Any, ...] = ()  # the programs of its plan's other boxes (ProgramSpec)
 
     @property
     def program_label(self) -> str:
@@ -128,6 +135,7 @@ def prepare(cfg: Any) -> PreparedRun:
         checkpoint_dir=str(checkpoint_dir) if checkpoint_dir else None,
         start_path=start_path,
         estimate=trial_estimate(spec, envelope, device.platform) if envelope else None,
+        siblings=tuple(sibling_programs(spec, envelope, device.platform)) if envelope else (),
     )
 
 
@@ -166,7 +174,7 @@ def summarize(
     """
     diverged = bool(out["diverged"])
     spec = run.spec
-    if spec.program != spec.dedicated or spec.start_epoch:
+    if spec.program != spec.dedicated or spec.start_epoch or not flops:
         flops = counted_flops(spec)  # the program's count is of the trial that compiled it
     steps = spec.total_steps
     metrics: dict[str, Any] = {
@@ -232,6 +240,10 @@ def train_prepared(run: PreparedRun, return_state: bool = False) -> Any:
     """
     program = run_program(run, with_state=return_state)
     compiled_now = program.first_use()
+    # Trials one at a time (Hydra's basic launcher, a joblib worker): the programs later
+    # trials of the sweep need compile in the background while this one trains.
+    for sibling in run.siblings:
+        compiled.prefetch_program(sibling, run.data, run.device)
 
     inputs = jax.device_put(run.inputs(), run.device)
     key = jax.device_put(jax.random.key(run.seed), run.device)
