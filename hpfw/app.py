@@ -12,10 +12,12 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from hpfw.config import config_dir, register_configs
+from hpfw.config import config_dir, metric_direction, register_configs, tie_breaker
 from hpfw.errors import HpfwError
 from hpfw.launch.protocol import JobTask, with_group_training
-from hpfw.tasks import task_for
+from hpfw.sweeper.app_defaults import with_sweep_defaults
+from hpfw.tasks import glob_exclude, task_for
+from hpfw.values import plain
 
 register_configs()
 
@@ -69,8 +71,26 @@ def train_group(
     return [stand_in(result) for result in results]
 
 
-# The launcher is handed this very function: the group methods live on it.
+def sweep_defaults(cfg: DictConfig) -> dict[str, Any]:
+    """How hpfw's sweeper treats this app's results (``hpfw.sweeper.app_defaults``).
+
+    A sweep optimises the configured ``objective`` in that metric's direction
+    (``objective=val_loss`` flips it), breaks ties on a second metric
+    (accuracy on a small split is coarse) and leaves another task's models and
+    data out of ``group=glob(*)``. ``hydra.sweeper.*`` values given by the user win.
+    """
+    objective = str(plain(cfg.objective))
+    return {
+        "objective": objective,
+        "direction": metric_direction(objective),
+        "tie_breaker": tie_breaker(objective),
+        "glob_exclude": glob_exclude(str(plain(cfg.get("task", "classify")))),
+    }
+
+
+# The launcher and the sweeper are handed this very function: their methods live on it.
 with_group_training(train_task, groupable=groupable, train_group=train_group)
+with_sweep_defaults(train_task, sweep_defaults)
 
 main = hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")(
     train_task

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from hpfw.process import allocate_gpu_memory_on_demand
 
@@ -68,12 +72,38 @@ def report(argv: list[str]) -> int:
     return 0
 
 
+def _complete(hydra_main: Callable[[], Any]) -> None:
+    """Hydra's shell completion, without hpfw's internal ``schema`` groups in its answers."""
+    from hpfw.help import without_hidden
+
+    answer = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(answer):
+            hydra_main()
+    finally:
+        sys.stdout.write(without_hidden(answer.getvalue()))
+
+
+def _is_completion_query(arguments: list[str]) -> bool:
+    """``-sc query=<shell>``: the line a completion script runs at each Tab."""
+    flag = {"-sc", "--shell-completion"} & set(arguments)
+    return bool(flag) and any(a.startswith("query=") for a in arguments)
+
+
 def main() -> None:
     allocate_gpu_memory_on_demand()  # this process and the trials it starts
     if len(sys.argv) > 1 and sys.argv[1] == "report":
         sys.exit(report(sys.argv[2:]))
+    if "--version" in sys.argv[1:]:  # hpfw's, not Hydra's (which --hydra-help still names)
+        from hpfw.about import version_text
+
+        print(version_text())
+        sys.exit(0)
     if os.environ.get("HYDRA_FULL_ERROR") != "1":
         _check_overrides(sys.argv[1:])
     from hpfw.app import main as hydra_main
 
+    if _is_completion_query(sys.argv[1:]):
+        _complete(hydra_main)
+        return
     hydra_main()

@@ -29,16 +29,27 @@ def metric_direction(metric: str) -> str:
     """The direction a sweep optimises one of hpfw's metrics in.
 
     Accuracies and rates (``*_per_second``) are maximised; losses, the ``gen_tv``
-    distance, times and sizes are minimised. hpfw's conf/config.yaml sets
-    ``hydra.sweeper.direction`` from this through the ``hpfw.direction``
-    resolver, so a sweep follows the configured objective (``objective=val_loss``
-    flips it) and a value given on the command line still wins.
+    distance, times and sizes are minimised. hpfw's app tells its sweeper this
+    direction for the configured objective (``hpfw.app.sweep_defaults``), so a
+    sweep follows ``objective=val_loss``; a value given on the command line wins.
     """
     maximised = metric.endswith("accuracy") or metric.endswith("_per_second")
     return "maximize" if maximised else "minimize"
 
 
-DIRECTION_RESOLVER = "hpfw.direction"
+def tie_breaker(objective: str) -> str | None:
+    """The metric that separates trials tied on ``objective`` (``hpfw.app.sweep_defaults``).
+
+    Accuracy on a small validation split is coarse (36 samples: steps of 1/36),
+    so many trials can tie; among them the one with the lower validation loss
+    is the better model. A loss rarely ties, but its accuracy separates it;
+    ``gen_tv`` falls back on the held-out loss.
+    """
+    if objective.endswith("accuracy"):
+        return objective.removesuffix("accuracy") + "loss"
+    if objective.endswith("loss"):
+        return objective.removesuffix("loss") + "accuracy"
+    return "val_loss" if objective == Objective.gen_tv else None
 
 
 class Task(StrEnum):
@@ -335,14 +346,15 @@ def config_dir() -> Path:
 def register_configs() -> None:
     """Store the schemas under ``schema/<group>/<name>`` for the YAML files to extend.
 
-    A separate ``schema`` group keeps them out of ``model=glob(*)`` sweeps. Also
-    registers the ``hpfw.direction`` resolver that conf/config.yaml uses.
+    A separate ``schema`` group keeps them out of ``model=glob(*)`` sweeps (and
+    ``hpfw.help`` out of ``hpfw --help``). Also registers the resolver that
+    conf/hydra/help/hpfw.yaml uses.
     """
     from omegaconf import OmegaConf
 
-    OmegaConf.register_new_resolver(
-        DIRECTION_RESOLVER, lambda metric: metric_direction(str(metric)), replace=True
-    )
+    from hpfw.help import GROUPS_RESOLVER, config_groups
+
+    OmegaConf.register_new_resolver(GROUPS_RESOLVER, config_groups, replace=True)
     cs = ConfigStore.instance()
     cs.store(group="schema", name="hpfw", node=HpfwConfig)
     for group, options in SCHEMAS.items():

@@ -31,6 +31,10 @@ class Task:
     # threads) in the batched launcher; otherwise each runs in its own job.
     groupable: bool
     modules: tuple[str, ...] = ()  # imported before its data loads: they register its datasets
+    # The model and data options it runs (hpfw.trainer.validate checks a run against them;
+    # a sweep's model=glob(*) leaves out every other task's: glob_exclude below).
+    models: tuple[str, ...] = ()
+    datasets: tuple[str, ...] = ()
 
     def import_modules(self) -> None:
         """Imports ``modules``, so that the task's datasets are registered."""
@@ -48,9 +52,22 @@ class Task:
 TASKS: dict[str, Task] = {
     task.name: task
     for task in (
-        Task("classify", "hpfw.trainer.run:classify_task", groupable=True),
+        Task(
+            "classify",
+            "hpfw.trainer.run:classify_task",
+            groupable=True,
+            models=("mlp", "cnn", "transformer"),
+            datasets=("digits", "npz"),
+        ),
         # A language-model run evaluates and samples after training, in its own job.
-        Task("lm", "hpfw.lm.task:lm_task", groupable=False, modules=("hpfw.lm",)),
+        Task(
+            "lm",
+            "hpfw.lm.task:lm_task",
+            groupable=False,
+            modules=("hpfw.lm",),
+            models=("decoder",),
+            datasets=("markov", "text"),
+        ),
     )
 }
 
@@ -62,3 +79,18 @@ def task_for(cfg: Any) -> Task:
         return TASKS[name]
     except (KeyError, TypeError):
         raise ConfigError("task", f"got {name!r}; allowed: {', '.join(TASKS)}") from None
+
+
+def glob_exclude(task: str) -> dict[str, dict[str, str]]:
+    """group -> option -> why: every other task's models and data, which ``task`` cannot run.
+
+    hpfw's app makes it the sweep's ``glob_exclude`` (``hpfw.app.sweep_defaults``),
+    so ``model=glob(*)`` sweeps only the task's models.
+    """
+    excluded: dict[str, dict[str, str]] = {"model": {}, "data": {}}
+    for other in TASKS.values():
+        if other.name != task:
+            why = f"task={other.name} only"
+            excluded["model"].update(dict.fromkeys(other.models, why))
+            excluded["data"].update(dict.fromkeys(other.datasets, why))
+    return excluded

@@ -31,6 +31,7 @@ def test_wheel_holds_the_config_tree_and_the_plugins(wheel):
         "hpfw/conf/config.yaml",
         "hpfw/conf/model/mlp.yaml",
         "hpfw/conf/search/mlp.yaml",
+        "hpfw/conf/hydra/help/hpfw.yaml",  # hpfw --help
         "hydra_plugins/hpfw_sweeper/hpfw_sweeper.py",
         "hydra_plugins/hpfw_launcher/batched_launcher.py",
         "hpfw/py.typed",

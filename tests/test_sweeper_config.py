@@ -132,3 +132,17 @@ def test_adapter_names_no_strategy():
     ).read_text()
     for name in ("grid", "bayes", "sha", "hyperband", "tpe"):
         assert f'"{name}"' not in source
+
+
+def test_hpfw_app_composes_with_hydras_basic_sweeper(tmp_path):
+    """hpfw's defaults reach its sweeper through the task function, not hydra.sweeper keys."""
+    result = run_cli(
+        "-m",
+        "hydra/sweeper=basic",
+        "trainer.epochs=1",
+        "optimizer.lr=0.001,0.002",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "sweep").iterdir() if p.is_dir()) == ["0", "1"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -13,10 +14,13 @@ from omegaconf import DictConfig
 
 from hpfw.search.overrides import parse_sweep
 from hpfw.sweeper import summary
+from hpfw.sweeper.app_defaults import app_defaults
 from hpfw.sweeper.hydra_trials import HydraTrials, reproducible
 from hpfw.sweeper.loop import run_sweep
 from hpfw.sweeper.resume import new_header
 from hpfw.sweeper.settings import SweepError, SweepSettings
+
+log = logging.getLogger("hpfw.sweeper")
 
 
 def program() -> str:
@@ -27,6 +31,17 @@ def program() -> str:
     if argv0.suffix == ".py":
         return f"python {sys.argv[0]}"
     return argv0.name
+
+
+def left_out_line(left_out: Mapping[str, Mapping[str, str]]) -> str:
+    """One log line naming the options globs left out, and why."""
+    parts = []
+    for group, options in left_out.items():
+        by_reason: dict[str, list[str]] = {}
+        for option, reason in options.items():
+            by_reason.setdefault(reason or "hydra.sweeper.glob_exclude", []).append(option)
+        parts += [f"{group}: {', '.join(o)} ({why})" for why, o in by_reason.items()]
+    return "glob left out options that do not fit this config: " + "; ".join(parts)
 
 
 class HydraSweep:
@@ -43,6 +58,7 @@ class HydraSweep:
     ) -> None:
         self.config = config
         self.hydra_context = hydra_context
+        self.settings.resolve(app_defaults(task_function, config))
         self.launcher = Plugins.instance().instantiate_launcher(
             hydra_context=hydra_context, task_function=task_function, config=config
         )
@@ -56,7 +72,10 @@ class HydraSweep:
             arguments,
             params=settings.params,
             group_options=lambda g: list(loader.get_group_options(g)),
+            glob_exclude=settings.glob_exclude,
         )
+        if sweep.left_out:
+            log.info(left_out_line(sweep.left_out))
         if not sweep.params:
             raise SweepError(
                 "nothing to sweep: give at least one sweep override "

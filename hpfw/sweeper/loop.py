@@ -102,6 +102,7 @@ def run_sweep(
     if done:
         log.info("resuming: %d trials done, %d to run again", done, len(rerun))
     last_plot = 0.0
+    warned = False  # about a tie-breaker metric the trials do not return
     try:
         while progress.done < total:
             want = min(settings.batch_size, total - progress.done)
@@ -126,13 +127,16 @@ def run_sweep(
             journal.append_many(ended)
             for trial, outcome in zip(batch, outcomes, strict=True):
                 strategy.tell(trial, outcome.value)
+            warned = warned or _warn_without_tie_breaker(header, ended, settings)
             fatal = next((o for o in outcomes if o.stops_sweep), None)
             if fatal is not None:
                 raise SweepError(fatal.error)
             plots = time.monotonic() - last_plot > PLOT_INTERVAL_S
-            reports.write_reports(sweep_dir, header, _sorted(by_id), plots=plots)
+            best = reports.write_reports(sweep_dir, header, _sorted(by_id), plots=plots)
             last_plot = time.monotonic() if plots else last_plot
-            progress.log(strategy.best)
+            # The sweep's best (best.yaml's: ties broken by the tie-breaker), not
+            # strategy.best, which knows only the objective.
+            progress.log(_as_trial(best))
             if progress.failures > settings.max_failures:
                 raise SweepError(
                     f"stopping: {progress.failures} trials failed or diverged, more than "
@@ -161,6 +165,32 @@ def _end(trial: Trial, outcome: Outcome, by_id: dict[int, dict], progress: Progr
     if failed:
         log.warning("trial %d %s: %s", trial.id, outcome.state, outcome.error)
     return record
+
+
+def _warn_without_tie_breaker(
+    header: dict[str, Any], ended: Sequence[dict], settings: SweepSettings
+) -> bool:
+    """Warns when a complete trial lacks the tie-breaker metric; True if it warned."""
+    metric = header.get("tie_breaker")
+    for record in ended:
+        metrics = record.get("metrics") or {}
+        if metric and record["state"] == TrialState.complete and metric not in metrics:
+            log.warning(
+                "%s=%s: trial %d returned no such metric (it returned: %s); trials tied on "
+                "the objective without it rank by id",
+                settings.names("tie_breaker"),
+                metric,
+                record["id"],
+                ", ".join(metrics) or "a number, no mapping",
+            )
+            return True
+    return False
+
+
+def _as_trial(record: dict[str, Any] | None) -> Trial | None:
+    if record is None:
+        return None
+    return Trial(record["id"], dict(record["params"]), value=record["value"])
 
 
 def _sorted(by_id: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:

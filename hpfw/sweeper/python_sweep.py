@@ -34,6 +34,8 @@ def sweep(
     seed: int | None = None,
     direction: str = "minimize",
     objective_key: str | None = None,
+    tie_breaker: str | None = None,
+    tie_breaker_direction: str | None = None,
     n_jobs: int = 1,
     backend: str = "processes",
     batch_size: int | None = None,
@@ -61,6 +63,10 @@ def sweep(
         direction: ``"minimize"`` or ``"maximize"``.
         objective_key: the key of a returned mapping to optimise (default
             ``"objective"``).
+        tie_breaker: among trials tied on the objective, the best has the
+            better value of this key of the returned mapping (None: the first by
+            id); ``tie_breaker_direction`` (None: from its name, accuracies up
+            and the rest down) says which is better.
         n_jobs: trials run at once; ``backend`` runs them in ``"processes"``
             (the objective is pickled with cloudpickle) or ``"threads"`` (for an
             objective that releases the GIL, such as a compiled JAX program).
@@ -92,13 +98,15 @@ def sweep(
         batch_size=n_jobs if batch_size is None else batch_size,
         direction=direction,
         objective=objective_key,
+        tie_breaker=tie_breaker,
+        tie_breaker_direction=tie_breaker_direction,
         seed=seed,
         max_failures=max_failures,
         resume=resume,
         options={k: v for k, v in options.items() if v is not None},
     )
     settings.names = PYTHON_NAMES
-    settings.validate()
+    settings.resolve()
     sweep_dir = Path(directory) if directory is not None else default_directory()
     sweep_dir.mkdir(parents=True, exist_ok=True)
     runner = FunctionTrials(

@@ -9,6 +9,7 @@ functions that need them, so importing this module stays cheap.
 from __future__ import annotations
 
 import csv
+import math
 import os
 import shlex
 from collections.abc import Callable, Iterable, Sequence
@@ -36,16 +37,33 @@ def completed(trials: Iterable[Record]) -> list[Record]:
     return [t for t in trials if t.get("state") == "complete" and is_finite(t.get("value"))]
 
 
-def ranked(header: dict[str, Any], trials: Iterable[Record]) -> list[Record]:
-    """Completed trials, best first; ties go to the lower id (found first).
+def tie_value(header: dict[str, Any], trial: Record) -> float:
+    """The trial's tie-breaker metric as "lower is better"; inf when it has none.
 
-    In a multi-fidelity sweep larger budgets rank first: a value after one
-    epoch is no rival for a full run's (the incumbent rule of BOHB).
+    The header names the metric (``tie_breaker``) and its direction, as the
+    sweep was configured (``hydra.sweeper.tie_breaker``); a header without one
+    (or an older journal) ranks tied trials by id alone.
+    """
+    metric = header.get("tie_breaker")
+    value = (trial.get("metrics") or {}).get(metric) if metric else None
+    if not is_finite(value):
+        return math.inf
+    return -value if header.get("tie_breaker_direction") == "maximize" else value
+
+
+def ranked(header: dict[str, Any], trials: Iterable[Record]) -> list[Record]:
+    """Completed trials, best first.
+
+    Trials tied on the objective (accuracy on a small split is coarse: 36
+    samples give steps of 1/36) rank by the tie-breaker metric, then by id
+    (found first). In a multi-fidelity sweep larger budgets rank first: a
+    value after one epoch is no rival for a full run's (the incumbent rule of
+    BOHB).
     """
     sign = -1.0 if maximize(header) else 1.0
     return sorted(
         completed(trials),
-        key=lambda t: (-(rungs.budget(t) or 0), sign * t["value"], t["id"]),
+        key=lambda t: (-(rungs.budget(t) or 0), sign * t["value"], tie_value(header, t), t["id"]),
     )
 
 

@@ -8,6 +8,7 @@ trials into a fresh strategy so it carries on where the sweep stopped.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -18,6 +19,8 @@ from hpfw.sweeper.journal import Journal, now_iso, sanitize
 from hpfw.sweeper.settings import SweepError, SweepSettings
 
 HEADER_VERSION = 1
+
+log = logging.getLogger("hpfw.sweeper")
 
 
 def new_header(
@@ -36,6 +39,9 @@ def new_header(
         "strategy": settings.strategy,
         "direction": settings.direction,
         "objective": settings.objective,
+        # How reports rank trials tied on the objective (reports.ranked); null: by id.
+        "tie_breaker": settings.tie_breaker,
+        "tie_breaker_direction": settings.tie_direction(),
         "seed": seed,
         "n_trials": settings.n_trials,
         "batch_size": settings.batch_size,
@@ -90,6 +96,14 @@ def open_journal(
             f"cannot resume {journal.path}: the strategy's options changed "
             f"(journal: {old['options']}, now: {header['options']}); resume with the same "
             "strategy options"
+        )
+    # Only the reports depend on the tie-breaker; they keep the journal's, so that
+    # `hpfw report` ranks as the sweep did.
+    if old.get("tie_breaker") != header.get("tie_breaker"):
+        log.warning(
+            "resuming: ties still rank by the journal's tie-breaker %s, not %s",
+            old.get("tie_breaker") or "(none: by id)",
+            header.get("tie_breaker") or "(none)",
         )
     return old, records
 

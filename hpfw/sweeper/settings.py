@@ -49,8 +49,17 @@ class SweepSettings:
     strategy: str = "random"  # any name in hpfw.available_strategies()
     n_trials: int | None = 20  # trials in total, resumed ones included; null: until it ends
     batch_size: int = 1  # trials per launched batch (parallel launchers run a batch at once)
-    direction: str = "minimize"  # minimize or maximize (hpfw's own config sets it per objective)
-    objective: str | None = None  # key to use when a job returns a mapping (null: "objective")
+    # Settings an app may default (hpfw.sweeper.app_defaults); null: the app's choice.
+    # minimize or maximize; null: the app's (hpfw: its objective's direction), else minimize.
+    direction: str | None = None
+    # The key to use when a job returns a mapping; null: the app's (hpfw: its configured
+    # objective metric), else "objective".
+    objective: str | None = None
+    # Among trials tied on the objective, the best has the better value of this metric (a
+    # key of the mapping a job returns); null: the app's (hpfw: val_loss for val_accuracy),
+    # else the first by id. Its direction is tie_breaker_direction, or (null) from its name.
+    tie_breaker: str | None = None
+    tie_breaker_direction: str | None = None
     seed: int | None = None  # null: a fresh seed per sweep, recorded in the journal
     params: dict[str, str] = field(default_factory=dict)  # key -> sweep override value
     max_failures: int = 10  # failed or diverged trials tolerated before the sweep stops
@@ -60,6 +69,10 @@ class SweepSettings:
     fidelity_key: str = "trainer.epochs"
     checkpoint_key: str | None = "trainer.checkpoint_dir"
     horizon_key: str | None = "trainer.schedule_epochs"
+    # group -> options that `group=glob(...)` leaves out: a list, or option -> why. The app's
+    # (hpfw: another task's models and data) apply to the groups not named here; an empty
+    # list keeps a group whole. Explicit lists (`model=mlp,cnn`) are never filtered.
+    glob_exclude: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)  # more keyword options of the strategy
     # Not a field (a ClassVar): the Python API sets PYTHON_NAMES on its instances.
     names: ClassVar[Names] = HYDRA_NAMES
@@ -88,11 +101,28 @@ class SweepSettings:
         options.update({k: values.pop(k) for k in list(values) if k not in known})
         settings = cls(**values, options={k: v for k, v in options.items() if v is not None})
         settings.params = {str(k): str(v) for k, v in (settings.params or {}).items()}
-        # The objective may arrive as an enum member through an interpolation.
-        if settings.objective is not None:
-            settings.objective = str(plain(settings.objective))
-        settings.validate()
         return settings
+
+    def resolve(self, app: Mapping[str, Any] | None = None) -> SweepSettings:
+        """Fills the settings left null from the app's defaults, then hpfw's; validates.
+
+        ``app`` is what ``hpfw.sweeper.app_defaults.app_defaults`` returns.
+        """
+        app = dict(app or {})
+        # Per group, a user's exclusions replace the app's.
+        self.glob_exclude = {
+            **exclusions(app.pop("glob_exclude", {})),
+            **exclusions(self.glob_exclude),
+        }
+        for key, value in app.items():
+            if getattr(self, key) is None and value is not None:
+                setattr(self, key, value)
+        self.direction = self.direction or "minimize"
+        # The objective may arrive as an enum member through an interpolation.
+        if self.objective is not None:
+            self.objective = str(plain(self.objective))
+        self.validate()
+        return self
 
     def validate(self) -> None:
         """One-line errors naming the setting and what is allowed."""
@@ -110,6 +140,45 @@ class SweepSettings:
             raise _bad("direction", self.direction, " or ".join(DIRECTIONS))
         if self.seed is not None and not (_is_int(self.seed) and self.seed >= 0):
             raise _bad("seed", self.seed, "null or an integer >= 0")
+        if self.tie_breaker is not None and not (
+            isinstance(self.tie_breaker, str) and self.tie_breaker
+        ):
+            raise _bad("tie_breaker", self.tie_breaker, "null or the name of a returned metric")
+        if self.tie_breaker_direction not in (None, *DIRECTIONS):
+            raise _bad(
+                "tie_breaker_direction",
+                self.tie_breaker_direction,
+                "null, " + " or ".join(DIRECTIONS),
+            )
+
+    def tie_direction(self) -> str | None:
+        """The tie-breaker's direction: as set, else from its name; ``None`` without one."""
+        if self.tie_breaker is None:
+            return None
+        if self.tie_breaker_direction is not None:
+            return self.tie_breaker_direction
+        from hpfw.config import metric_direction  # not at import: the plugin loads this module
+
+        return metric_direction(self.tie_breaker)
+
+
+def exclusions(raw: Any) -> dict[str, dict[str, str]]:
+    """``hydra.sweeper.glob_exclude`` as group -> option -> reason ("" when none is given)."""
+
+    def bad(key: str, value: Any, allowed: str) -> SweepError:
+        return SweepError(f"Invalid {HYDRA_NAMES(key)}: got {value!r}; allowed: {allowed}")
+
+    if not isinstance(raw, Mapping):
+        raise bad("glob_exclude", raw, "a mapping of group -> [option, ...] or {option: why}")
+    found: dict[str, dict[str, str]] = {}
+    for group, options in raw.items():
+        if isinstance(options, Mapping):
+            found[str(group)] = {str(k): "" if v is None else str(v) for k, v in options.items()}
+        elif isinstance(options, (list, tuple)):
+            found[str(group)] = {str(option): "" for option in options}
+        else:
+            raise bad(f"glob_exclude.{group}", options, "a list of options or {option: why}")
+    return found
 
 
 def _is_int(value: Any) -> bool:

@@ -41,14 +41,19 @@ def summary_table(header: dict[str, Any], trials: Sequence[Record], top: int = 5
     table.add_column("rank", justify="right")
     table.add_column("id", justify="right")
     table.add_column(f"{objective} {arrow}", justify="right")
+    tie = header.get("tie_breaker")  # ranks trials tied on the objective: shown beside it
+    if tie:
+        up = header.get("tie_breaker_direction") == "maximize"
+        table.add_column(f"{tie} {'↑' if up else '↓'}", justify="right")
     fidelity = rungs.is_multi_fidelity(trials)
     if fidelity:
         table.add_column("budget", justify="right")
     table.add_column("params")
     for rank, trial in enumerate(ranked(header, trials)[:top], 1):
         params = ", ".join(f"{k}={fmt(v)}" for k, v in active_params(trial).items())
+        tied = [fmt((trial.get("metrics") or {}).get(tie))] if tie else []
         budget = [fmt(rungs.budget(trial))] if fidelity else []
-        table.add_row(str(rank), str(trial["id"]), fmt(trial["value"]), *budget, params)
+        table.add_row(str(rank), str(trial["id"]), fmt(trial["value"]), *tied, *budget, params)
     return table
 
 

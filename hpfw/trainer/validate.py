@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from hpfw.errors import ConfigError
+from hpfw.tasks import TASKS
 from hpfw.values import is_finite, plain
 
 
@@ -63,8 +64,8 @@ def validate_config(cfg: Any) -> None:
     validate_task(cfg)
 
 
-LM_MODELS = ("decoder",)
-LM_DATA = ("markov", "text")
+LM_MODELS = TASKS["lm"].models  # one list: a sweep's globs leave these out too
+LM_DATA = TASKS["lm"].datasets
 
 
 def validate_task(cfg: Any) -> None:
