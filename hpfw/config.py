@@ -237,12 +237,9 @@ class TextConfig:
 
 @dataclass
 class EnvelopeConfig:
-    """The structural values a sweep can ask for; hpfw's sweeper sets it (docs/structural.md).
+    """The values of each structural key in a sweep, set by hpfw's sweeper (docs/structural.md).
 
-    Each list holds the values one key takes in the sweep; a key left null is
-    each trial's own value. Trials train on programs compiled for boxes of
-    these values, which a cost model chooses, so a new value compiles nothing.
-    A run without an envelope trains on exactly its own sizes.
+    A key left null is each trial's own value; all null: the run pads nothing.
     """
 
     num_layers: list[int] | None = None  # model.num_layers
@@ -258,18 +255,6 @@ class EnvelopeConfig:
     trials: int | None = None  # trials in the sweep: weighs compiles against padding
 
 
-# The config key each envelope field lists the values of (hpfw.sweeper.envelopes).
-ENVELOPE_KEYS: dict[str, str] = {
-    "model.num_layers": "num_layers",
-    "model.hidden_dim": "hidden_dim",
-    "model.num_conv_layers": "num_conv_layers",
-    "model.channels": "channels",
-    "model.d_model": "d_model",
-    "model.num_heads": "num_heads",
-    "model.mlp_dim": "mlp_dim",
-    "trainer.batch_size": "batch_size",
-    "trainer.epochs": "epochs",
-}
 ENVELOPE_KEY = "trainer.envelope"
 
 

@@ -18,10 +18,22 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from hpfw.config import ENVELOPE_KEY, ENVELOPE_KEYS
+from hpfw.config import ENVELOPE_KEY
 from hpfw.search.overrides import ParsedSweep, format_value
 from hpfw.search.space import Categorical, Distribution, Int
 
+# The config key each envelope field lists the values of (hpfw.config.EnvelopeConfig).
+ENVELOPE_KEYS: dict[str, str] = {
+    "model.num_layers": "num_layers",
+    "model.hidden_dim": "hidden_dim",
+    "model.num_conv_layers": "num_conv_layers",
+    "model.channels": "channels",
+    "model.d_model": "d_model",
+    "model.num_heads": "num_heads",
+    "model.mlp_dim": "mlp_dim",
+    "trainer.batch_size": "batch_size",
+    "trainer.epochs": "epochs",
+}
 MAX_VALUES = 32  # values listed per key; a wider integer range is listed by quantiles
 _ABSENT = object()
 
