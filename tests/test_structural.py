@@ -96,11 +96,13 @@ def _assert_same_training(own: dict, padded: dict) -> None:
         assert padded[key] == pytest.approx(own[key], rel=FINAL, abs=FINAL), key
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_a_padded_trial_trains_its_own_network(family: str) -> None:
     _assert_same_training(*_pair(family, SMALL[family]))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("key", list(MLP_ONE_KEY))
 def test_each_structural_key_of_the_mlp_pads_exactly(key: str) -> None:
     trial = [o for o in MLP_LARGEST if o.split("=")[0] not in _keys(MLP_ONE_KEY[key])]
@@ -166,6 +168,7 @@ def test_continuing_inside_an_envelope_matches_an_uninterrupted_run(tmp_path: Pa
     assert second["test_accuracy"] == pytest.approx(straight["test_accuracy"], abs=FINAL)
 
 
+@pytest.mark.slow
 def test_a_vmapped_group_spans_architectures() -> None:
     """Trials of different widths, depths, batch sizes, epochs and optimisers: one program."""
     base, envelope = FAMILIES["mlp"]
@@ -189,6 +192,7 @@ def test_a_vmapped_group_spans_architectures() -> None:
         assert a["test_accuracy"] == pytest.approx(b["test_accuracy"], abs=2 / 359)
 
 
+@pytest.mark.slow
 def test_a_sweep_over_every_structural_key_compiles_at_most_two_programs(tmp_path: Path) -> None:
     """12 trials over widths, depths, batch sizes, epochs, optimisers, schedules, Nesterov."""
     result = run_cli(

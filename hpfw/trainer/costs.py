@@ -199,13 +199,31 @@ def box_seconds(problem: Problem, costs: DeviceCosts, box: Box, points: np.ndarr
     else:
         rows = np.full(len(points), float(batch_hi)) if batch_lo != batch_hi else batch
         steps = np.full(len(points), n_train // batch_lo) if costs.vmapped else n_train // batch
-    step = costs.step_seconds + rows * 3.0 * flops / costs.flops_per_second
+    step = (
+        costs.step_seconds * branch_overhead(problem, ranges)
+        + rows * 3.0 * flops / costs.flops_per_second
+    )
     evaluate = (n_val * epochs + n_test) * flops / costs.flops_per_second
     return epochs * steps * step + evaluate
 
 
 _STRUCTURAL_NAMES = ("num_layers", "hidden_dim", "num_conv_layers", "channels", "d_model",
                      "num_heads", "mlp_dim", "batch_size")  # fmt: skip
+
+
+def branch_overhead(problem: Problem, ranges: Mapping[str, tuple[int, int]]) -> float:
+    """How much a step's fixed cost grows with the branches a padded program runs per step.
+
+    Measured on this CPU (docs/structural.md): a step of the default MLP's
+    smallest trial costs ~1.35x with three skippable layers, ~1.2x with three
+    optimiser families to switch between, ~1.5x with a padded batch (its cond
+    per step), beyond the extra FLOPs.
+    """
+    depth = ranges.get(DEPTH_KEY[problem.family])
+    skippable = depth[1] - depth[0] if depth else 0
+    batch = ranges.get("batch_size")
+    padded_batch = 1.0 if batch and batch[0] != batch[1] else 0.0
+    return 1.0 + 0.12 * skippable + 0.1 * (problem.optimizers - 1) + 0.5 * padded_batch
 
 
 def compile_seconds(problem: Problem, costs: DeviceCosts, box: Box) -> float:

@@ -71,34 +71,78 @@ def learning_rate_schedule(
     return schedule
 
 
-def either(
-    on: optax.GradientTransformation, off: optax.GradientTransformation, flag: bool | jax.Array
-) -> optax.GradientTransformation:
-    """``on`` where ``flag``, else ``off``; both keep the state of ``on.init``.
+def _pick(flag: bool | jax.Array, on: Any, off: Any) -> Any:
+    """``on`` where ``flag`` else ``off``, leaf by leaf (a Python flag picks one tree).
 
-    A Python ``flag`` picks one; a traced one runs one branch (``lax.cond``;
-    under ``vmap`` both, selected per trial).
+    A select rather than ``lax.cond``: both sides are a few elementwise
+    operations, and a conditional would copy the trees it passes through.
     """
     if isinstance(flag, bool):
-        return on if flag else optax.GradientTransformation(on.init, off.update)
-
-    def update(updates: Any, state: Any, params: Any = None) -> tuple[Any, Any]:
-        return jax.lax.cond(
-            flag,
-            lambda u, s: on.update(u, s, params),
-            lambda u, s: off.update(u, s, params),
-            updates,
-            state,
-        )
-
-    return optax.GradientTransformation(on.init, update)
+        return on if flag else off
+    return jax.tree.map(lambda a, b: jnp.where(flag, a, b), on, off)
 
 
-def _passthrough() -> optax.GradientTransformation:
-    # The state of clip_by_global_norm (an EmptyState), so both branches agree.
-    return optax.GradientTransformation(
-        lambda params: optax.EmptyState(), lambda u, s, p=None: (u, s)
-    )
+def slots(params: Any, second_moment: bool) -> dict[str, Any]:
+    """The optimiser state every family shares: ``count``, ``mu`` and (adam) ``nu``.
+
+    sgd's momentum trace is ``mu``; adam's and adamw's first and second moments
+    are ``mu`` and ``nu``; ``count`` is the updates so far (the schedule's step and
+    adam's bias correction). One layout for every family, so a program that can
+    switch between families holds one set of moments, not one per family, and a
+    state moves between programs (``hpfw.trainer.state``).
+    """
+    zeros = jax.tree.map(jnp.zeros_like, params)
+    state = {"count": jnp.zeros([], jnp.int32), "mu": zeros}
+    if second_moment:
+        state["nu"] = jax.tree.map(jnp.zeros_like, params)
+    return state
+
+
+def family_update(
+    name: str,
+    hparams: Mapping[str, jax.Array],
+    lr: optax.Schedule,
+    nesterov: bool | jax.Array,
+    clip: bool | jax.Array,
+) -> Any:
+    """``(grads, state, params) -> (updates, state)`` of one family, with optax's transforms.
+
+    Clipping by global norm, then weight decay coupled (L2 added to the
+    gradient) for sgd and adam and decoupled for adamw, as the names promise;
+    sgd is optax.sgd (``trace`` then the learning rate), adam and adamw
+    ``scale_by_adam``. optax's updates run on the shared slots (``slots``).
+    """
+    if name not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; allowed: {', '.join(OPTIMIZERS)}")
+
+    def update(grads: Any, state: dict[str, Any], params: Any) -> tuple[Any, dict[str, Any]]:
+        empty = optax.EmptyState()
+        clipped, _ = optax.clip_by_global_norm(hparams["grad_clip_norm"]).update(grads, empty)
+        grads = _pick(clip, clipped, grads)
+        decay = optax.add_decayed_weights(hparams["weight_decay"])
+        new = dict(state)
+        if name == "sgd":
+            grads, _ = decay.update(grads, empty, params)
+            trace = optax.TraceState(trace=state["mu"])
+            momentum = hparams["momentum"]
+            ahead, traced = optax.trace(momentum, nesterov=True).update(grads, trace)
+            plain, _ = optax.trace(momentum, nesterov=False).update(grads, trace)
+            updates, new["mu"] = _pick(nesterov, ahead, plain), traced.trace
+        else:
+            if name == "adam":
+                grads, _ = decay.update(grads, empty, params)
+            moments = optax.ScaleByAdamState(count=state["count"], mu=state["mu"], nu=state["nu"])
+            adam = optax.scale_by_adam(b1=hparams["b1"], b2=hparams["b2"], eps=hparams["eps"])
+            updates, moments = adam.update(grads, moments)
+            new["mu"], new["nu"] = moments.mu, moments.nu
+            if name == "adamw":
+                updates, _ = decay.update(updates, empty, params)
+        scale = optax.ScaleByScheduleState(count=state["count"])
+        updates, _ = optax.scale_by_learning_rate(lr).update(updates, scale)
+        new["count"] = optax.safe_increment(state["count"])
+        return updates, new
+
+    return update
 
 
 def build_optimizer(
@@ -110,73 +154,46 @@ def build_optimizer(
     nesterov: bool | jax.Array = False,
     clip: bool | jax.Array = False,
 ) -> optax.GradientTransformation:
-    """Chains clipping, weight decay and the optimiser from traced ``hparams``.
+    """Clipping, weight decay and the optimiser ``name`` from traced ``hparams``.
 
     Weight decay is coupled (L2 added to the gradient) for sgd and adam, and
     decoupled for adamw, as the names promise. ``schedule``, ``nesterov`` and
-    ``clip`` may be traced; every choice keeps the same state structure (a
-    clipping slot is always there), so a state moves between programs.
+    ``clip`` may be traced. The state is the families' shared ``slots``.
     """
-    lr = learning_rate_schedule(schedule, hparams["lr"], hparams["warmup_fraction"], total_steps)
-    parts: list[optax.GradientTransformation] = [
-        either(optax.clip_by_global_norm(hparams["grad_clip_norm"]), _passthrough(), clip)
-    ]
-    if name == "sgd":
-        momentum = hparams["momentum"]
-        parts.append(optax.add_decayed_weights(hparams["weight_decay"]))
-        # optax.sgd, written out so that Nesterov can be a traced choice: both
-        # variants keep the same trace, they differ only in the update they return.
-        trace = either(
-            optax.trace(decay=momentum, nesterov=True),
-            optax.trace(decay=momentum, nesterov=False),
-            nesterov,
-        )
-        parts.append(optax.chain(trace, optax.scale_by_learning_rate(lr)))
-    elif name == "adam":
-        parts.append(optax.add_decayed_weights(hparams["weight_decay"]))
-        parts.append(optax.adam(lr, b1=hparams["b1"], b2=hparams["b2"], eps=hparams["eps"]))
-    elif name == "adamw":
-        parts.append(
-            optax.adamw(
-                lr,
-                b1=hparams["b1"],
-                b2=hparams["b2"],
-                eps=hparams["eps"],
-                weight_decay=hparams["weight_decay"],
-            )
-        )
-    else:
-        raise ValueError(f"unknown optimizer {name!r}; allowed: {', '.join(OPTIMIZERS)}")
-    return optax.chain(*parts)
+    return switch_families(
+        (name,), hparams, schedule=schedule, total_steps=total_steps,
+        nesterov=nesterov, clip=clip, index=0,
+    )  # fmt: skip
 
 
 def switch_families(
-    families: Mapping[str, optax.GradientTransformation], index: int | jax.Array
+    families: Sequence[str],
+    hparams: Mapping[str, jax.Array],
+    *,
+    schedule: str | jax.Array,
+    total_steps: Any,
+    nesterov: bool | jax.Array,
+    clip: bool | jax.Array,
+    index: int | jax.Array,
 ) -> optax.GradientTransformation:
     """One of several optimiser families, chosen by a traced ``index`` into ``families``.
 
-    The state holds every family's state by name (``{"adam": ..., "sgd": ...}``);
-    a trial updates its own family's and leaves the others as initialised, so a
-    state restored from a program with fewer families keeps its meaning.
-    Hand-written: optax's ``multi_transform`` splits parameters between
-    transformations, it does not choose one at run time.
+    Every family updates the same slots (``slots``), so the branches of the
+    ``lax.switch`` carry one set of moments and no family passes another's
+    state through. Hand-written: optax's ``multi_transform`` splits parameters
+    between transformations, it does not choose one at run time.
     """
-    names = list(families)
+    lr = learning_rate_schedule(schedule, hparams["lr"], hparams["warmup_fraction"], total_steps)
+    updates = [family_update(name, hparams, lr, nesterov, clip) for name in families]
+    second_moment = any(name != "sgd" for name in families)
 
     def init(params: Any) -> dict[str, Any]:
-        return {name: families[name].init(params) for name in names}
+        return slots(params, second_moment)
 
-    def branch(name: str) -> Any:
-        def update(updates: Any, state: dict[str, Any], params: Any) -> tuple[Any, Any]:
-            new, own = families[name].update(updates, state[name], params)
-            return new, {**state, name: own}
-
-        return update
-
-    def update(updates: Any, state: dict[str, Any], params: Any = None) -> tuple[Any, Any]:
-        if len(names) == 1 or isinstance(index, int):
-            return branch(names[index if isinstance(index, int) else 0])(updates, state, params)
-        return jax.lax.switch(index, [branch(n) for n in names], updates, state, params)
+    def update(grads: Any, state: dict[str, Any], params: Any = None) -> tuple[Any, Any]:
+        if len(updates) == 1 or isinstance(index, int):
+            return updates[index if isinstance(index, int) else 0](grads, state, params)
+        return jax.lax.switch(index, updates, grads, state, params)
 
     return optax.GradientTransformation(init, update)
 

@@ -29,7 +29,7 @@ from flax import nnx
 
 from hpfw.models import STRUCTURAL, build_model
 from hpfw.trainer import epochs
-from hpfw.trainer.optim import build_optimizer, switch_families
+from hpfw.trainer.optim import switch_families
 from hpfw.trainer.spec import (
     STRUCTURE_NAMES,
     DataArrays,
@@ -107,19 +107,15 @@ class Trainer:
 
     def optimizer(self, hparams: Hparams) -> optax.GradientTransformation:
         s = self.structure(hparams)
-        total_steps = s["schedule_epochs"] * self.steps_per_epoch(hparams)
-        families = {
-            name: build_optimizer(
-                name,
-                hparams,
-                schedule=s["schedule"],
-                total_steps=total_steps,
-                nesterov=_flag(s["nesterov"]),
-                clip=_flag(s["clip"]),
-            )
-            for name in self.program.optimizers
-        }
-        return switch_families(families, s["optimizer"])
+        return switch_families(
+            self.program.optimizers,
+            hparams,
+            schedule=s["schedule"],
+            total_steps=s["schedule_epochs"] * self.steps_per_epoch(hparams),
+            nesterov=_flag(s["nesterov"]),
+            clip=_flag(s["clip"]),
+            index=s["optimizer"],
+        )
 
     def init_state(self, hparams: Hparams, init_key: jax.Array) -> TrainState:
         """A fresh ``TrainState``: initial weights, optimiser state, step 0."""
