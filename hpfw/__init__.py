@@ -12,6 +12,11 @@ strategy plugins need::
     for trial in strategy.ask(4):
         strategy.tell(trial, evaluate(trial.params))
 
+    for epoch in range(epochs):          # inside any trial's training loop
+        hpfw.report(epoch, val_loss)
+        if hpfw.should_prune():
+            raise hpfw.TrialPruned()
+
 Importing hpfw is cheap and changes nothing: the names below load on first
 use (PEP 562), and no environment variable is set (``hpfw.process``).
 """
@@ -23,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time, __getattr__ below
     from hpfw.errors import HpfwError
+    from hpfw.pruning.api import TrialPruned, report, should_prune
     from hpfw.search import (
         Categorical,
         Distribution,
@@ -54,12 +60,15 @@ _EXPORTS: dict[str, str] = {
     "SweepResult": "hpfw.sweeper.results",
     "Trial": "hpfw.search",
     "TrialResult": "hpfw.sweeper.results",
+    "TrialPruned": "hpfw.pruning.api",
     "TrialState": "hpfw.search",
     "available_strategies": "hpfw.search",
     "compose": "hpfw.trainer.api",
     "create_strategy": "hpfw.search",
     "load": "hpfw.sweeper.results",
     "register_strategy": "hpfw.search",
+    "report": "hpfw.pruning.api",
+    "should_prune": "hpfw.pruning.api",
     "sweep": "hpfw.sweeper.python_sweep",
     "train": "hpfw.trainer.api",
     "train_many": "hpfw.trainer.api",
@@ -75,6 +84,7 @@ __all__ = [
     "Strategy",
     "SweepResult",
     "Trial",
+    "TrialPruned",
     "TrialResult",
     "TrialState",
     "__version__",
@@ -83,6 +93,8 @@ __all__ = [
     "create_strategy",
     "load",
     "register_strategy",
+    "report",
+    "should_prune",
     "sweep",
     "train",
     "train_many",

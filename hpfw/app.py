@@ -10,13 +10,15 @@ from typing import Any
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from hpfw.config import config_dir, metric_direction, register_configs, tie_breaker
+from hpfw.config_keys import check_known_keys
 from hpfw.errors import HpfwError
 from hpfw.launch.protocol import JobTask, with_group_training
 from hpfw.sweeper.app_defaults import with_sweep_defaults
 from hpfw.tasks import glob_exclude, task_for
+from hpfw.trainer.saved_settings import given_overrides
 from hpfw.values import plain
 
 register_configs()
@@ -26,8 +28,11 @@ def train_task(cfg: DictConfig) -> Any:
     """One trial: run ``cfg``'s task and return its metrics (``objective`` first)."""
     hydra_cfg = HydraConfig.get()
     try:
-        # The task's function loads JAX: only once Hydra has a job to run.
-        return task_for(cfg).task_function()(cfg, hydra_cfg.runtime.output_dir)
+        check_known_keys(cfg)  # +trainer.epoch=5 must not run as if it were set
+        # A checkpoint's saved settings give way only to what this job's command line set.
+        with given_overrides(OmegaConf.to_container(hydra_cfg.overrides.task)):
+            # The task's function loads JAX: only once Hydra has a job to run.
+            return task_for(cfg).task_function()(cfg, hydra_cfg.runtime.output_dir)
     except HpfwError as error:
         # A single run reports bad input as one line and exit status 2. In a
         # multirun the error must reach the sweeper, which records the trial as
@@ -41,13 +46,18 @@ def train_task(cfg: DictConfig) -> Any:
 def groupable(cfg: DictConfig) -> bool:
     """Whether ``cfg``'s task trains in groups (``hpfw.tasks``); a bad task runs in its job."""
     try:
+        check_known_keys(cfg)  # else its job reports the key
         return task_for(cfg).groupable
     except HpfwError:
         return False
 
 
 def train_group(
-    cfgs: Sequence[DictConfig], *, mode: str = "auto", max_group_size: int | None = None
+    cfgs: Sequence[DictConfig],
+    *,
+    mode: str = "auto",
+    max_group_size: int | None = None,
+    channels: Sequence[Any] | None = None,
 ) -> list[JobTask]:
     """Trains groupable trials together; returns one stand-in task function per config.
 
@@ -67,7 +77,7 @@ def train_group(
 
         return task
 
-    results = train_many(cfgs, mode=mode, max_group_size=max_group_size)
+    results = train_many(cfgs, mode=mode, max_group_size=max_group_size, channels=channels)
     return [stand_in(result) for result in results]
 
 
@@ -91,6 +101,9 @@ def sweep_defaults(cfg: DictConfig) -> dict[str, Any]:
 # The launcher and the sweeper are handed this very function: their methods live on it.
 with_group_training(train_task, groupable=groupable, train_group=train_group)
 with_sweep_defaults(train_task, sweep_defaults)
+# hpfw's sweeper checks a sweep's composed config with it once, before any trial runs
+# (hpfw.sweeper.precheck), instead of failing every trial on the same unknown key.
+train_task.check_config = check_known_keys  # type: ignore[attr-defined]
 
 main = hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")(
     train_task

@@ -1,4 +1,4 @@
-"""The ``hpfw`` console script (and ``python -m hpfw``): the Hydra app, plus ``hpfw report``."""
+"""The ``hpfw`` console script (and ``python -m hpfw``): the Hydra app, ``report``, ``export``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import io
 import os
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from hpfw.process import allocate_gpu_memory_on_demand
@@ -49,26 +48,16 @@ def report(argv: list[str]) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # argparse exits on --help and usage errors
         return int(exit_.code or 0)
-    sweep_dir = Path(args.sweep_dir)
-    if sweep_dir.is_file() and sweep_dir.name == Journal.FILENAME:
-        sweep_dir = sweep_dir.parent  # the journal itself was named
-    if not sweep_dir.is_dir():
-        print(f"hpfw report: no such directory: {sweep_dir}", file=sys.stderr)
-        return 2
-    journal = Journal(sweep_dir)
-    if not journal.exists():
-        print(
-            f"hpfw report: no {Journal.FILENAME} in {sweep_dir} (not a sweep directory?)",
-            file=sys.stderr,
-        )
-        return 2
     try:
+        journal = Journal.locate(args.sweep_dir)
         header, trials = journal.read()
     except JournalError as error:
         print(f"hpfw report: {error}", file=sys.stderr)
         return 2
+    sweep_dir = journal.sweep_dir
     write_reports(sweep_dir, header, trials)
     print_summary(header, trials)
+    print(f"Interactive report: {sweep_dir / 'report.html'}")
     return 0
 
 
@@ -94,6 +83,10 @@ def main() -> None:
     allocate_gpu_memory_on_demand()  # this process and the trials it starts
     if len(sys.argv) > 1 and sys.argv[1] == "report":
         sys.exit(report(sys.argv[2:]))
+    if len(sys.argv) > 1 and sys.argv[1] == "export":
+        from hpfw.sweeper.optuna_export import main as export
+
+        sys.exit(export(sys.argv[2:]))
     if "--version" in sys.argv[1:]:  # hpfw's, not Hydra's (which --hydra-help still names)
         from hpfw.about import version_text
 
@@ -106,4 +99,22 @@ def main() -> None:
     if _is_completion_query(sys.argv[1:]):
         _complete(hydra_main)
         return
+    if _prints_hydra_config(sys.argv[1:]):
+        # OmegaConf drops comments: put each sweeper option's comment back (docs/sweeps.md).
+        from hpfw.sweeper.commented import commented_output
+
+        with commented_output():
+            hydra_main()
+        return
     hydra_main()
+
+
+def _prints_hydra_config(arguments: list[str]) -> bool:
+    """Whether Hydra is asked to print the ``hydra`` node (``--cfg hydra`` or ``--cfg all``)."""
+    for i, argument in enumerate(arguments):
+        shown = arguments[i + 1] if i + 1 < len(arguments) else None
+        if argument in ("--cfg", "-c") and shown in ("hydra", "all"):
+            return True
+        if argument in ("--cfg=hydra", "--cfg=all"):
+            return True
+    return False

@@ -20,7 +20,13 @@ class ConfigError(HpfwError, ValueError):
 
     def __init__(self, key: str, message: str) -> None:
         self.key = key
+        self.reason = message
         super().__init__(f"Invalid config '{key}': {message}")
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        # A launcher's worker process (joblib, submitit) sends the error back pickled;
+        # the default would call ConfigError(formatted message) and lose the key.
+        return (type(self), (self.key, self.reason))
 
 
 class DataError(HpfwError, ValueError):

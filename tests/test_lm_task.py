@@ -5,13 +5,19 @@ from __future__ import annotations
 import math
 import re
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import nnx
 
+from hpfw.data import load_dataset
 from hpfw.errors import ConfigError, HpfwError
 from hpfw.lm import evaluate
 from hpfw.lm.task import run_lm
-from hpfw.trainer import compiled
+from hpfw.trainer import checkpoint, compiled
+from hpfw.trainer.run import prepare
+from hpfw.trainer.saved_settings import given_overrides
+from hpfw.trainer.trainer import EVAL_CHUNK, Trainer, abstract_state
 from tests.helpers import compose_config
 
 # A short run of the default model on a smaller corpus: still well past the unigram baseline.
@@ -36,6 +42,74 @@ def test_lm_trains_well_below_the_unigram_baseline(trained):
     assert 0 <= metrics["gen_tv"] < 0.5 and metrics["gen_tv"] == pytest.approx(metrics["model_tv"])
     assert len(metrics["samples"]) == 4 and all(len(s) == 32 for s in metrics["samples"])
     assert metrics["steps"] > 0
+
+
+# Tiny model; more validation windows than one evaluation chunk, and not a multiple of it,
+# so the fidelity program's padding and masking are part of what is checked.
+VAL_WINDOWS = EVAL_CHUNK + 76
+FIDELITY = [
+    "task=lm",
+    "trainer.epochs=1",
+    "model.d_model=16",
+    "model.num_heads=2",
+    "model.mlp_dim=32",
+    "model.num_layers=1",
+    "model.context_length=16",
+    "data.train_windows=256",
+    f"data.val_windows={VAL_WINDOWS}",
+    "data.test_windows=64",
+    "generation.temperature=0.7",
+    "generation.top_p=0.8",
+    "generation.top_k=5",
+]
+
+
+def _sampler_distribution(logits: np.ndarray, temperature: float, top_p: float, top_k: int):
+    """Temperature, then the nucleus, then top-k, renormalised: row by row, in NumPy."""
+    z = logits.astype(np.float64) / temperature
+    probs = np.exp(z - z.max(-1, keepdims=True))
+    probs /= probs.sum(-1, keepdims=True)
+    flat = probs.reshape(-1, probs.shape[-1])
+    out = np.zeros_like(flat)
+    for row, p in enumerate(flat):
+        order = np.argsort(-p, kind="stable")
+        # The smallest set of most likely tokens whose mass reaches top_p...
+        n_nucleus = int(np.searchsorted(np.cumsum(p[order]), top_p) + 1)
+        keep = order[: min(n_nucleus, top_k or len(p))]  # ...then at most top_k of them
+        out[row, keep] = p[keep] / p[keep].sum()
+    return out.reshape(probs.shape)
+
+
+@pytest.mark.slow
+def test_gen_tv_equals_an_independent_numpy_computation(tmp_path):
+    cfg = compose_config([*FIDELITY, f"trainer.checkpoint_dir={tmp_path}"])
+    metrics = run_lm(cfg)
+    assert metrics["status"] == "complete"
+
+    # The source, rebuilt from its definition: order-2 Markov rows drawn from Dirichlet(0.3).
+    vocab, data = 16, cfg.data
+    table = np.random.default_rng(data.source_seed).dirichlet(np.full(vocab, 0.3), vocab**2)
+    dataset = load_dataset(data, context_length=16)
+    x = np.asarray(dataset.x_val)
+    assert x.shape == (VAL_WINDOWS, 16)
+    previous = np.concatenate([np.zeros((len(x), 1), x.dtype), x[:, :-1]], axis=1)
+    truth = table[previous * vocab + x]  # P(next token | the two tokens before it)
+
+    # The saved parameters, applied by a plain forward pass (not hpfw's evaluation program).
+    run = prepare(cfg)
+    (path,) = [p for p in tmp_path.iterdir() if p.name.startswith("epoch_")]
+    params = checkpoint.restore(path, abstract_state(run.spec))["params"]
+    model = nnx.merge(Trainer(run.spec).graphdef, params)
+    logits = np.asarray(model(jnp.asarray(x), dropout_rate=jnp.float32(0.0), key=None))
+
+    def mean_tv(q: np.ndarray) -> float:
+        return float(0.5 * np.abs(truth - q).sum(-1).mean())
+
+    sampler = _sampler_distribution(logits, 0.7, 0.8, 5)
+    own = _sampler_distribution(logits, 1.0, 1.0, 0)
+    assert metrics["gen_tv"] == pytest.approx(mean_tv(sampler), abs=1e-5)
+    assert metrics["model_tv"] == pytest.approx(mean_tv(own), abs=1e-5)
+    assert metrics["gen_tv"] != pytest.approx(metrics["model_tv"], abs=1e-3)  # the filters bite
 
 
 def _gen(directory, *overrides):
@@ -94,8 +168,24 @@ def test_generation_settings_compile_nothing(trained):
 
 def test_a_checkpoint_of_another_model_is_a_clear_error(trained):
     _, directory = trained
-    with pytest.raises(ConfigError, match=r"generation\.checkpoint.*another model"):
+    with pytest.raises(ConfigError, match=r"model\.d_model.*32.*generation\.checkpoint.*64"):
         run_lm(_gen(directory, "model.d_model=32"))
+
+
+def test_a_checkpoint_carries_its_settings(trained):
+    """The user names the checkpoint and repeats nothing; a conflicting value names both."""
+    _, directory = trained
+    given = ["task=lm", f"generation.checkpoint={directory}", "generation.temperature=0.9"]
+    cfg = compose_config(given)
+    with given_overrides(given):
+        metrics = run_lm(cfg)
+    assert metrics["steps"] == 0 and metrics["loaded_checkpoint"]
+    assert cfg.trainer.epochs == 10 and cfg.data.train_windows == 2000  # the saved run's
+    given.append("trainer.epochs=4")
+    with given_overrides(given), pytest.raises(ConfigError) as error:
+        run_lm(compose_config(given))
+    assert str(error.value).startswith("Invalid config 'trainer.epochs': 4 on the command line")
+    assert "was saved with 10" in str(error.value)
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,13 @@ from hpfw.trainer.compiled import PROGRAMS, device_arrays
 from hpfw.trainer.flops import program_flops
 from hpfw.trainer.programs import Program, ProgramCache
 from hpfw.trainer.run import train_and_evaluate
-from hpfw.trainer.spec import StaticSpec, as_hparams, hparams_from_config, static_spec
+from hpfw.trainer.spec import (
+    HPARAM_NAMES,
+    StaticSpec,
+    as_hparams,
+    hparams_from_config,
+    static_spec,
+)
 from hpfw.trainer.trainer import make_train_fn
 from tests.helpers import TINY, compose_config
 
@@ -51,6 +57,53 @@ def test_changing_continuous_values_compiles_nothing():
     # A static change (the architecture) does compile.
     train_and_evaluate(compose_config([*TINY, "model.hidden_dim=32"]))
     assert PROGRAMS.compile_count == before + 1
+
+
+# Static settings the other tests here compile anyway (no extra compile for these cases).
+SGD_WARMUP = ["optimizer=sgd", "optimizer.nesterov=true", "optimizer.schedule=warmup_cosine"]
+ADAMW_CLIP = ["optimizer=adamw", "optimizer.grad_clip_norm=1.0", "optimizer.schedule=constant"]
+# For each traced hyperparameter: a setting under which it is live, and a new value for it.
+# Momentum needs sgd, b1/b2/eps an adam, warmup_fraction the warm-up schedule, the clipping
+# norm clipping on and small enough to bite; weight decay is checked coupled and decoupled.
+LIVE: dict[str, list[tuple[list[str], str]]] = {
+    "lr": [([], "optimizer.lr=0.01")],
+    "momentum": [(SGD_WARMUP, "optimizer.momentum=0.5")],
+    "b1": [([], "optimizer.b1=0.5")],
+    "b2": [([], "optimizer.b2=0.9")],
+    "eps": [([], "optimizer.eps=0.01")],
+    "warmup_fraction": [(SGD_WARMUP, "optimizer.warmup_fraction=0.6")],
+    "grad_clip_norm": [(ADAMW_CLIP, "optimizer.grad_clip_norm=0.05")],
+    "weight_decay": [
+        ([], "regularization.weight_decay=0.1"),  # adam: L2 added to the gradient
+        (ADAMW_CLIP, "regularization.weight_decay=0.3"),  # adamw: decoupled
+    ],
+    "dropout": [([], "regularization.dropout=0.4")],
+    "label_smoothing": [([], "regularization.label_smoothing=0.2")],
+}
+_BASELINES: dict[tuple[str, ...], list[float]] = {}
+
+
+def _train_losses(overrides: list[str]) -> list[float]:
+    return train_and_evaluate(compose_config([*TINY, *overrides]))["epochs"]["train_loss"]
+
+
+@pytest.mark.parametrize("name", HPARAM_NAMES)
+def test_every_traced_hyperparameter_changes_training(name):
+    """Changing one hyperparameter alone changes every epoch's train loss.
+
+    Parametrised over ``HPARAM_NAMES``: a new traced hyperparameter fails here
+    until it has a setting in ``LIVE`` under which it is shown to take effect.
+    """
+    if name not in LIVE:
+        pytest.fail(f"{name} is in HPARAM_NAMES but has no case in LIVE")
+    for base, change in LIVE[name]:
+        key = tuple(base)
+        if key not in _BASELINES:
+            _BASELINES[key] = _train_losses(base)
+        before, after = np.array(_BASELINES[key]), np.array(_train_losses([*base, change]))
+        assert np.isfinite(after).all()
+        # An ignored value reproduces the baseline bit for bit (runs are deterministic).
+        assert (np.abs(after - before) > 1e-6 * np.abs(before)).all(), (change, before, after)
 
 
 def test_same_seed_same_metrics_and_different_seed_differs():
@@ -113,11 +166,7 @@ def test_reported_flops_match_an_analytic_matmul_count(overrides):
 
 @pytest.mark.parametrize(
     "overrides",
-    [
-        ["optimizer=sgd", "optimizer.nesterov=true", "optimizer.schedule=warmup_cosine"],
-        ["optimizer=adamw", "optimizer.grad_clip_norm=1.0", "optimizer.schedule=constant"],
-        ["trainer.precision=bfloat16"],
-    ],
+    [SGD_WARMUP, ADAMW_CLIP, ["trainer.precision=bfloat16"]],
     ids=["sgd-nesterov-warmup", "adamw-clip", "bfloat16"],
 )
 def test_optimizer_families_and_precision_learn(overrides):

@@ -35,11 +35,20 @@ class GroupTaskFunction(Protocol):
         ...
 
     def train_group(
-        self, cfgs: Sequence[Any], *, mode: str, max_group_size: int | None
+        self,
+        cfgs: Sequence[Any],
+        *,
+        mode: str,
+        max_group_size: int | None,
+        channels: Sequence[Any] | None = None,
     ) -> list[JobTask]:
         """Trains ``cfgs`` together; returns, per config, what its job then runs.
 
         A trial that fails does so alone: its stand-in raises the error in its job.
+        ``channels`` holds each config's sweep channel (``hpfw.pruning``), through
+        which its trial reports intermediate values and learns whether to stop:
+        the group trains before any job runs, so a trial cannot find its channel
+        from Hydra's job config then.
         """
         ...
 

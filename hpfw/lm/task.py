@@ -23,7 +23,7 @@ from hpfw.data import load_dataset
 from hpfw.errors import ConfigError
 from hpfw.lm import evaluate
 from hpfw.lm.dataset import LMDataset
-from hpfw.trainer import checkpoint
+from hpfw.trainer import checkpoint, saved_settings
 from hpfw.trainer import device as devices
 from hpfw.trainer.metrics import write_run_metrics
 from hpfw.trainer.run import PreparedRun, prepare, train_prepared
@@ -132,8 +132,19 @@ def unigram_loss(dataset: LMDataset) -> float:
     return float(-log_freq[dataset.y_val].mean())
 
 
+def adopt_checkpoint_settings(cfg: Any) -> None:
+    """With ``generation.checkpoint``, takes the saved run's model, data and trainer settings."""
+    if cfg.generation.checkpoint is None:
+        return
+    _, path = _checkpoint_path(str(cfg.generation.checkpoint))
+    saved = checkpoint.read_metadata(path).get("settings")
+    if saved:  # checkpoints from before settings were saved: the signature check decides
+        saved_settings.adopt(cfg, saved, f"generation.checkpoint '{path}'")
+
+
 def run_lm(cfg: Any) -> dict[str, Any]:
     """Trains (or loads) the language model of ``cfg`` and returns every metric of the run."""
+    adopt_checkpoint_settings(cfg)
     run = prepare(cfg)
     settings = generation_settings(cfg)
     # The same cached object prepare() loaded: its arrays are on the device already.

@@ -23,6 +23,8 @@ class GridStrategy(Strategy):
     cut into ``grid_points`` evenly spaced values (log-spaced if ``log``).
     """
 
+    needs_values = False  # proposes without looking at results
+
     def __init__(
         self,
         space: Mapping[str, Distribution],

@@ -58,6 +58,9 @@ class ParsedSweep:
     fixed: list[str]  # overrides applied to every trial unchanged
     # group -> option -> reason: options a glob matched but ``glob_exclude`` left out
     left_out: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Every overridden name (key or group), swept or fixed, in command-line order: a
+    # trial's overrides keep it, as Hydra's basic sweeper keeps the user's order.
+    order: tuple[str, ...] = ()
 
 
 def _range_distribution(sweep: RangeSweep) -> Distribution:
@@ -132,6 +135,7 @@ def parse_sweep(
     lines += list(overrides)
     swept: dict[str, SweepParam] = {}
     fixed: dict[str, str] = {}
+    order: dict[str, None] = {}  # an ordered set
     for line in lines:
         try:
             override = parser.parse_override(line)
@@ -141,6 +145,9 @@ def parse_sweep(
         swept.pop(name, None)
         fixed.pop(name, None)
         left_out.pop(name, None)
+        # A name keeps the place it first had, as in Hydra's basic sweeper: a command-line
+        # sweep that replaces one of hydra.sweeper.params takes that param's place.
+        order.setdefault(name, None)
         if not override.is_sweep_override():
             fixed[name] = line
             continue
@@ -155,7 +162,13 @@ def parse_sweep(
             if dropped := {o: excluded[o] for o in matched if o in excluded}:
                 left_out[name] = dropped
         swept[name] = SweepParam(name, override.get_key_element(), dist, bool(options))
-    return ParsedSweep(swept, list(fixed.values()), left_out)
+    names = tuple(order)
+    return ParsedSweep(
+        {n: swept[n] for n in names if n in swept},
+        [fixed[n] for n in names if n in fixed],
+        left_out,
+        names,
+    )
 
 
 _PLAIN = re.compile(r"[A-Za-z0-9_./:\-+@]+")

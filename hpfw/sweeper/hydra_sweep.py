@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 from collections.abc import Mapping
@@ -10,13 +11,16 @@ from typing import Any
 
 from hydra.core.plugins import Plugins
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
+from hpfw.pruning.pruners import PrunerError, pruner_settings
 from hpfw.search.overrides import parse_sweep
 from hpfw.sweeper import summary
 from hpfw.sweeper.app_defaults import app_defaults
+from hpfw.sweeper.hydra_async import SerialConfigLoader
 from hpfw.sweeper.hydra_trials import HydraTrials, reproducible
 from hpfw.sweeper.loop import run_sweep
+from hpfw.sweeper.precheck import precheck
 from hpfw.sweeper.resume import new_header
 from hpfw.sweeper.settings import SweepError, SweepSettings
 
@@ -52,22 +56,33 @@ class HydraSweep:
         self.config: DictConfig | None = None
         self.hydra_context: HydraContext | None = None
         self.launcher: Any = None
+        self.task_function: TaskFunction | None = None
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
     ) -> None:
+        if self.settings.concurrent_trials:
+            # Launches overlap: the launcher's config loader is called from several threads.
+            hydra_context = HydraContext(
+                config_loader=SerialConfigLoader(hydra_context.config_loader),
+                callbacks=hydra_context.callbacks,
+            )
         self.config = config
         self.hydra_context = hydra_context
+        self.task_function = task_function
         self.settings.resolve(app_defaults(task_function, config))
         self.launcher = Plugins.instance().instantiate_launcher(
             hydra_context=hydra_context, task_function=task_function, config=config
         )
 
-    def sweep(self, arguments: list[str]) -> None:
+    def sweep(self, arguments: list[str]) -> list[list[Any]]:
+        """Runs the sweep; returns each launched batch's ``JobReturn``s, as Hydra's sweepers do."""
         settings = self.settings
         loader = self.hydra_context.config_loader
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
+        # The sweep's own config, as Hydra's basic sweeper saves it.
+        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         sweep = parse_sweep(
             arguments,
             params=settings.params,
@@ -77,10 +92,10 @@ class HydraSweep:
         if sweep.left_out:
             log.info(left_out_line(sweep.left_out))
         if not sweep.params:
-            raise SweepError(
-                "nothing to sweep: give at least one sweep override "
-                "(e.g. 'optimizer.lr=tag(log,interval(1e-4,1e-1))') or hydra.sweeper.params"
-            )
+            # Nothing to sweep: the one job, as Hydra's basic sweeper runs it.
+            log.info("nothing to sweep: running the one job")
+            settings = dataclasses.replace(settings, strategy="grid", n_trials=1, options={})
+        precheck(loader, self.config, sweep, self.task_function)
         trials = HydraTrials(settings, sweep, self.launcher, loader, self.config, sweep_dir)
         trials.check_keys_exist()
         space = {name: p.dist for name, p in sweep.params.items()}
@@ -90,6 +105,22 @@ class HydraSweep:
             groups=[name for name, p in sweep.params.items() if p.is_group],
             fixed_overrides=reproducible(sweep.fixed),
             command=program(),
+            pruner=self._pruner(trials),
         )
         header, records = run_sweep(settings, space, trials, sweep_dir, header)
         summary.print_summary(header, records)
+        return trials.returns
+
+    def _pruner(self, trials: HydraTrials) -> dict[str, Any] | None:
+        """The pruner's settings; hyperband's max_budget defaults to the budget key's value."""
+        settings = self.settings
+        if settings.pruner is None:
+            return None
+        composed = trials.composed()
+        budget = OmegaConf.select(composed, settings.fidelity_key) if composed else None
+        try:
+            return pruner_settings(
+                settings.pruner, max_budget=budget if isinstance(budget, int) else None
+            )
+        except PrunerError as error:
+            raise SweepError(f"Invalid {settings.names('pruner')}: {error}") from None

@@ -9,20 +9,26 @@ is one ``launcher.launch`` call, and each ``JobReturn`` becomes an
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hydra.core.utils import JobReturn
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import DictConfig, OmegaConf
 
+from hpfw.pruning.api import TrialPruned
 from hpfw.search import Strategy, Trial, TrialState
 from hpfw.search.overrides import ParsedSweep
-from hpfw.sweeper import budgets, outcome
+from hpfw.sweeper import budgets, hydra_async, outcome
 from hpfw.sweeper.envelopes import envelope_override
 from hpfw.sweeper.journal import started
 from hpfw.sweeper.outcome import Outcome
+from hpfw.sweeper.precheck import same_for_every_trial
+from hpfw.sweeper.reported import pruned
 from hpfw.sweeper.settings import SweepError, SweepSettings
 from hpfw.values import one_line
 
@@ -55,8 +61,19 @@ class HydraTrials:
         self.sweep_dir = sweep_dir
         self.max_budget: int | None = None
         self.envelope: str | None = None  # trainer.envelope=... for hpfw's trainer
+        self.needs_values = True  # the strategy's, known in prepare
+        # Every launched batch's JobReturns, as Hydra's basic sweeper returns them
+        # from sweep() (Hydra's own tests, and code that calls Hydra's multirun, read them).
+        self.returns: list[list[JobReturn]] = []
         self._composed: dict[tuple[str, ...], DictConfig | None] = {}
         self._launches: dict[int, list[str]] = {}  # trial id -> its overrides, as launched
+        self._fixed_by_name = _by_name(sweep.fixed)
+        # Asynchronous sweeps: how many launches may overlap, and the first-launch gate.
+        self.max_concurrent = hydra_async.max_concurrent(launcher)
+        self.concurrency_note = "this launcher runs each job in this process"
+        self._started = settings.concurrent_trials is None  # overlapping launches start it
+        self._starting = threading.Lock()
+        self._retry_single = settings.concurrent_trials is not None
 
     # --- the config ------------------------------------------------------------------
 
@@ -99,11 +116,13 @@ class HydraTrials:
         )
         if self.envelope is not None:
             log.info("structural values of this sweep, for every trial: %s", self.envelope)
+        self.needs_values = strategy.needs_values
         if strategy.max_budget is None:
             return
         budgets.check_budget_keys(self.settings, self.sweep, self.composed())
         fixed = budgets.without_budget_keys(self.settings, self.sweep.fixed)
-        self.sweep = ParsedSweep(self.sweep.params, fixed)
+        self.sweep = dataclasses.replace(self.sweep, fixed=fixed)
+        self._fixed_by_name = _by_name(fixed)
         header["fixed_overrides"] = reproducible(fixed)
         self.max_budget = strategy.max_budget
 
@@ -117,12 +136,15 @@ class HydraTrials:
             inactive = {
                 n for n in values if OmegaConf.select(composed, n, default=_ABSENT) is _ABSENT
             }
-        own = [*groups]
-        own += [
-            p.override(trial.params[n])
+        swept = {
+            n: p.override(trial.params[n])
             for n, p in params.items()
-            if not p.is_group and n not in inactive
-        ]
+            if p.is_group or n not in inactive
+        }
+        # Groups first, as before, in the journal; the launch keeps the command line's order.
+        own = [swept[n] for n, p in params.items() if p.is_group and n in swept]
+        own += [swept[n] for n, p in params.items() if not p.is_group and n in swept]
+        extra: list[str] = []
         checkpoint = None
         if self.max_budget is not None:
             extra, checkpoint = budgets.budget_overrides(
@@ -131,7 +153,7 @@ class HydraTrials:
             own += extra
         # The checkpoint stays out of the recorded overrides: best.yaml's command reruns
         # the trial from scratch, which gives the same result (the same schedule).
-        launch = [*self.sweep.fixed, *own]
+        launch = self._in_order(swept) + extra
         if self.envelope is not None:  # left out of the record too: a rerun pads nothing
             launch.append(self.envelope)
         if checkpoint is not None:
@@ -147,9 +169,21 @@ class HydraTrials:
             checkpoint=checkpoint,
         )
 
+    def _in_order(self, swept: dict[str, str]) -> list[str]:
+        """A trial's fixed and swept overrides, in the order the user gave them."""
+        lines = {**self._fixed_by_name, **swept}
+        ordered = [lines.pop(name) for name in self.sweep.order if name in lines]
+        return ordered + list(lines.values())
+
     def run(self, trials: Sequence[Trial], records: Sequence[dict[str, Any]]) -> list[Outcome]:
         launches = [self._launches.pop(t.id) for t in trials]
+        if not self._started:
+            with self._starting:  # once, before launches overlap (Ray's start-up)
+                if not self._started:
+                    hydra_async.start_runtime(self.launcher)
+                    self._started = True
         returns = self._launch(launches, records[0]["job"])
+        self.returns.append([_job_return(ret, o) for ret, o in zip(returns, launches, strict=True)])
         return [self._outcome(ret, t) for t, ret in zip(trials, returns, strict=True)]
 
     # --- launching ---------------------------------------------------------------------
@@ -166,6 +200,14 @@ class HydraTrials:
         try:
             return list(self.launcher.launch(launches, initial_job_idx=first_job))
         except Exception as error:
+            if len(launches) == 1 and self._retry_single:
+                # Asynchronous: a worker killed by another trial breaks a shared pool
+                # (joblib's loky), so a lone job that failed to launch gets one more try.
+                log.warning("launching job %d failed (%s); once more", first_job, one_line(error))
+                try:
+                    return list(self.launcher.launch(launches, initial_job_idx=first_job))
+                except Exception as again:
+                    error = again
             if len(launches) == 1:
                 return [WorkerDied(f"the worker running it died: {one_line(error)}")]
             log.warning(
@@ -181,11 +223,34 @@ class HydraTrials:
     def _outcome(self, ret: JobReturn | WorkerDied, trial: Trial) -> Outcome:
         if isinstance(ret, WorkerDied):
             return Outcome(TrialState.failed, None, {}, str(ret))
+        if isinstance(getattr(ret, "_return_value", None), TrialPruned):
+            return pruned()  # not an error: read it before return_value prints one
         try:
             result = ret.return_value  # re-raises what the job raised
+        except TrialPruned:
+            return pruned()
         except Exception as error:
-            return outcome.from_error(error, self.sweep_dir, trial.id)
-        return outcome.from_result(result, self.settings.objective)
+            ended = outcome.from_error(error, self.sweep_dir, trial.id)
+            if same_for_every_trial(error, self.sweep.params):
+                ended.same_for_every_trial = True
+                ended.error = str(error)  # the one line the sweep stops with
+            return ended
+        return outcome.from_result(result, self.settings.objective, needs_value=self.needs_values)
+
+
+def _by_name(lines: Sequence[str]) -> dict[str, str]:
+    """Override lines by the key or group they set."""
+    parser = OverridesParser.create()
+    return {parser.parse_override(line).key_or_group: line for line in lines}
+
+
+def _job_return(ret: JobReturn | WorkerDied, overrides: list[str]) -> JobReturn:
+    """A lost job as Hydra reports a failed one: a JobReturn that re-raises its error."""
+    if isinstance(ret, JobReturn):
+        return ret
+    lost = JobReturn(overrides=list(overrides), status=JobStatus.FAILED)
+    lost.return_value = ret
+    return lost
 
 
 def _absent(config: DictConfig, key: str) -> bool:

@@ -4,9 +4,10 @@ One JSON object per line. The first line is the sweep header (``"type": "sweep"`
 every other line is a trial record (``"type": "trial"``), built by ``started``
 when the trial is launched and by ``finished`` when it ends: the record schema
 lives here and nowhere else. The last record of an id wins, so the file is
-append-only and never rewritten in place. Only the sweeper process writes it.
-It is plain JSON, never pickle or eval, so it can be read (and trusted) by
-anything.
+append-only and never rewritten in place. Drivers write it under the sweep's
+lock (``hpfw.sweeper.drivers.SweepLock``), so several drivers can share one
+sweep; readers need no lock. It is plain JSON, never pickle or eval, so it can
+be read (and trusted) by anything.
 """
 
 from __future__ import annotations
@@ -80,9 +81,16 @@ def finished(
     *,
     error: str | None = None,
     traceback: str | None = None,
+    intermediate: Sequence[tuple[int, float | None]] = (),
+    intermediate_metrics: Mapping[str, Sequence[tuple[int, float | None]]] | None = None,
 ) -> dict[str, Any]:
-    """``record`` after its trial ended: its state, value, metrics, end time and error."""
-    return {
+    """``record`` after its trial ended: its state, value, metrics, end time and error.
+
+    ``intermediate`` (``hpfw.report``'s values, ``[[step, value], ...]``, null
+    for NaN) and ``intermediate_metrics`` (``{name: [[step, value], ...]}``)
+    are left out when the trial reported nothing (``sweeper.intermediate``).
+    """
+    done = {
         **record,
         "state": str(state),
         "value": value,
@@ -91,6 +99,13 @@ def finished(
         "error": error,
         "traceback": traceback,
     }
+    if intermediate:
+        done["intermediate"] = [[int(s), v] for s, v in intermediate]
+    if intermediate_metrics:
+        done["intermediate_metrics"] = {
+            str(k): [[int(s), v] for s, v in pairs] for k, pairs in intermediate_metrics.items()
+        }
+    return done
 
 
 def sanitize(value: Any) -> Any:
@@ -142,7 +157,7 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _parse(line: bytes) -> dict[str, Any] | None:
+def parse_line(line: bytes) -> dict[str, Any] | None:
     """The JSON object on ``line``, or ``None`` when it is not one."""
     try:
         data = json.loads(line.decode("utf-8"))
@@ -163,6 +178,23 @@ class Journal:
 
     def __repr__(self) -> str:
         return f"Journal({str(self.sweep_dir)!r})"
+
+    @classmethod
+    def locate(cls, path: str | Path) -> Journal:
+        """The journal of the sweep directory ``path`` (or of ``path``, the journal itself).
+
+        Raises ``JournalError`` naming the path when there is no sweep there, for
+        commands that take a sweep directory (``hpfw report``, ``hpfw export``).
+        """
+        sweep_dir = Path(path)
+        if sweep_dir.is_file() and sweep_dir.name == cls.FILENAME:
+            sweep_dir = sweep_dir.parent  # the journal itself was named
+        if not sweep_dir.is_dir():
+            raise JournalError(f"no such directory: {sweep_dir}")
+        journal = cls(sweep_dir)
+        if not journal.exists():
+            raise JournalError(f"no {cls.FILENAME} in {sweep_dir} (not a sweep directory?)")
+        return journal
 
     def exists(self) -> bool:
         return self.path.is_file()
@@ -196,10 +228,14 @@ class Journal:
         self.append_many([record])
 
     def append_many(self, records: list[dict[str, Any]]) -> None:
-        """Appends ``records`` with one write and one fsync (a launched batch at once)."""
+        """Appends ``records`` with one write and one fsync (a launched batch at once).
+
+        With several drivers, call it under the sweep's lock: another driver
+        killed mid-write may have left a torn line, which is repaired first.
+        """
         if not self.exists():
             raise JournalError(f"no sweep journal at {self.path}; write_header first")
-        if not self._repaired:
+        if not self._repaired or not self._ends_with_newline():
             self.repair()
         # Serialise first: a bad record must not leave half a line.
         text = "".join(_dumps({"type": "trial", **record}) + "\n" for record in records)
@@ -207,6 +243,14 @@ class Journal:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+
+    def _ends_with_newline(self) -> bool:
+        with open(self.path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            if f.tell() == 0:
+                return True
+            f.seek(-1, os.SEEK_END)
+            return f.read(1) == b"\n"
 
     def _lines(self) -> list[bytes]:
         if not self.exists():
@@ -224,31 +268,17 @@ class Journal:
         header: dict[str, Any] | None = None
         latest: dict[int, dict[str, Any]] = {}
         for k, (lineno, line) in enumerate(numbered):
-            data = _parse(line)
+            data = parse_line(line)
             if data is None:
                 if k == len(numbered) - 1:
                     break  # torn final line: the write never completed
                 raise JournalError(f"{self.path}: line {lineno} is not a JSON object")
             if header is None:
-                if data.get("type") != "sweep":
-                    raise JournalError(
-                        f"{self.path}: line {lineno} should be the sweep header "
-                        f"(type 'sweep'), got type {data.get('type')!r}"
-                    )
-                version = data.get("version", VERSION)
-                if not isinstance(version, int) or version > VERSION:
-                    raise JournalError(
-                        f"{self.path}: journal version {version!r} is newer than this "
-                        f"hpfw reads ({VERSION})"
-                    )
-                header = data
+                header = check_header(data, self.path, lineno)
                 continue
             if data.get("type") != "trial":
                 continue  # other line kinds are for later versions; skip rather than fail
-            trial_id = data.get("id")
-            if not isinstance(trial_id, int) or isinstance(trial_id, bool):
-                raise JournalError(f"{self.path}: line {lineno} has no integer trial id")
-            latest[trial_id] = data
+            latest[trial_id(data, self.path, lineno)] = data
         if header is None:
             raise JournalError(f"{self.path} has no sweep header")
         return header, [latest[i] for i in sorted(latest)]
@@ -267,7 +297,7 @@ class Journal:
         body = raw.rstrip(b"\n")
         start = body.rfind(b"\n") + 1
         last = body[start:]
-        if last.strip() and _parse(last) is None:
+        if last.strip() and parse_line(last) is None:
             keep = start
         elif raw and not raw.endswith(b"\n"):
             keep = -1  # a valid last line whose newline was lost: add it
@@ -282,6 +312,29 @@ class Journal:
                 f.flush()
                 os.fsync(f.fileno())
         self._repaired = True
+
+
+def check_header(data: dict[str, Any], path: Path, lineno: int) -> dict[str, Any]:
+    """``data`` if it is a header this hpfw reads; a ``JournalError`` otherwise."""
+    if data.get("type") != "sweep":
+        raise JournalError(
+            f"{path}: line {lineno} should be the sweep header "
+            f"(type 'sweep'), got type {data.get('type')!r}"
+        )
+    version = data.get("version", VERSION)
+    if not isinstance(version, int) or version > VERSION:
+        raise JournalError(
+            f"{path}: journal version {version!r} is newer than this hpfw reads ({VERSION})"
+        )
+    return data
+
+
+def trial_id(data: dict[str, Any], path: Path, lineno: int) -> int:
+    """A trial record's integer id; a ``JournalError`` when it has none."""
+    found = data.get("id")
+    if not isinstance(found, int) or isinstance(found, bool):
+        raise JournalError(f"{path}: line {lineno} has no integer trial id")
+    return found
 
 
 def write_traceback(sweep_dir: str | Path, trial_id: int, text: str) -> str:

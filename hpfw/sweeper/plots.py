@@ -1,4 +1,4 @@
-"""The sweep's plots for papers: history.png, params.png and (multi-fidelity) rungs.png.
+"""The sweep's plots for papers: history.png, params.png, rungs.png and curves.png.
 
 Each ``*_figure`` function draws a matplotlib ``Figure`` from the journal's
 records and returns it with the series it drew, so what a plot shows can be
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hpfw.sweeper import rungs
+from hpfw.sweeper.curves import CURVES_FILE, plot_curves
 from hpfw.sweeper.reports import (
     active_params,
     best_trial,
@@ -33,15 +34,32 @@ if TYPE_CHECKING:
 HISTORY_FILE = "history.png"
 PARAMS_FILE = "params.png"
 NO_TRIALS = "no completed trials yet"
+NO_VALUES = "no values reported"  # trials completed, but their task returned no number
 
 Record = dict[str, Any]
 
 
+def _nothing_to_plot(trials: Sequence[Record]) -> str:
+    if any(t.get("state") == "complete" for t in trials):
+        return NO_VALUES
+    return NO_TRIALS
+
+
 def draw_all(sweep_dir: Path, header: dict[str, Any], trials: Sequence[Record]) -> None:
-    """Redraws every plot of the sweep in ``sweep_dir``."""
+    """Redraws every plot of the sweep in ``sweep_dir``.
+
+    A sweep whose trials complete without values (grid or random over a task
+    that returns none) has nothing to plot: it gets no PNGs, and skips
+    matplotlib's import (about a second).
+    """
+    if _nothing_to_plot(trials) == NO_VALUES and not completed(trials):
+        for name in (HISTORY_FILE, PARAMS_FILE, rungs.RUNGS_FILE):
+            (sweep_dir / name).unlink(missing_ok=True)
+        return
     plot_history(sweep_dir / HISTORY_FILE, header, trials)
     plot_params(sweep_dir / PARAMS_FILE, header, trials)
     plot_rungs(sweep_dir / rungs.RUNGS_FILE, header, trials, sweep_dir)
+    plot_curves(sweep_dir / CURVES_FILE, header, trials, sweep_dir)
 
 
 def _figure(**kwargs: Any) -> Figure:
@@ -83,7 +101,7 @@ def history_figure(header: dict[str, Any], trials: Sequence[Record]) -> tuple[Fi
     ax.set_title(f"{objective} per trial ({direction})")
     done = sorted(completed(trials), key=lambda t: t["id"])
     if not done:
-        _empty(ax, NO_TRIALS)
+        _empty(ax, _nothing_to_plot(trials))
     else:
         ids = [t["id"] for t in done]
         values = [t["value"] for t in done]
@@ -98,8 +116,8 @@ def history_figure(header: dict[str, Any], trials: Sequence[Record]) -> tuple[Fi
             ax.set_yscale("log")
         ax.set_xlabel("trial id")
         ax.set_ylabel(objective)
-    # Failed and diverged trials have no value: mark them along the bottom edge.
-    for state, color in (("failed", "C1"), ("diverged", "C4")):
+    # Failed, diverged and pruned trials have no value: mark them along the bottom edge.
+    for state, color in (("failed", "C1"), ("diverged", "C4"), ("pruned", "0.5")):
         ids = [t["id"] for t in trials if t.get("state") == state]
         if ids and done:
             ax.plot(
@@ -134,7 +152,7 @@ def params_figure(
     done = completed(trials)
     if not done or not names:
         fig = _figure(figsize=(6, 3))
-        _empty(fig.subplots(), NO_TRIALS if not done else "no parameters")
+        _empty(fig.subplots(), _nothing_to_plot(trials) if not done else "no parameters")
         return fig, {}
     ncols = min(3, len(names))
     nrows = math.ceil(len(names) / ncols)
@@ -145,13 +163,22 @@ def params_figure(
     best = best_trial(header, trials)
     objective = header.get("objective") or "objective"
     log_y = _log_y([t["value"] for t in done])
+    from hpfw.sweeper.report_data import sample  # the same trials report.html draws
+
+    shown = sample(header, done)  # 10,000 markers per panel cost seconds and show no more
+    note = (
+        f"; {len(shown)} of {len(done)} trials: the best and a random sample"
+        if len(shown) < len(done)
+        else ""
+    )
+    done = shown
     drawn = {}
     for ax, name in zip(axes.flat, names, strict=False):
         drawn[name] = _plot_param(ax, name, space.get(name), done, best, log_y)
         ax.set_ylabel(objective, fontsize="small")
     for ax in list(axes.flat)[len(names) :]:
         ax.set_visible(False)
-    fig.suptitle(f"{objective} vs. each parameter ({header.get('direction', 'minimize')})")
+    fig.suptitle(f"{objective} vs. each parameter ({header.get('direction', 'minimize')}{note})")
     return fig, drawn
 
 

@@ -13,13 +13,14 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from hpfw.pruning.pruners import PrunerError, pruner_settings
 from hpfw.search import Distribution
 from hpfw.search.space import check_space
 from hpfw.sweeper.loop import run_sweep
 from hpfw.sweeper.python_trials import BACKENDS, FunctionTrials
 from hpfw.sweeper.results import SweepResult
 from hpfw.sweeper.resume import new_header
-from hpfw.sweeper.settings import PYTHON_NAMES, SweepSettings
+from hpfw.sweeper.settings import PYTHON_NAMES, SweepError, SweepSettings
 
 log = logging.getLogger("hpfw.sweeper")
 
@@ -42,6 +43,8 @@ def sweep(
     max_failures: int = 10,
     resume: bool = False,
     verbose: bool = True,
+    pruner: str | Mapping[str, Any] | None = None,
+    asynchronous: bool = False,
     **options: Any,
 ) -> SweepResult:
     """Runs (or resumes) a sweep of ``objective`` over ``space``; returns its results.
@@ -75,6 +78,13 @@ def sweep(
         max_failures: failed or diverged trials tolerated before it stops.
         resume: continue the sweep in ``directory`` from its journal.
         verbose: print the summary table at the end.
+        pruner: ``"median"``, ``"asha"``, ``"hyperband"`` or
+            ``{"name": ..., option: value}``: stops trials early from the
+            values they report with ``hpfw.report`` (or ``trial.report``);
+            see docs/pruning.md.
+        asynchronous: keep ``n_jobs`` trials running, asking for the next one
+            as soon as one ends, instead of launching batches of
+            ``batch_size``.
 
     Example:
         >>> import hpfw
@@ -103,16 +113,27 @@ def sweep(
         seed=seed,
         max_failures=max_failures,
         resume=resume,
+        concurrent_trials=n_jobs if asynchronous else None,
+        pruner=dict(pruner) if isinstance(pruner, Mapping) else pruner,
         options={k: v for k, v in options.items() if v is not None},
     )
     settings.names = PYTHON_NAMES
     settings.resolve()
+    try:
+        pruning = pruner_settings(settings.pruner)
+    except PrunerError as error:
+        raise SweepError(f"Invalid pruner: {error}") from None
     sweep_dir = Path(directory) if directory is not None else default_directory()
     sweep_dir.mkdir(parents=True, exist_ok=True)
     runner = FunctionTrials(
-        objective, sweep_dir, n_jobs=n_jobs, backend=backend, objective_key=objective_key
+        objective,
+        sweep_dir,
+        n_jobs=n_jobs,
+        backend=backend,
+        objective_key=objective_key,
+        asynchronous=asynchronous,
     )
-    header = new_header(settings, space, command=None)
+    header = new_header(settings, space, command=None, pruner=pruning)
     header["objective_function"] = _qualified_name(objective)
     run_sweep(settings, space, runner, sweep_dir, header)
     result = SweepResult(sweep_dir)

@@ -17,10 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hpfw.pruning.api import TrialPruned, channel_for, report, trial_context
 from hpfw.search import Strategy, Trial, TrialState
 from hpfw.sweeper import outcome
 from hpfw.sweeper.journal import started
 from hpfw.sweeper.outcome import Outcome
+from hpfw.sweeper.reported import pruned
 from hpfw.values import one_line
 
 log = logging.getLogger("hpfw.sweeper")
@@ -33,17 +35,32 @@ class TrialHandle:
     """What an objective that takes two arguments gets besides the params.
 
     ``directory`` is the trial's own folder in the sweep directory, for its
-    files (created on first use of ``path``).
+    files (created on first use of ``path``). ``report`` and ``should_prune``
+    are ``hpfw.report`` and ``hpfw.should_prune`` for this trial (those work
+    inside the objective too, in threads and in worker processes).
     """
 
     id: int
     params: dict[str, Any]
     directory: Path
+    job: int = -1  # the trial's launch number (its folder's name)
 
     def path(self, name: str) -> Path:
         """``directory / name``, with ``directory`` created."""
         self.directory.mkdir(parents=True, exist_ok=True)
         return self.directory / name
+
+    def channel(self) -> Any:
+        return channel_for(self.directory.parent, self.job, self.id)
+
+    def report(self, step: int, value: float, **metrics: float) -> None:
+        """Records an intermediate value at ``step`` (see ``hpfw.report``)."""
+        with trial_context(self.channel()):
+            report(step, value, **metrics)
+
+    def should_prune(self) -> bool:
+        """Whether the sweep's pruner says to stop now (see ``hpfw.should_prune``)."""
+        return bool(self.channel().should_prune())
 
 
 @dataclass(frozen=True)
@@ -64,11 +81,23 @@ def takes_handle(objective: Callable[..., Any]) -> bool:
     return len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in parameters)
 
 
+@dataclass(frozen=True)
+class Pruned:
+    """The trial raised ``hpfw.TrialPruned``."""
+
+
 def call(objective: Callable[..., Any], handle: TrialHandle, with_handle: bool) -> Any:
-    """Runs one trial; an exception comes back as ``Raised`` rather than escaping."""
+    """Runs one trial; an exception comes back as ``Raised`` rather than escaping.
+
+    ``hpfw.report`` and ``hpfw.should_prune`` reach this trial during the call
+    (a context variable: each thread, and each worker process, has its own).
+    """
     try:
         params = dict(handle.params)
-        return objective(params, handle) if with_handle else objective(params)
+        with trial_context(handle.channel()):
+            return objective(params, handle) if with_handle else objective(params)
+    except TrialPruned:
+        return Pruned()
     except Exception as error:
         return Raised(f"{type(error).__name__}: {error}", traceback.format_exc())
 
@@ -84,15 +113,19 @@ class FunctionTrials:
         n_jobs: int = 1,
         backend: str = "processes",
         objective_key: str | None = None,
+        asynchronous: bool = False,
     ) -> None:
         self.objective = objective
+        self.asynchronous = asynchronous
         self.sweep_dir = sweep_dir
         self.n_jobs = n_jobs
         self.backend = BACKENDS[backend]
         self.objective_key = objective_key
         self.with_handle = takes_handle(objective)
+        self.needs_values = True  # the strategy says, in prepare
 
     def prepare(self, strategy: Strategy, header: dict[str, Any]) -> None:
+        self.needs_values = strategy.needs_values
         if strategy.max_budget is not None:
             from hpfw.sweeper.settings import SweepError
 
@@ -107,20 +140,24 @@ class FunctionTrials:
 
     def run(self, trials: Sequence[Trial], records: Sequence[dict[str, Any]]) -> list[Outcome]:
         handles = [
-            TrialHandle(t.id, dict(t.params), self.sweep_dir / str(r["job"]))
+            TrialHandle(t.id, dict(t.params), self.sweep_dir / str(r["job"]), r["job"])
             for t, r in zip(trials, records, strict=True)
         ]
         results = self._results(handles)
         return [self._outcome(h, result) for h, result in zip(handles, results, strict=True)]
 
     def _results(self, handles: list[TrialHandle]) -> list[Any]:
-        if self.n_jobs == 1 or len(handles) == 1:
+        # Asynchronous, one trial per driver thread: a thread runs it itself, or hands it
+        # to the shared pool of worker processes (loky reuses one executor for all calls).
+        in_worker = self.asynchronous and self.backend == "loky" and self.n_jobs > 1
+        if (self.n_jobs == 1 or len(handles) == 1) and not in_worker:
             return [call(self.objective, h, self.with_handle) for h in handles]
         from joblib import Parallel, delayed
 
         jobs = [delayed(call)(self.objective, h, self.with_handle) for h in handles]
         try:
-            return list(Parallel(n_jobs=min(self.n_jobs, len(jobs)), backend=self.backend)(jobs))
+            width = self.n_jobs if in_worker else min(self.n_jobs, len(jobs))
+            return list(Parallel(n_jobs=width, backend=self.backend)(jobs))
         except Exception as error:
             # A worker process died (joblib's TerminatedWorkerError): that loses the
             # whole batch's results, so its trials run again one at a time, each in a
@@ -142,11 +179,15 @@ class FunctionTrials:
     def _outcome(self, handle: TrialHandle, result: Any) -> Outcome:
         if isinstance(result, _Died):
             return Outcome(TrialState.failed, None, {}, result.reason)
+        if isinstance(result, Pruned):
+            return pruned()
         if isinstance(result, Raised):
             return outcome.from_traceback(
                 result.message, result.traceback, self.sweep_dir, handle.id
             )
-        return outcome.from_result(result, self.objective_key, key_name="objective_key")
+        return outcome.from_result(
+            result, self.objective_key, key_name="objective_key", needs_value=self.needs_values
+        )
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import csv
 import math
 import os
 import shlex
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from hpfw.values import is_finite
 
 BEST_FILE = "best.yaml"
 CSV_FILE = "trials.csv"
-STATES = ("complete", "failed", "diverged", "running")
+STATES = ("complete", "pruned", "failed", "diverged", "running")
 
 Record = dict[str, Any]
 
@@ -122,8 +123,12 @@ def _python_call(function: str, params: dict[str, Any]) -> str:
 
 
 def replace_atomically(path: Path, write: Callable[[Path], Any]) -> None:
-    """Writes via a temporary file and renames it, so a reader never sees half a file."""
-    tmp = path.with_name(f".{path.name}.tmp")
+    """Writes via a temporary file and renames it, so a reader never sees half a file.
+
+    The temporary name is the writer's own (process and thread), so drivers
+    sharing a sweep can rewrite the same report at once: the last rename wins.
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
     try:
         write(tmp)
         os.replace(tmp, path)
@@ -155,6 +160,9 @@ def write_reports(
         from hpfw.sweeper import plots as drawing  # matplotlib: only when drawing
 
         drawing.draw_all(sweep_dir, header, trials)
+        from hpfw.sweeper import report_html  # the interactive page, with importances
+
+        report_html.write_html(sweep_dir, header, trials)
     return best
 
 

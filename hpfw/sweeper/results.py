@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hpfw.sweeper import reports
+from hpfw.sweeper.intermediate import curve
 from hpfw.sweeper.journal import Journal
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ class TrialResult:
 
     id: int
     job: int
-    state: str  # running, complete, failed or diverged
+    state: str  # running, complete, pruned, failed or diverged
     params: dict[str, Any]  # the parameters that applied to it (inactive ones left out)
     value: float | None  # the objective, when complete
     metrics: dict[str, Any] = field(default_factory=dict)  # every number it returned
@@ -35,6 +36,11 @@ class TrialResult:
     start: str | None = None
     end: str | None = None
     record: dict[str, Any] = field(default_factory=dict, repr=False)  # the journal record
+
+    @property
+    def intermediate(self) -> list[tuple[int, float | None]]:
+        """The values it reported with ``hpfw.report``: ``[(step, value), ...]``."""
+        return curve(self.record)
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> TrialResult:
@@ -112,6 +118,12 @@ class SweepResult:
         from hpfw.sweeper.plots import params_figure
 
         return params_figure(self.header, self._records)[0]
+
+    def plot_curves(self) -> Figure:
+        """curves.png's figure: each trial's reported values by step, pruned ones marked."""
+        from hpfw.sweeper.curves import curves_figure
+
+        return curves_figure(self.header, self._records, self.directory)[0]
 
 
 def load(directory: str | os.PathLike[str]) -> SweepResult:

@@ -59,20 +59,26 @@ class SweepSettings:
     # key of the mapping a job returns); null: the app's (hpfw: val_loss for val_accuracy),
     # else the first by id. Its direction is tie_breaker_direction, or (null) from its name.
     tie_breaker: str | None = None
-    tie_breaker_direction: str | None = None
+    tie_breaker_direction: str | None = None  # the tie-breaker's; null: from its name
     seed: int | None = None  # null: a fresh seed per sweep, recorded in the journal
     params: dict[str, str] = field(default_factory=dict)  # key -> sweep override value
     max_failures: int = 10  # failed or diverged trials tolerated before the sweep stops
     resume: bool = False  # continue the journal in hydra.sweep.dir
+    # null: batch-synchronous (a batch launches when the last one has ended); N: asynchronous,
+    # N trials kept running, the next asked for as soon as one ends (docs/pruning.md)
+    concurrent_trials: int | None = None
+    # null, median, asha or hyperband, or {name: asha, eta: 3, ...}: stops poor trials early
+    # from the values they report (hpfw.report; hpfw's trainer reports every epoch)
+    pruner: Any = None
     # Multi-fidelity strategies (sha, hyperband) only: the config keys that take a trial's
     # budget, its configuration's checkpoint directory and the schedule horizon (null: none).
-    fidelity_key: str = "trainer.epochs"
-    checkpoint_key: str | None = "trainer.checkpoint_dir"
-    horizon_key: str | None = "trainer.schedule_epochs"
+    fidelity_key: str = "trainer.epochs"  # sha, hyperband: the key a trial's budget sets
+    checkpoint_key: str | None = "trainer.checkpoint_dir"  # sha, hyperband: state kept here
+    horizon_key: str | None = "trainer.schedule_epochs"  # sha, hyperband: schedule's horizon
     # group -> options that `group=glob(...)` leaves out: a list, or option -> why. The app's
     # (hpfw: another task's models and data) apply to the groups not named here; an empty
     # list keeps a group whole. Explicit lists (`model=mlp,cnn`) are never filtered.
-    glob_exclude: dict[str, Any] = field(default_factory=dict)
+    glob_exclude: dict[str, Any] = field(default_factory=dict)  # group -> options glob skips
     options: dict[str, Any] = field(default_factory=dict)  # more keyword options of the strategy
     # Not a field (a ClassVar): the Python API sets PYTHON_NAMES on its instances.
     names: ClassVar[Names] = HYDRA_NAMES
@@ -140,6 +146,17 @@ class SweepSettings:
             raise _bad("direction", self.direction, " or ".join(DIRECTIONS))
         if self.seed is not None and not (_is_int(self.seed) and self.seed >= 0):
             raise _bad("seed", self.seed, "null or an integer >= 0")
+        if self.concurrent_trials is not None and not (
+            _is_int(self.concurrent_trials) and self.concurrent_trials >= 1
+        ):
+            raise _bad("concurrent_trials", self.concurrent_trials, "null or an integer >= 1")
+        if self.pruner is not None:
+            from hpfw.pruning.pruners import PrunerError, check_pruner
+
+            try:
+                check_pruner(self.pruner)
+            except PrunerError as error:
+                raise SweepError(f"Invalid {self.names('pruner')}: {error}") from None
         if self.tie_breaker is not None and not (
             isinstance(self.tie_breaker, str) and self.tie_breaker
         ):

@@ -29,6 +29,24 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
+def no_best_reason(trials: Sequence[Record]) -> str:
+    """Why a sweep has no best trial: nothing completed, or nothing returned a value."""
+    complete = counts(trials)["complete"]
+    if not complete:
+        return f"{NO_TRIALS.capitalize()}."
+    returned = sorted({k for t in trials for k in (t.get("metrics") or {})})
+    if returned:  # mappings without the objective key: say which keys there were
+        return (
+            f"No values were reported: {complete} trials completed without the objective key "
+            f"(they returned {', '.join(returned[:8])}); name one with hydra.sweeper.objective "
+            "(objective_key in Python) to rank them."
+        )
+    return (
+        f"No values were reported: {complete} trials completed, none returned a number "
+        "to rank them by."
+    )
+
+
 def summary_table(header: dict[str, Any], trials: Sequence[Record], top: int = 5) -> Table:
     """The ``top`` best completed trials, titled with the counts of every state."""
     from rich.table import Table
@@ -84,9 +102,12 @@ def print_summary(
     table = rungs_table(header, trials)
     if table is not None:
         console.print(table)
+    from hpfw.sweeper import importance  # scikit-learn: only when summarising
+
+    console.print(importance.table(header, trials))
     best = best_trial(header, trials)
     if best is None:
-        console.print(f"[yellow]{NO_TRIALS.capitalize()}.[/yellow]")
+        console.print(f"[yellow]{no_best_reason(trials)}[/yellow]", markup=True)
         return
     console.print(
         f"Best trial: #{best['id']} ({header.get('objective') or 'value'} = {fmt(best['value'])})"

@@ -4,14 +4,16 @@ A checkpoint directory holds one subdirectory per saved epoch, ``epoch_<n>/``,
 each with Orbax's files under ``state/`` and ``hpfw.json`` (the epoch, the
 static signature the state belongs to, and the run's final metrics). Orbax
 writes to a temporary name and renames when done, so a run killed while saving
-leaves no half-written ``epoch_<n>``; ``hpfw.json`` is written after that, and
-a directory without it is ignored.
+leaves no half-written ``epoch_<n>``; ``hpfw.json`` is written after that
+(to a temporary file, fsynced, then renamed: it is there whole or not at all),
+and a directory without it is ignored.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import shutil
 import threading
@@ -52,8 +54,30 @@ def save(directory: str | Path, state: Any, metadata: dict[str, Any]) -> Path:
     with _ORBAX, ocp.StandardCheckpointer() as checkpointer:
         checkpointer.save(path / "state", host_state)
         checkpointer.wait_until_finished()
-    (path / METADATA).write_text(json.dumps(metadata, indent=2) + "\n")
+    _write_atomically(path / METADATA, json.dumps(metadata, indent=2) + "\n")
     return path
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Writes ``text`` to ``path`` so that a crash leaves the whole file or none of it.
+
+    A process killed while writing ``hpfw.json`` in place would leave a
+    truncated file that marks the checkpoint complete but cannot be read.
+    """
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with open(tmp, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    fd = os.open(path.parent, os.O_RDONLY)  # the rename itself survives a power loss
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def saved_epochs(directory: str | Path) -> list[int]:

@@ -24,6 +24,7 @@ import numpy as np
 
 from hpfw.data import SPLITS, Dataset
 from hpfw.trainer import device as devices
+from hpfw.trainer import monitor
 from hpfw.trainer.flops import program_flops
 from hpfw.trainer.programs import Program, ProgramCache
 from hpfw.trainer.spec import DataArrays, ProgramSpec, StaticSpec, placeholder_inputs
@@ -58,15 +59,19 @@ class CompiledProgram(Program):
             return self._zeros
 
 
-# Keyed by (program spec, device, vmap width, variant).
+# Keyed by (program spec, device, vmap width, variant, monitored).
 PROGRAMS: ProgramCache[CompiledProgram] = ProgramCache()
 
 
 def program_key(
-    spec: StaticSpec | ProgramSpec, device: jax.Device, trials: int = 0, resume: bool = False
+    spec: StaticSpec | ProgramSpec,
+    device: jax.Device,
+    trials: int = 0,
+    resume: bool = False,
+    monitored: bool = False,
 ) -> tuple[Any, ...]:
     program = spec.program if isinstance(spec, StaticSpec) else spec
-    return (program, str(device), trials, bool(resume) if trials else True)
+    return (program, str(device), trials, bool(resume) if trials else True, bool(monitored))
 
 
 def compiled_program(
@@ -77,6 +82,7 @@ def compiled_program(
     *,
     with_state: bool = False,
     resume: bool = False,
+    monitored: bool = False,
 ) -> CompiledProgram:
     """Returns the compiled program for ``spec``'s program on ``device``, compiling on first use.
 
@@ -84,11 +90,13 @@ def compiled_program(
     key, data, start)``; ``trials=n`` a ``vmap`` over ``n`` trials (inputs,
     keys and, with ``resume``, start states batched; data shared). Every
     program returns the final state (``with_state`` is accepted for callers
-    that ask for it).
+    that ask for it). ``monitored`` compiles the variant that reports every
+    epoch and may be pruned (its inputs carry ``monitor_slot``;
+    ``hpfw.trainer.monitor``).
     """
     del with_state
-    key = program_key(spec, device, trials, resume)
-    return PROGRAMS.get(key, lambda: _compile(spec, data, device, trials, key[3]))
+    key = program_key(spec, device, trials, resume, monitored)
+    return PROGRAMS.get(key, lambda: _compile(spec, data, device, trials, key[3], monitored))
 
 
 def prefetch_program(
@@ -97,10 +105,11 @@ def prefetch_program(
     device: jax.Device,
     trials: int = 0,
     resume: bool = False,
+    monitored: bool = False,
 ) -> None:
     """Starts compiling ``spec``'s program in the background (``compiled_program`` then waits)."""
-    key = program_key(spec, device, trials, resume)
-    PROGRAMS.prefetch(key, lambda: _compile(spec, data, device, trials, key[3]))
+    key = program_key(spec, device, trials, resume, monitored)
+    PROGRAMS.prefetch(key, lambda: _compile(spec, data, device, trials, key[3], monitored))
 
 
 def _compile(
@@ -109,10 +118,13 @@ def _compile(
     device: jax.Device,
     trials: int,
     takes_state: bool,
+    monitored: bool = False,
 ) -> CompiledProgram:
     program = spec.program if isinstance(spec, StaticSpec) else spec
-    fn = make_train_fn(program, with_state=True)
+    fn = make_train_fn(program, with_state=True, monitored=monitored)
     inputs = placeholder_inputs()
+    if monitored:
+        inputs[monitor.SLOT] = jnp.asarray(0, jnp.int32)
     key = jax.random.key(0)
     args: tuple[Any, ...] = (inputs, key, data)
     if takes_state:
@@ -140,6 +152,8 @@ def _compile(
     seconds = time.perf_counter() - start
     hit = devices.thread_cache_hits() > hits
     cache = "hit" if hit else "miss" if devices.cache_enabled() else "off"
+    if monitored:
+        cache = "off"  # JAX never writes a program with a host callback to its disk cache
     return CompiledProgram(
         compiled,
         seconds,

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import jax
 import jax.numpy as jnp
 
+from hpfw.trainer import monitor
 from hpfw.trainer.spec import DataArrays, Hparams, TrainState
 
 if TYPE_CHECKING:
@@ -78,12 +79,18 @@ def train(
     start: TrainState | None = None,
     *,
     with_state: bool = False,
+    monitored: bool = False,
 ) -> dict[str, Any]:
     """The whole run (``make_train_fn``'s function).
 
     Scans the program's horizon of epochs: index ``r`` trains epoch
     ``start_epoch + r`` while that is before the trial's ``epochs``, and skips
     (NaN metrics) after. ``start`` is used when ``start_epoch > 0``.
+
+    ``monitored`` calls back after every epoch it trains (``hpfw.trainer.monitor``,
+    the trial's slot in ``hparams["monitor_slot"]``); a yes to "prune?" skips the
+    remaining epochs like a divergence does, and adds ``pruned`` and
+    ``pruned_epoch`` (0-based, the last epoch trained) to the metrics.
     """
     s = trainer.structure(hparams)
     init_key, shuffle_key, dropout_key = jax.random.split(key, 3)
@@ -93,16 +100,22 @@ def train(
     def skip_epoch(carry: tuple, epoch_key: jax.Array) -> tuple[tuple, tuple]:
         return carry, (jnp.float32(jnp.nan),) * 3
 
-    def epoch(carry: tuple, r: jax.Array) -> tuple[tuple, tuple]:
+    def epoch(state: tuple, r: jax.Array) -> tuple[tuple, tuple]:
+        carry, pruned = state
         e = start_epoch + r
         live = e < end_epoch
         # Keyed by the epoch's number, so a continued run shuffles as an uninterrupted one.
         epoch_key = jax.random.fold_in(shuffle_key, e)
-        # Once diverged, or past its end, a trial's epochs do no work (under vmap both
-        # branches run).
-        carry, metrics = jax.lax.cond(live & ~carry[2], run_epoch, skip_epoch, carry, epoch_key)
-        hidden = carry[2] | ~live
-        return carry, (*(jnp.where(hidden, jnp.nan, m) for m in metrics), carry[2] & live)
+        # Once diverged or pruned, or past its end, a trial's epochs do no work (under
+        # vmap both branches run).
+        trains = live & ~carry[2] & ~pruned
+        carry, metrics = jax.lax.cond(trains, run_epoch, skip_epoch, carry, epoch_key)
+        hidden = carry[2] | pruned | ~live
+        metrics = tuple(jnp.where(hidden, jnp.nan, m) for m in metrics)
+        if monitored:  # a hidden epoch is not reported, and its answer is no
+            told = monitor.epoch_callback(hparams[monitor.SLOT], e + 1, hidden, metrics)
+            pruned = pruned | told
+        return (carry, pruned), (*metrics, carry[2] & live, pruned)
 
     fresh = trainer.init_carry(hparams, init_key)
     if start is None:
@@ -112,17 +125,26 @@ def train(
             lambda a, b: jnp.where(start_epoch > 0, a, b), trainer.carry(start), fresh
         )
     horizon = jnp.arange(trainer.program.epochs)
-    final, (train_loss, val_loss, val_acc, flags) = jax.lax.scan(epoch, init, horizon)
+    (final, pruned), outputs = jax.lax.scan(epoch, (init, jnp.array(False)), horizon)
+    train_loss, val_loss, val_acc, flags, cut = outputs
     params, opt_state, diverged, step_i = final
     test_loss, test_acc = trainer.evaluate(params, data["x_test"], data["y_test"], hparams)
     first_bad = start_epoch + jnp.argmax(flags)
     state = {"state": {"params": params, "opt_state": opt_state, "step": step_i}}
-    return (state if with_state else {}) | {
-        "train_loss": train_loss,
-        "val_loss": val_loss,
-        "val_accuracy": val_acc,
-        "test_loss": jnp.where(diverged, jnp.nan, test_loss),
-        "test_accuracy": jnp.where(diverged, jnp.nan, test_acc),
-        "diverged": diverged,
-        "diverged_epoch": jnp.where(diverged, first_bad, -1),
-    }
+    extra: dict[str, Any] = {}
+    if monitored:
+        last = start_epoch + jnp.argmax(cut)
+        extra = {"pruned": pruned, "pruned_epoch": jnp.where(pruned, last, -1)}
+    return (
+        (state if with_state else {})
+        | {
+            "train_loss": train_loss,
+            "val_loss": val_loss,
+            "val_accuracy": val_acc,
+            "test_loss": jnp.where(diverged, jnp.nan, test_loss),
+            "test_accuracy": jnp.where(diverged, jnp.nan, test_acc),
+            "diverged": diverged,
+            "diverged_epoch": jnp.where(diverged, first_bad, -1),
+        }
+        | extra
+    )

@@ -9,6 +9,12 @@ vmapped groups 2x; on an accelerator it measures one trial alone against the
 vmapped group on the first group of each signature and keeps the faster (the
 vmapped program wins by orders of magnitude on a GPU). Groups are split so that
 one program's memory need, as XLA reports it, fits the device.
+
+Every trial's metrics say how it ran, in ``"group"``: ``{"mode": "vmap",
+"width": w}`` (a ``w``-wide vmapped program), ``{"mode": "sequential", "width":
+1}`` (the single-trial program), or ``{"mode": "fallback", "width": 1,
+"reason": ...}`` (its vmapped group failed as a whole, so it ran alone): a
+group that fell back is never mistaken for a vmapped one.
 """
 
 from __future__ import annotations
@@ -26,10 +32,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from hpfw.launch.protocol import MODES
-from hpfw.trainer import compiled
+from hpfw.trainer import compiled, monitor
 from hpfw.trainer.compiled import CompiledProgram
 from hpfw.trainer.run import PreparedRun, prepare, run_program, summarize, train_prepared
 from hpfw.trainer.spec import ProgramSpec
+from hpfw.values import one_line
 
 log = logging.getLogger("hpfw.groups")
 
@@ -37,7 +44,8 @@ MAX_GROUP = 1024  # trials per program, whatever memory allows
 MEMORY_FRACTION = 0.5  # of the device's free memory one program may plan to use
 
 # Seconds per trial measured for each (signature, device): "sequential" or a vmap width.
-_speeds: dict[tuple[ProgramSpec, str, bool], dict[str | int, float]] = {}
+GroupKey = tuple[ProgramSpec, str, bool, bool]  # program, device, resumes, monitored
+_speeds: dict[GroupKey, dict[str | int, float]] = {}
 
 Result = dict[str, Any] | BaseException
 
@@ -65,6 +73,17 @@ def _program_bytes(program: CompiledProgram) -> int:
     return int(memory.temp_size_in_bytes + memory.output_size_in_bytes)
 
 
+def _tagged(results: list[Result], mode: str, width: int, reason: str = "") -> list[Result]:
+    """``results`` with how they ran (``"group"`` in metrics.json) added to each metrics dict."""
+    group: dict[str, Any] = {"mode": mode, "width": width}
+    if reason:
+        group["reason"] = reason
+    for result in results:
+        if isinstance(result, dict):
+            result["group"] = dict(group)
+    return results
+
+
 def _run_one(run: PreparedRun, speeds: dict[str | int, float]) -> dict[str, Any]:
     metrics = train_prepared(run)
     speeds["sequential"] = metrics["train_seconds"]
@@ -89,14 +108,14 @@ def _run_side_by_side(runs: Sequence[PreparedRun], speeds: dict[str | int, float
     """Runs ``runs`` on the single-trial program, ``concurrency`` of them at a time."""
     workers = concurrency(runs[0].device, len(runs))
     if workers == 1:
-        return [_guarded(_run_one, run, speeds) for run in runs]
+        return _tagged([_guarded(_run_one, run, speeds) for run in runs], "sequential", 1)
     # The first trial to need the program compiles it (and reports the compile
     # time); the other threads wait for it (``ProgramCache``).
     start = time.perf_counter()
     with ThreadPoolExecutor(workers, thread_name_prefix="hpfw-trial") as pool:
         results = list(pool.map(lambda run: _guarded(train_prepared, run), runs))
     speeds["sequential"] = (time.perf_counter() - start) / len(runs)
-    return results
+    return _tagged(results, "sequential", 1)
 
 
 def _vmapped_program(runs: Sequence[PreparedRun], width: int) -> tuple[CompiledProgram, int, bool]:
@@ -127,6 +146,9 @@ def _run_vmapped(
     # Hyperparameters and structural values, one row per trial: one program spans
     # every architecture of its envelope.
     inputs = jax.tree.map(lambda *values: jnp.stack(values), *[r.inputs() for r in padded])
+    slots = [monitor.register(monitor.reporter_for(r)) for r in runs] if first.monitored else []
+    if slots:  # each trial reports through its own slot; the padding copies through none
+        inputs[monitor.SLOT] = jnp.asarray(slots + [-1] * (width - len(runs)), jnp.int32)
     keys = jax.vmap(jax.random.key)(jnp.asarray([r.seed for r in padded], jnp.uint32))
     inputs, keys = jax.device_put((inputs, keys), first.device)
     args = (inputs, keys, first.data)
@@ -138,14 +160,18 @@ def _run_vmapped(
     try:
         out = jax.block_until_ready(program.run(*args))
     except Exception as error:  # e.g. out of memory: isolate failures trial by trial
-        log.warning("vmapped group of %d failed (%s); running its trials one by one", width, error)
-        return [_guarded(_run_one, r, speeds) for r in runs]
+        reason = f"the {width}-wide vmapped program failed: {one_line(error)}"
+        log.warning("%s; running its %d trials one by one (group.mode=fallback)", reason, len(runs))
+        return _tagged([_guarded(_run_one, r, speeds) for r in runs], "fallback", 1, reason)
+    finally:
+        for slot in slots:
+            monitor.release(slot)
     seconds = time.perf_counter() - start
     speeds[width] = seconds / len(runs)
     host = jax.tree.map(np.asarray, {k: v for k, v in out.items() if k != "state"})
     if any(run.saves_state for run in runs):
         host["state"] = out["state"]
-    return [
+    results: list[Result] = [
         summarize(
             run,
             jax.tree.map(lambda v, i=i: v[i], host),
@@ -156,6 +182,10 @@ def _run_vmapped(
         )
         for i, run in enumerate(runs)
     ]
+    if not slots:
+        for run, metrics in zip(runs, results, strict=True):
+            monitor.report_after(run, metrics)
+    return _tagged(results, "vmap", width)
 
 
 def _guarded(fn: Any, *args: Any) -> Result:
@@ -165,7 +195,6 @@ def _guarded(fn: Any, *args: Any) -> Result:
         return error
 
 
-GroupKey = tuple[ProgramSpec, str, bool]
 
 
 def _prefetch(
@@ -177,16 +206,18 @@ def _prefetch(
     most: ``ProgramCache``) while the first trials wait for theirs or train;
     each trial then finds its program compiled, or compiling.
     """
-    for (_, _, resume), indices in groups.items():
+    for (_, _, resume, monitored), indices in groups.items():
         first = prepared[indices[0]]
         threads = concurrency(first.device, len(indices)) > 1
         if mode != "vmap":
-            compiled.prefetch_program(first.spec, first.data, first.device)
+            compiled.prefetch_program(first.spec, first.data, first.device, monitored=monitored)
         if mode == "vmap" or (mode == "auto" and not threads and len(indices) > 1):
             for start in range(0, len(indices), cap):
                 width = _bucket(len(indices[start : start + cap]))
                 if width > 1:
-                    compiled.prefetch_program(first.spec, first.data, first.device, width, resume)
+                    compiled.prefetch_program(
+                        first.spec, first.data, first.device, width, resume, monitored
+                    )
 
 
 def _log_programs(groups: dict[GroupKey, list[int]], prepared: dict[int, PreparedRun],
@@ -211,20 +242,28 @@ def _log_programs(groups: dict[GroupKey, list[int]], prepared: dict[int, Prepare
 
 
 def train_many(
-    cfgs: Sequence[Any], *, mode: str = "auto", max_group_size: int | None = None
+    cfgs: Sequence[Any],
+    *,
+    mode: str = "auto",
+    max_group_size: int | None = None,
+    channels: Sequence[Any] | None = None,
 ) -> list[Result]:
     """Trains every config; returns, in order, its metrics or the exception it raised.
 
     A config that fails validation fails alone; so does a trial that diverges
     inside a vmapped group (its metrics are NaN, the others are unaffected).
     Trials are grouped by program (an envelope: docs/structural.md), and every
-    program of the batch starts compiling at once.
+    program of the batch starts compiling at once. ``channels`` are the trials'
+    sweep channels (``hpfw.report``), one per config or None: each trial
+    reports its epochs, and with a pruner may stop early (in a vmapped group a
+    pruned trial is frozen: its lane idles to the end of the program, as a
+    diverged one does).
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     cap = min(max_group_size or MAX_GROUP, MAX_GROUP)
     results: list[Result | None] = [None] * len(cfgs)
-    # Trials share a program when their program spec, device and start agree.
+    # Trials share a program when their program spec, device, start and monitoring agree.
     groups: dict[GroupKey, list[int]] = {}
     prepared: dict[int, PreparedRun] = {}
     for i, cfg in enumerate(cfgs):
@@ -234,7 +273,13 @@ def train_many(
             results[i] = error
             continue
         run = prepared[i]
-        group_key = (run.spec.program, str(run.device), run.start_path is not None)
+        run.channel = channels[i] if channels is not None else None
+        group_key = (
+            run.spec.program,
+            str(run.device),
+            run.start_path is not None,
+            run.monitored,
+        )
         groups.setdefault(group_key, []).append(i)
     _prefetch(groups, prepared, mode, cap)
 
@@ -250,7 +295,9 @@ def train_many(
             continue
         if mode == "auto" and not threads and len(indices) > 1 and "sequential" not in speeds:
             first = indices[0]  # measure one trial on its own first
-            results[first] = _guarded(_run_one, prepared[first], speeds)
+            (results[first],) = _tagged(
+                [_guarded(_run_one, prepared[first], speeds)], "sequential", 1
+            )
         todo = [i for i in indices if results[i] is None]
         for start in range(0, len(todo), cap):
             chunk = todo[start : start + cap]

@@ -41,6 +41,8 @@ def write_run_metrics(
     log.info("device: %s", metrics["device"])
     if metrics.get("start_epoch"):
         log.info("continued from the checkpoint of epoch %d", metrics["start_epoch"])
+    if metrics["status"] == "pruned":
+        log.info("pruned after epoch %d by the sweep's pruner", metrics["pruned_epoch"] + 1)
     if metrics["status"] == "diverged":
         log.warning(
             "run diverged (loss became NaN or inf in epoch %d); objective is NaN",

@@ -39,7 +39,11 @@ def learning_rate_schedule(
     horizon). Written out rather than taken from
     ``optax.warmup_cosine_decay_schedule`` because optax needs the number of
     warm-up steps as a Python int, and here the warm-up fraction is a traced
-    hyperparameter.
+    hyperparameter. With ``W`` warm-up steps it is optax's
+    ``warmup_cosine_decay_schedule(0, lr, W, total_steps)`` one step ahead
+    during the warm-up (step 0 trains at ``lr / W``, not 0) and equal to it
+    from the peak on; ``cosine`` is ``optax.cosine_decay_schedule(lr,
+    total_steps)`` (tests/test_optim.py).
     """
     index = schedule_index(kind) if isinstance(kind, str) else kind
     total = jnp.maximum(jnp.asarray(total_steps, jnp.float32), 1.0)

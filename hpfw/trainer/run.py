@@ -21,7 +21,8 @@ from hpfw import tasks
 from hpfw.data import load_dataset
 from hpfw.errors import ConfigError
 from hpfw.models import validate_model
-from hpfw.trainer import checkpoint, compiled
+from hpfw.pruning.api import current_channel
+from hpfw.trainer import checkpoint, compiled, monitor, saved_settings
 from hpfw.trainer import device as devices
 from hpfw.trainer.envelope import (
     choose_program,
@@ -65,6 +66,7 @@ class PreparedRun:
     start_path: Path | None = None  # the checkpoint this run continues from
     estimate: float | None = None  # the cost model's training seconds (with an envelope)
     siblings: tuple[Any, ...] = ()  # the programs of its plan's other boxes (ProgramSpec)
+    channel: Any = None  # the sweep trial's channel (hpfw.report), when it is one
 
     @property
     def program_label(self) -> str:
@@ -74,6 +76,11 @@ class PreparedRun:
     @property
     def saves_state(self) -> bool:
         return self.checkpoint_dir is not None
+
+    @property
+    def monitored(self) -> bool:
+        """Whether the program reports every epoch and may be pruned (a sweep with a pruner)."""
+        return monitor.reporter_for(self) is not None and bool(self.channel.can_prune)
 
     def start_state(self) -> TrainState | None:
         """The state to continue from, in the program's shapes, or None for a fresh run.
@@ -99,7 +106,18 @@ class PreparedRun:
 
 
 def prepare(cfg: Any) -> PreparedRun:
-    """Validates ``cfg`` and loads what it trains on; ``ConfigError``/``DataError`` if bad."""
+    """Validates ``cfg`` and loads what it trains on; ``ConfigError``/``DataError`` if bad.
+
+    A run that continues from a checkpoint first takes the settings saved with
+    it (``saved_settings``): the user repeats only ``trainer.epochs``.
+    """
+    checkpoint_dir = cfg.trainer.get("checkpoint_dir")
+    found = checkpoint_dir and checkpoint.latest(checkpoint_dir, before=int(cfg.trainer.epochs))
+    start_epoch, start_path = found if found else (0, None)
+    saved = start_path and checkpoint.read_metadata(start_path).get("settings")
+    if saved:
+        source = f"trainer.checkpoint_dir '{start_path}'"
+        saved_settings.adopt(cfg, saved, source, skip=("trainer.epochs",))
     validate_config(cfg)
     tasks.task_for(cfg).import_modules()  # they register the task's datasets
     dataset = load_dataset(cfg.data, context_length=cfg.model.get("context_length"))
@@ -107,9 +125,6 @@ def prepare(cfg: Any) -> PreparedRun:
     validate_model(cfg.model, dataset.feature_shape)
     device = devices.select_device(str(plain(cfg.trainer.device)))
     devices.enable_compilation_cache(cfg.trainer.compilation_cache_dir)
-    checkpoint_dir = cfg.trainer.get("checkpoint_dir")
-    found = checkpoint_dir and checkpoint.latest(checkpoint_dir, before=int(cfg.trainer.epochs))
-    start_epoch, start_path = found if found else (0, None)
     envelope = read_envelope(cfg)
     spec = static_spec(
         cfg,
@@ -150,6 +165,7 @@ def run_program(
         trials,
         with_state=run.saves_state or with_state,
         resume=run.start_path is not None,
+        monitored=run.monitored,
     )
 
 
@@ -173,12 +189,15 @@ def summarize(
     and did not diverge.
     """
     diverged = bool(out["diverged"])
+    pruned = bool(out.get("pruned", False)) and not diverged
     spec = run.spec
     if spec.program != spec.dedicated or spec.start_epoch or not flops:
         flops = counted_flops(spec)  # the program's count is of the trial that compiled it
     steps = spec.total_steps
+    # A pruned run's last values are those of the epoch it stopped after.
+    last = int(out["pruned_epoch"]) - spec.start_epoch if pruned else -1
     metrics: dict[str, Any] = {
-        "status": "diverged" if diverged else "complete",
+        "status": "diverged" if diverged else "pruned" if pruned else "complete",
         "device": devices.describe(run.device),
         "start_epoch": spec.start_epoch,
         "epochs": {
@@ -189,8 +208,8 @@ def summarize(
                 finite_or_none(float(v)) for v in epoch_slice(run, out["val_accuracy"])
             ],
         },
-        "val_loss": float(epoch_slice(run, out["val_loss"])[-1]),
-        "val_accuracy": float(epoch_slice(run, out["val_accuracy"])[-1]),
+        "val_loss": float(epoch_slice(run, out["val_loss"])[last]),
+        "val_accuracy": float(epoch_slice(run, out["val_accuracy"])[last]),
         "test_loss": float(out["test_loss"]),
         "test_accuracy": float(out["test_accuracy"]),
         "compile_seconds": compile_seconds,
@@ -209,6 +228,8 @@ def summarize(
         metrics["estimated_train_seconds"] = run.estimate
     if diverged:
         metrics["diverged_epoch"] = int(out["diverged_epoch"])
+    elif pruned:
+        metrics["pruned_epoch"] = int(out["pruned_epoch"])
     elif run.checkpoint_dir is not None:
         saved = checkpoint.save(
             run.checkpoint_dir,
@@ -216,6 +237,8 @@ def summarize(
             {
                 "epoch": spec.epochs,
                 "signature": spec.signature,
+                # What a run that continues or evaluates this state takes (saved_settings).
+                "settings": saved_settings.record(run.cfg),
                 "val_loss": metrics["val_loss"],
                 "val_accuracy": metrics["val_accuracy"],
             },
@@ -229,7 +252,9 @@ def train_and_evaluate(cfg: Any) -> dict[str, Any]:
 
     Raises ``ConfigError``/``DataError`` for bad input before any training.
     """
-    return train_prepared(prepare(cfg))
+    run = prepare(cfg)
+    run.channel = current_channel()  # a trial of a sweep reports its epochs
+    return train_prepared(run)
 
 
 def train_prepared(run: PreparedRun, return_state: bool = False) -> Any:
@@ -243,15 +268,23 @@ def train_prepared(run: PreparedRun, return_state: bool = False) -> Any:
     # Trials one at a time (Hydra's basic launcher, a joblib worker): the programs later
     # trials of the sweep need compile in the background while this one trains.
     for sibling in run.siblings:
-        compiled.prefetch_program(sibling, run.data, run.device)
+        compiled.prefetch_program(sibling, run.data, run.device, monitored=run.monitored)
 
-    inputs = jax.device_put(run.inputs(), run.device)
+    inputs = run.inputs()
+    slot = None
+    if run.monitored:
+        slot = monitor.register(monitor.reporter_for(run))
+        inputs[monitor.SLOT] = np.int32(slot)
+    inputs = jax.device_put(inputs, run.device)
     key = jax.device_put(jax.random.key(run.seed), run.device)
     start_state = run.start_state()
     if start_state is None:
         start_state = program.fresh_state(run.device)
     start = time.perf_counter()
-    out = jax.block_until_ready(program.run(inputs, key, run.data, start_state))
+    try:
+        out = jax.block_until_ready(program.run(inputs, key, run.data, start_state))
+    finally:
+        monitor.release(slot)
     seconds = time.perf_counter() - start
     host = jax.tree.map(np.asarray, {k: v for k, v in out.items() if k != "state"})
     if run.saves_state:
@@ -264,6 +297,8 @@ def train_prepared(run: PreparedRun, return_state: bool = False) -> Any:
         flops=program.flops,
         compile_cache=program.cache if compiled_now else "process",
     )
+    if not run.monitored:
+        monitor.report_after(run, metrics)
     return (metrics, out["state"]) if return_state else metrics
 
 

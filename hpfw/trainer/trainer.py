@@ -241,9 +241,12 @@ class Trainer:
         start: TrainState | None = None,
         *,
         with_state: bool = False,
+        monitored: bool = False,
     ) -> dict[str, Any]:
         """The whole run: ``make_train_fn``'s function (``hpfw.trainer.epochs``)."""
-        return epochs.train(self, hparams, key, data, start, with_state=with_state)
+        return epochs.train(
+            self, hparams, key, data, start, with_state=with_state, monitored=monitored
+        )
 
 
 def _flag(value: Any) -> Any:
@@ -253,7 +256,9 @@ def _flag(value: Any) -> Any:
     return jnp.asarray(value) != 0
 
 
-def make_train_fn(spec: StaticSpec | ProgramSpec, with_state: bool = False) -> TrainFn:
+def make_train_fn(
+    spec: StaticSpec | ProgramSpec, with_state: bool = False, monitored: bool = False
+) -> TrainFn:
     """Returns the pure training function ``(hparams, key, data, start=None) -> metrics``.
 
     Pure and shape-static, so it can be jit-compiled once per program and
@@ -266,14 +271,15 @@ def make_train_fn(spec: StaticSpec | ProgramSpec, with_state: bool = False) -> T
     end), the final ``test_loss, test_accuracy``, ``diverged`` and
     ``diverged_epoch`` (0-based, counted from the first epoch of the whole
     run). ``start`` is a ``TrainState`` to continue from at ``start_epoch``;
-    ``with_state`` adds ``"state"``, the ``TrainState`` after the last epoch.
+    ``with_state`` adds ``"state"``, the ``TrainState`` after the last epoch;
+    ``monitored`` reports every epoch and may prune (``epochs.train``).
     """
     trainer = Trainer(spec)
 
     def train(
         hparams: Hparams, key: jax.Array, data: DataArrays, start: TrainState | None = None
     ) -> dict[str, Any]:
-        return trainer.train(hparams, key, data, start, with_state=with_state)
+        return trainer.train(hparams, key, data, start, with_state=with_state, monitored=monitored)
 
     return train
 

@@ -50,3 +50,7 @@ class BatchedLauncher(Launcher):
         self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
     ) -> Sequence[JobReturn]:
         return self.impl.launch(job_overrides, initial_job_idx)
+
+    def max_concurrent_launches(self) -> Optional[int]:
+        """How many launches may overlap (asynchronous sweeps): see GroupLauncher."""
+        return self.impl.max_concurrent_launches()

@@ -13,12 +13,13 @@ No ``from __future__ import annotations`` here: Hydra's plugin scan executes thi
 module outside ``sys.modules``, where dataclasses cannot resolve string annotations.
 """
 
+import re
 import typing
 from dataclasses import field, make_dataclass
 from importlib.metadata import EntryPoint, entry_points
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import yaml
 from hydra.core.config_store import ConfigStore
@@ -26,7 +27,8 @@ from hydra.core.config_store import ConfigStore
 from hpfw.sweeper.settings import SweepSettings
 
 ENTRY_POINT_GROUP = "hpfw.strategies"  # mirrors hpfw.search.registry, without importing it
-TARGET = "hydra_plugins.hpfw_sweeper.hpfw_sweeper.HpfwSweeper"
+MODULE = "hydra_plugins.hpfw_sweeper.hpfw_sweeper"
+GENERIC = "hpfw"  # hydra/sweeper=hpfw hydra.sweeper.strategy=<name>: any in-process strategy
 SETTING_TYPES = typing.get_type_hints(SweepSettings)
 
 
@@ -71,10 +73,27 @@ def _option_type(value: Any) -> Any:
     return Any
 
 
-def sweeper_conf(name: str, defaults: Dict[str, Any]) -> type:
+def class_name(name: str) -> str:
+    """The Sweeper class of ``hydra/sweeper=<name>``: ``HpfwGridSweeper`` for grid, ...
+
+    One class per strategy (hpfw_sweeper.py makes them) so that Hydra's
+    ``--info plugins`` lists every hpfw sweeper; ``HpfwSweeper`` is the generic one.
+    """
+    if name == GENERIC:
+        return "HpfwSweeper"
+    title = "".join(part.title() for part in re.split(r"[^0-9A-Za-z]+", name) if part)
+    return f"Hpfw{title}Sweeper"
+
+
+def strategy_names() -> List[str]:
+    """The installed strategies' names (``hpfw.strategies`` entry points), read, not imported."""
+    return sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})
+
+
+def sweeper_conf(name: str, defaults: Dict[str, Any], target: Optional[str] = None) -> type:
     """A structured config for ``hydra/sweeper=<name>``: the settings plus ``defaults``."""
     fields = [
-        ("_target_", str, field(default=TARGET)),
+        ("_target_", str, field(default=target or f"{MODULE}.{class_name(name)}")),
         ("strategy", str, field(default=name)),
     ]
     for key, value in defaults.items():
@@ -97,7 +116,8 @@ def _defaults(ep: EntryPoint) -> Dict[str, Any]:
 def register() -> None:
     cs = ConfigStore.instance()
     # hydra/sweeper=hpfw hydra.sweeper.strategy=<name>: strategies registered in-process.
-    cs.store(group="hydra/sweeper", name="hpfw", node=sweeper_conf("random", {}), provider="hpfw")
+    generic = sweeper_conf("random", {}, target=f"{MODULE}.{class_name(GENERIC)}")
+    cs.store(group="hydra/sweeper", name=GENERIC, node=generic, provider="hpfw")
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         provider = ep.dist.name if ep.dist else "hpfw"
         node = sweeper_conf(ep.name, _defaults(ep))

@@ -11,9 +11,9 @@ import os
 import sys
 from typing import Any
 
-import hydra_plugins.hpfw_sweeper.config  # noqa: F401  (stores the sweeper configs)
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
+from hydra_plugins.hpfw_sweeper import config  # stores the sweeper configs
 from omegaconf import DictConfig
 
 
@@ -32,11 +32,13 @@ class HpfwSweeper(Sweeper):
 
         try:
             self.sweep_impl = HydraSweep(self.settings)
+            # Creates the launcher, which checks its own settings (hydra.launcher.mode);
+            # settings are checked here, once the app's defaults are known.
+            self.sweep_impl.setup(
+                hydra_context=hydra_context, task_function=task_function, config=config
+            )
         except HpfwError as error:
             _exit(error)
-        self.sweep_impl.setup(
-            hydra_context=hydra_context, task_function=task_function, config=config
-        )
 
     def sweep(self, arguments: list[str]) -> Any:
         from hpfw.errors import HpfwError
@@ -45,6 +47,21 @@ class HpfwSweeper(Sweeper):
             return self.sweep_impl.sweep(arguments)
         except HpfwError as error:
             _exit(error)
+
+
+# One subclass per installed strategy (HpfwGridSweeper, HpfwRandomSweeper, ...), each the
+# _target_ of its hydra/sweeper=<name> config: Hydra's `--info plugins` lists a plugin per
+# class it finds in this module, so every hpfw sweeper shows there by name.
+for _name in config.strategy_names():
+    _class = type(
+        config.class_name(_name),
+        (HpfwSweeper,),
+        {
+            "__doc__": f"hydra/sweeper={_name}: hpfw's sweeper with the {_name} strategy.",
+            "__module__": __name__,  # Hydra finds a plugin by module and class name
+        },
+    )
+    globals()[_class.__name__] = _class
 
 
 def _exit(error: Exception) -> None:
