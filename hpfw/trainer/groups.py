@@ -195,8 +195,6 @@ def _guarded(fn: Any, *args: Any) -> Result:
         return error
 
 
-
-
 def _prefetch(
     groups: dict[GroupKey, list[int]], prepared: dict[int, PreparedRun], mode: str, cap: int
 ) -> None:
