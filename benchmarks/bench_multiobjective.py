@@ -157,7 +157,6 @@ def run_hpfw(name: str, problem: Problem, seed: int, trials: int) -> Run:
 
 def run_optuna(name: str, problem: Problem, seed: int, trials: int) -> Run:
     import optuna
-
     from hpfw_optuna import to_optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -210,9 +209,14 @@ def summarise(records: list[dict[str, Any]]) -> str:
             label = f"{p} ({ideal:.4g})" if ideal else p
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
         if "bayes" in methods and "gp" in methods:
-            ok = [p for p in problems if _median(records, p, "bayes", at) >= 0.99 * _median(
-                records, p, "gp", at)]  # fmt: skip
-            lines.append(f"\nbayes within 1% of GPSampler or better: {len(ok)}/{len(problems)} {ok}")
+            ok = [
+                p
+                for p in problems
+                if _median(records, p, "bayes", at) >= 0.99 * _median(records, p, "gp", at)
+            ]
+            lines.append(
+                f"\nbayes within 1% of GPSampler or better: {len(ok)}/{len(problems)}: {ok}"
+            )
         lines.append("")
     lines.append("seconds per ask, median (max) over every ask:")
     for m in methods:

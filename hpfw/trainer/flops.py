@@ -11,8 +11,9 @@ import jax
 import jax.numpy as jnp
 
 from hpfw.data import SPLITS
+from hpfw.models.costs import forward_flops
 from hpfw.trainer.spec import DataArrays, Hparams, StaticSpec, placeholder_hparams
-from hpfw.trainer.trainer import Trainer
+from hpfw.trainer.trainer import Trainer, abstract_state
 
 
 def lowered_flops(fn: Callable[..., Any], *args: Any) -> float:
@@ -53,10 +54,12 @@ def program_flops(spec: StaticSpec, data: DataArrays) -> float:
     hparams = placeholder_hparams()
     key = jax.random.key(0)
     carry = jax.eval_shape(trainer.init_carry, hparams, key)
-    batch_index = jax.ShapeDtypeStruct((spec.batch_size,), jnp.int32)
+    rows = trainer.program.batch_size
+    batch_index = jax.ShapeDtypeStruct((rows,), jnp.int32)
+    row_mask = jnp.ones((rows,), jnp.float32) if trainer.program.pads_batch else None
 
     def step(hparams: Hparams, data: DataArrays, key: jax.Array, carry: tuple, index: jax.Array):
-        return trainer.step(hparams, data, key, carry, index)
+        return trainer.step(hparams, data, key, carry, index, row_mask)
 
     def eval_flops(split: str) -> float:
         x, n = data[f"x_{split}"], spec.split_sizes[SPLITS.index(split)]
@@ -77,8 +80,22 @@ def program_flops(spec: StaticSpec, data: DataArrays) -> float:
     )
 
 
+def counted_flops(spec: StaticSpec) -> float:
+    """FLOPs of one trial of ``spec`` at its own sizes, counted from them (``models.costs``).
+
+    For a trial trained inside an envelope: the work its own network needs, as
+    its own program would report it (matmuls and convolutions; XLA's count of
+    a program adds a few percent of elementwise work).
+    """
+    model = dict(spec.model)
+    forward = forward_flops(model, model, spec.input_shape, spec.num_classes)
+    _, n_val, n_test = spec.split_sizes
+    train = 3.0 * forward * spec.batch_size * spec.total_steps
+    return train + forward * (spec.run_epochs * n_val + n_test)
+
+
 @functools.cache
 def param_count(spec: StaticSpec) -> int:
-    """The model's trainable parameters (shapes only: nothing is initialised or run)."""
-    params = jax.eval_shape(Trainer(spec).init_carry, placeholder_hparams(), jax.random.key(0))[0]
+    """The trial's own trainable parameters (its sizes, also inside an envelope; shapes only)."""
+    params = abstract_state(spec)["params"]
     return int(sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(params)))
