@@ -80,6 +80,7 @@ def test_single_objective_with_a_constraint(tmp_path):
     assert result.best.params["x"] <= 0.3
 
 
+@pytest.mark.slow
 def test_resume_with_several_objectives(tmp_path):
     sweep(tmp_path / "s", n_trials=5)
     sweep(tmp_path / "s", n_trials=9, resume=True)  # a finished sweep extends
@@ -138,6 +139,7 @@ def test_cli_bad_objectives_is_one_line(tmp_path):
     ]
 
 
+@pytest.mark.slow
 def test_cli_digits_accuracy_against_parameters(tmp_path):
     out = tmp_path / "s"
     result = run_cli("-m", "hydra/sweeper=random", "hydra.sweeper.n_trials=3",
@@ -160,6 +162,7 @@ def test_cli_digits_accuracy_against_parameters(tmp_path):
     assert (out / "pareto.png").stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_bayes_models_feasibility(tmp_path):
     # Maximise f2 subject to 10 (x + y) <= 4: the optimum is x = 0.4, y = 0 (f2 = 0.64).
     def costly(params):
