@@ -35,6 +35,7 @@ from hpfw.search.strategy import Trial, TrialState
 if TYPE_CHECKING:
     from hpfw.search.bayes.strategy import BayesStrategy
 
+_log_ei = jax.jit(log_ei)  # one compiled program: the candidates' count is fixed
 RHO = 0.05  # ParEGO's augmentation: ties on the max term break towards the sum
 CONSTRAINT_FIT_STEPS = 150
 
@@ -103,7 +104,7 @@ def propose(strategy: BayesStrategy) -> np.ndarray | None:
             n_restarts=s.n_restarts, steps=40, blocks=s.encoder.categorical_blocks,
         )  # fmt: skip
         points = np.concatenate([np.asarray(xs), candidates])
-        score = np.asarray(log_ei(post, jnp.asarray(points), jnp.asarray(best)))
+        score = np.asarray(_log_ei(post, jnp.asarray(points), jnp.asarray(best)))
         if not feasible.any():
             score = np.zeros(len(points))
         if s.n_constraints:
