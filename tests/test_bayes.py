@@ -17,7 +17,9 @@ from hpfw.errors import HpfwError
 from hpfw.search import Categorical, Float, Int, Trial, TrialState, create_strategy
 from hpfw.search.bayes import BayesStrategy, gp
 from hpfw.search.bayes import strategy as bayes_strategy
-from hpfw.search.bayes.acquisition import log_h, switch_categoricals
+from hpfw.search.bayes.acquisition import log_h
+from hpfw.search.bayes.encoding import Encoder
+from hpfw.search.bayes.proposal import discrete_search, untested_neighbours
 from hpfw.search.bayes.strategy import bucket, default_n_initial
 from hpfw.testing import contract_space
 from tests.helpers import run_cli
@@ -60,8 +62,9 @@ def test_gp_interpolates_noise_free_data_and_is_sure_at_observations() -> None:
     with jax.enable_x64(True):
         start = jax.tree.map(lambda a: jnp.stack([a] * 4), gp.prior_mode(1))
         xj, yj, mj = jnp.asarray(xp), jnp.asarray(yp), jnp.asarray(mask)
-        hyper, _ = gp.fit(start, xj, yj, mj, gp.lengthscale_prior_mu(1), jnp.asarray(200))
-        post = gp.condition(hyper, xj, yj, mj)
+        layout = gp.layout(np.ones(1))
+        hyper, _ = gp.fit(start, xj, yj, mj, layout, jnp.asarray(200))
+        post = gp.condition(hyper, layout, xj, yj, mj)
         mean, var = (np.asarray(a) for a in gp.predict(post, jnp.asarray(x)))
         _, var_between = (np.asarray(a) for a in gp.predict(post, jnp.asarray(x[:-1] + 0.08)))
     assert mean.dtype == np.float64
@@ -111,31 +114,67 @@ def test_large_histories_refit_briefly_from_the_last_fit(monkeypatch) -> None:
 # proposals
 
 
-def test_categorical_switch_tries_every_choice_at_the_refined_point() -> None:
-    # One numeric dimension, then a 2-way and a 3-way one-hot block; choice (0, 4) is best.
-    x = np.array(
-        [[u, *a, *b] for u in (0.2, 0.5, 0.8) for a in ((1, 0), (0, 1)) for b in ((1, 0, 0),)]
-        + [[0.5, 1, 0, 0, 0, 1]]
-    )
-    y = np.where((x[:, 1] == 1) & (x[:, 5] == 1), -2.0, 0.0) + (x[:, 0] - 0.5) ** 2
+MIXED = {"x": Float(0.0, 1.0), "n": Int(1, 5), "k": Categorical(["a", "b", "c"])}
+
+
+def test_discrete_search_moves_one_discrete_value_at_a_time() -> None:
+    encoder = Encoder(MIXED)
+
+    def score(points: np.ndarray) -> np.ndarray:  # best at n = 4, k = "c", whatever x
+        params = [encoder.decode(p) for p in points]
+        return np.array([-((p["n"] - 4) ** 2) - (p["k"] != "c") for p in params], dtype=float)
+
+    start = encoder.encode({"x": 0.3, "n": 2, "k": "a"})
+    start[1] += 0.04  # a relaxed integer coordinate, as gradient refinement leaves it
+    points, values = discrete_search(encoder, score, start[None, :], rounds=3)
+    assert encoder.decode(points[0]) == {"x": pytest.approx(0.3), "n": 4, "k": "c"}
+    assert values[0] == 0.0
+    # One round moves one value: n = 3 first (its gain, 3, beats k's, 1).
+    points, _ = discrete_search(encoder, score, start[None, :], rounds=1)
+    assert encoder.decode(points[0])["n"] == 3 and encoder.decode(points[0])["k"] == "a"
+
+
+def test_untested_choices_of_the_incumbent_only_while_polishing() -> None:
+    encoder = Encoder(MIXED)
+    incumbent = encoder.encode({"x": 0.3, "n": 2, "k": "a"})
+    tried = np.array([incumbent, encoder.encode({"x": 0.32, "n": 2, "k": "b"})])
+    polish = encoder.encode({"x": 0.33, "n": 2, "k": "a"})
+    untested = untested_neighbours(encoder, incumbent, tried, polish, 0.1, 0.15, integers=False)
+    # "b" was tried close enough to x = 0.3; "c" was not: try it at the incumbent's x.
+    assert [encoder.decode(p) for p in untested] == [{"x": pytest.approx(0.3), "n": 2, "k": "c"}]
+    with_integers = untested_neighbours(encoder, incumbent, tried, polish, 0.1, 0.15)
+    assert sorted(encoder.decode(p)["n"] for p in with_integers) == [1, 2, 3]
+    far = encoder.encode({"x": 0.9, "n": 2, "k": "a"})
+    elsewhere = encoder.encode({"x": 0.33, "n": 3, "k": "a"})
+    for point in (far, elsewhere):  # exploring, not polishing: the model's choice stands
+        assert untested_neighbours(encoder, incumbent, tried, point, 0.1, 0.15) == []
+
+
+def test_mixed_kernel_carries_a_choice_effect_over_to_untried_settings() -> None:
+    # f = 4 (x - 0.5)^2 + (1 if k == "c" else 0). "c" is tried everywhere, "a" only at the
+    # edges, where x is poor: the additive terms still see that "a" is better by 1.
+    xs = [[u, 0.0, 1.0] for u in np.linspace(0.0, 1.0, 9)]
+    xs += [[u, 1.0, 0.0] for u in (0.0, 0.05, 0.95, 1.0)]
+    x = np.array(xs)
+    y = 4 * (x[:, 0] - 0.5) ** 2 + x[:, 2]
     size = bucket(len(y))
-    xp, yp = np.full((size, 6), 0.5), np.zeros(size)
+    xp, yp = np.full((size, 3), 0.5), np.zeros(size)
     xp[: len(y)], yp[: len(y)] = x, (y - y.mean()) / y.std()
     mask = (np.arange(size) < len(y)).astype(float)
+    query = np.array([[0.5, 1.0, 0.0], [0.5, 0.0, 1.0]])
+    truth = (np.array([0.0, 1.0]) - y.mean()) / y.std()
     with jax.enable_x64(True):
-        hyper = gp.prior_mode(6)._replace(log_ls=jnp.zeros(6))
-        post = gp.condition(hyper, jnp.asarray(xp), jnp.asarray(yp), jnp.asarray(mask))
-        start = jnp.asarray([0.5, 0, 1, 1, 0, 0.0])
-        best = jnp.asarray(yp[: len(y)].min())
-        blocks = ((1, 3), (3, 6))
-        moved, value = switch_categoricals(post, best, start, jnp.asarray(-jnp.inf), blocks)
-        kept, _ = switch_categoricals(post, best, start, jnp.asarray(jnp.inf), blocks)
-        unchanged, _ = switch_categoricals(post, best, start, jnp.asarray(0.0), ())
-    assert np.isfinite(float(value))
-    # One block switched at a time, and the numeric coordinate kept.
-    assert np.asarray(moved).tolist() in ([0.5, 1, 0, 1, 0, 0], [0.5, 0, 1, 0, 0, 1])
-    np.testing.assert_array_equal(kept, start)
-    np.testing.assert_array_equal(unchanged, start)
+        layout = gp.layout(np.array([1.0, 0.0, 0.0]))
+        start = jax.tree.map(lambda a: jnp.stack([a] * 2), gp.prior_mode(3, mixed=True))
+        xj, yj, mj = jnp.asarray(xp), jnp.asarray(yp), jnp.asarray(mask)
+        hyper, _ = gp.fit(start, xj, yj, mj, layout, jnp.asarray(300))
+        mean, var = (
+            np.asarray(a)
+            for a in gp.predict(gp.condition(hyper, layout, xj, yj, mj), jnp.asarray(query))
+        )
+    assert hyper.log_scale.shape == (3,)
+    np.testing.assert_allclose(mean, truth, atol=0.25 * (truth[1] - truth[0]))
+    assert np.sqrt(var[0]) < 0.5 * (truth[1] - truth[0])
 
 
 def test_proposals_respect_bounds_and_types_in_mixed_spaces() -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from hpfw.search.space import Categorical, Distribution
+from hpfw.search.space import Categorical, Distribution, Int
 
 INACTIVE = 0.5  # an inactive parameter sits at its dimension's midpoint
 
@@ -87,6 +87,38 @@ class Encoder:
             else:
                 x[:, where.start] = u[:, j]
         return x
+
+    def snap(self, x: np.ndarray) -> np.ndarray:
+        """``x`` moved onto the point its typed params encode to (integers and steps rounded)."""
+        return self.encode(self.decode(x))
+
+    def neighbours(self, params: Mapping[str, Any], integers: bool = True) -> list[dict[str, Any]]:
+        """Every ``params`` one discrete change away: each other choice, each integer +-1 step."""
+        out = []
+        for name, dist in self.space.items():
+            if isinstance(dist, Categorical):
+                values = [c for c in dist.choices if dist.index(c) != dist.index(params[name])]
+            elif isinstance(dist, Int) and integers:
+                steps = (params[name] - dist.step, params[name] + dist.step)
+                values = [v for v in steps if dist.contains(v)]
+            else:
+                continue
+            out += [{**params, name: v} for v in values]
+        return out
+
+    @property
+    def continuous(self) -> np.ndarray:
+        """1.0 for the dimension of a ``Float``, 0.0 for an integer's or a one-hot one."""
+        cont = np.zeros(self.width)
+        for name, dist in self.space.items():
+            if not isinstance(dist, (Categorical, Int)):
+                cont[self.slices[name]] = 1.0
+        return cont
+
+    @property
+    def discrete(self) -> bool:
+        """Whether the space has a categorical or integer parameter."""
+        return any(isinstance(d, (Categorical, Int)) for d in self.space.values())
 
     def key(self, params: Mapping[str, Any]) -> tuple[str, ...]:
         """A hashable identity for a set of params (tells apart 1 and True, 1 and 1.0)."""
