@@ -4,7 +4,7 @@ For each model family, the same lowered program is compiled at each level
 (the order alternates between rounds, so warm-up effects hit every level alike)
 and each compiled program runs the same trial, interleaved. Reports compile
 seconds and median run time per level, and their ratios against XLA's default
-(level 3). This is the measurement behind ``hpfw.device.CPU_COMPILER_OPTIONS``.
+(level 3). This is the measurement behind ``hpfw.trainer.device.CPU_COMPILER_OPTIONS``.
 
     python benchmarks/bench_compile.py [--levels 3,2] [--rounds 2] [--runs 5]
 """
@@ -21,8 +21,10 @@ from typing import Any
 
 import jax
 
-from hpfw import train
 from hpfw.data import load_dataset
+from hpfw.trainer.compiled import device_arrays
+from hpfw.trainer.spec import as_hparams, hparams_from_config, static_spec
+from hpfw.trainer.trainer import make_train_fn
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_trainer import compose_config
@@ -39,12 +41,12 @@ PROGRAMS = (
 def measure(overrides: Sequence[str], levels: Sequence[int], rounds: int, runs: int) -> dict:
     cfg = compose_config([*overrides, "trainer.compilation_cache_dir=null"])
     dataset = load_dataset(cfg.data, context_length=cfg.model.get("context_length"))
-    spec = train.static_spec(cfg, dataset)
+    spec = static_spec(cfg, dataset)
     device = jax.devices()[0]
-    data = train.device_arrays(dataset, device)
-    hparams = train.as_hparams(train.hparams_from_config(cfg))
+    data = device_arrays(dataset, device)
+    hparams = as_hparams(hparams_from_config(cfg))
     key = jax.random.key(0)
-    lowered = jax.jit(train.make_train_fn(spec)).lower(hparams, key, data)
+    lowered = jax.jit(make_train_fn(spec)).lower(hparams, key, data)
     compile_s: dict[int, list[float]] = {level: [] for level in levels}
     programs: dict[int, Any] = {}
     for r in range(rounds):

@@ -60,12 +60,12 @@ def _setup(epochs: int) -> dict[str, Any]:
     sys.path.insert(0, str(HERE))
     from bench_trainer import compose_config
 
-    from hpfw import train
     from hpfw.data import load_dataset
+    from hpfw.trainer.spec import static_spec
 
     cfg = compose_config([f"trainer.epochs={epochs}", "trainer.compilation_cache_dir=null"])
     dataset = load_dataset(cfg.data)
-    spec = train.static_spec(cfg, dataset)
+    spec = static_spec(cfg, dataset)
     dims = [int(np.prod(spec.input_shape))]
     dims += [int(cfg.model.hidden_dim)] * int(cfg.model.num_layers) + [spec.num_classes]
     rng = np.random.default_rng(0)

@@ -1,7 +1,7 @@
 """Trials per second of hpfw's default task for vmapped groups of trials, and FLOP/s.
 
 Each group of N trials (different learning rates, dropout rates and seeds) runs
-as one vmapped program through ``hpfw.batch.train_many``; the sequential figure
+as one vmapped program through ``hpfw.trainer.groups.train_many``; the sequential figure
 is the same trials on the cached single-trial program (on a CPU, one per core
 side by side in threads, as the batched launcher runs them). The
 float32 matmul peak is measured in the same run on the same device.
@@ -24,8 +24,8 @@ import jax
 import numpy as np
 from hydra import compose, initialize_config_dir
 
-from hpfw import batch
 from hpfw.config import config_dir, register_configs
+from hpfw.trainer.groups import train_many
 
 # The matmul peak is measured the same way as in the trainer benchmark beside this file.
 sys.path.insert(0, str(Path(__file__).parent))
@@ -55,10 +55,10 @@ def configs(n: int, epochs: int, overrides: Sequence[str]) -> list[Any]:
 def measure(n: int, epochs: int, mode: str, overrides: Sequence[str]) -> dict[str, Any]:
     cfgs = configs(n, epochs, overrides)
     start = time.perf_counter()
-    first = batch.train_many(cfgs, mode=mode)  # compiles
+    first = train_many(cfgs, mode=mode)  # compiles
     cold = time.perf_counter() - start
     start = time.perf_counter()
-    results = batch.train_many(cfgs, mode=mode)
+    results = train_many(cfgs, mode=mode)
     warm = time.perf_counter() - start
     failed = [r for r in results if isinstance(r, BaseException)]
     if failed:

@@ -9,7 +9,7 @@ each needed to first reach the best accuracy ``random`` found with its whole
 budget (the issue's target: Hyperband there within a third of random's epochs).
 
 Everything runs in this process through hpfw's Python API: configs composed
-with Hydra's compose API, trained with ``hpfw.batch.train_many`` (the batched
+with Hydra's compose API, trained with ``hpfw.trainer.groups.train_many`` (the batched
 launcher's engine; one call per rung or trial), strategies driven by ask/tell.
 
 Usage::
@@ -34,10 +34,11 @@ from typing import Any
 from hydra import compose, initialize_config_dir
 
 import hpfw
-from hpfw import batch
 from hpfw.config import config_dir, register_configs
+from hpfw.launch.protocol import MODES
 from hpfw.search.overrides import format_value
 from hpfw.search.strategy import Strategy
+from hpfw.trainer.groups import train_many
 
 
 @dataclass(frozen=True)
@@ -157,7 +158,7 @@ def run_method(
                     f"trainer.checkpoint_dir={format_value(str(checkpoint))}",
                 ]
             cfgs.append(compose_cfg(overrides))
-        results = batch.train_many(cfgs, mode=MODE)
+        results = train_many(cfgs, mode=MODE)
         now = time.perf_counter() - started
         for trial, result in zip(trials, results, strict=True):
             budget = trial.info.get("budget", setting.max_budget)
@@ -256,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="write every row here")
     # Sequential by default: on a small CPU a vmapped group is no faster, and each new
     # group width would compile another program (see docs/launcher.md).
-    parser.add_argument("--mode", default="sequential", choices=batch.MODES)
+    parser.add_argument("--mode", default="sequential", choices=MODES)
     args = parser.parse_args(argv)
     global MODE
     MODE = args.mode

@@ -4,8 +4,10 @@ In one run, side by side, reported as ratios:
 
 1. Overhead: a multirun of a trivial task (it squares a number) with Hydra's
    basic sweeper and launcher, and with hpfw's grid sweeper and batched
-   launcher. Per-trial overhead = (T(64 trials) - T(1 trial)) / 63, which
-   cancels the fixed start-up cost; best of ``--repeats``.
+   launcher (also with a do-nothing Hydra callback, against the basic
+   launcher the batched one used to fall back to when callbacks were set).
+   Per-trial overhead = (T(64 trials) - T(1 trial)) / 63, which cancels the
+   fixed start-up cost; best of ``--repeats``.
 2. End to end: 64 trials of the default digits MLP (20 epochs) over learning
    rate, weight decay and dropout. The baseline is Hydra's basic sweeper running
    benchmarks/apps/baseline_app.py (a per-step ``nnx.jit`` loop in the shape of
@@ -33,6 +35,9 @@ HERE = Path(__file__).resolve().parent
 SQUARE = HERE / "apps" / "square_app.py"
 BASELINE = HERE / "apps" / "baseline_app.py"
 
+# A do-nothing Hydra callback: what configuring any callback costs per job.
+CALLBACK = "+hydra.callbacks.noop._target_=hydra.experimental.callback.Callback"
+
 LRS = "0.0003,0.001,0.003,0.01"
 WDS = "0.000001,0.00001,0.0001,0.001"
 DROPOUTS = "0.0,0.1,0.2,0.3"
@@ -59,6 +64,16 @@ def overhead(work: Path, env: dict[str, str], repeats: int) -> dict[str, float]:
             py, str(SQUARE), "-m", "hydra/sweeper=grid", "hydra/launcher=batched",
             "hydra.sweeper.batch_size=1", f"+x=range(0,{n})", f"hydra.sweep.dir={d}",
         ],
+        # A Hydra callback configured: the batched launcher's fast path runs it per job ...
+        "hpfw_callback": lambda n, d: [
+            py, str(SQUARE), "-m", "hydra/sweeper=grid", "hydra/launcher=batched", CALLBACK,
+            f"hydra.sweeper.batch_size={n}", f"+x=range(0,{n})", f"hydra.sweep.dir={d}",
+        ],
+        # ... where it used to fall back to Hydra's basic launcher code for the whole launch.
+        "hpfw_fallback": lambda n, d: [
+            py, str(SQUARE), "-m", "hydra/sweeper=grid", "hydra/launcher=basic", CALLBACK,
+            f"hydra.sweeper.batch_size={n}", f"+x=range(0,{n})", f"hydra.sweep.dir={d}",
+        ],
     }  # fmt: skip
     out: dict[str, float] = {}
     for name, cmd in runs.items():
@@ -70,6 +85,9 @@ def overhead(work: Path, env: dict[str, str], repeats: int) -> dict[str, float]:
         out[f"{name}_per_trial_ms"] = 1000 * (times[64] - times[1]) / 63
     out["ratio"] = out["hydra_per_trial_ms"] / max(out["hpfw_per_trial_ms"], 1e-3)
     out["ratio_batch1"] = out["hydra_per_trial_ms"] / max(out["hpfw_batch1_per_trial_ms"], 1e-3)
+    out["ratio_callback"] = out["hpfw_fallback_per_trial_ms"] / max(
+        out["hpfw_callback_per_trial_ms"], 1e-3
+    )
     return out
 
 
@@ -143,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         work = Path(tmp)
         print("overhead (trivial task):", flush=True)
         o = figures["overhead"] = overhead(work, env, args.repeats)
-        for name in ("hydra", "hpfw", "hpfw_batch1"):
+        for name in ("hydra", "hpfw", "hpfw_batch1", "hpfw_callback", "hpfw_fallback"):
             one, many, each = o[f"{name}_1_s"], o[f"{name}_64_s"], o[f"{name}_per_trial_ms"]
             print(
                 f"  {name:12s} 1 trial {one:6.2f} s | 64 trials {many:6.2f} s"
@@ -151,6 +169,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         print(f"  per-trial overhead, Hydra / hpfw: {o['ratio']:.0f}x "
               f"(batch_size=1: {o['ratio_batch1']:.0f}x; target >= 20x)")  # fmt: skip
+        print(f"  with a callback, basic-launcher fallback / batched: "
+              f"{o['ratio_callback']:.1f}x per trial")  # fmt: skip
         if not args.skip_end_to_end:
             print("end to end (64 trials, digits MLP, 20 epochs):", flush=True)
             e = figures["end_to_end"] = end_to_end(work, env)

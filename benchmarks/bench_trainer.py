@@ -7,7 +7,7 @@ Measures, for one composed config (default: MLP on digits, 20 epochs):
    reports it, plus a separate trace+lower / XLA-compile split;
 2. the time per trial once compiled: ``train_and_evaluate`` wall time (all the
    Python around it included) and the pure program time (``train_seconds``);
-3. achieved FLOP/s: ``CompiledProgram.flops`` per trial (``train.program_flops``:
+3. achieved FLOP/s: ``CompiledProgram.flops`` per trial (``flops.program_flops``:
    XLA's cost analysis of one step and one evaluation, times how often the
    program runs them; checked against an analytic matmul count for MLPs) over
    the pure program time, against a float32 ``jnp.dot`` peak measured in the
@@ -51,13 +51,22 @@ from flax import nnx
 from hydra import compose, initialize_config_module
 from omegaconf import DictConfig
 
-from hpfw import device as devices
-from hpfw import train
 from hpfw.config import register_configs
 from hpfw.data import Dataset, load_dataset
 from hpfw.models import build_model
-from hpfw.optim import build_optimizer, learning_rate_schedule
-from hpfw.run import train_and_evaluate
+from hpfw.trainer import device as devices
+from hpfw.trainer.compiled import PROGRAMS, device_arrays
+from hpfw.trainer.optim import build_optimizer, learning_rate_schedule
+from hpfw.trainer.run import train_and_evaluate
+from hpfw.trainer.spec import (
+    HPARAM_NAMES,
+    DataArrays,
+    StaticSpec,
+    as_hparams,
+    hparams_from_config,
+    static_spec,
+)
+from hpfw.trainer.trainer import make_train_fn
 
 SPEEDUP_TARGET = 15.0  # baseline per-trial time / hpfw per-trial time
 PEAK_FRACTION_TARGET = 0.35  # hpfw achieved FLOP/s / float32 matmul peak
@@ -118,7 +127,7 @@ def merge_peaks(*peaks: dict[str, Any]) -> dict[str, Any]:
 # --- analytic FLOPs -----------------------------------------------------------
 
 
-def analytic_mlp_flops(cfg: DictConfig, spec: train.StaticSpec) -> float | None:
+def analytic_mlp_flops(cfg: DictConfig, spec: StaticSpec) -> float | None:
     """Matmul FLOPs of one MLP trial: 3x forward per training step, plus every evaluation.
 
     Ignores elementwise work (activations, dropout, the optimiser update, the loss),
@@ -139,10 +148,10 @@ def analytic_mlp_flops(cfg: DictConfig, spec: train.StaticSpec) -> float | None:
 # --- hpfw ---------------------------------------------------------------------
 
 
-def lower_compile_split(spec: train.StaticSpec, data: train.DataArrays, device: jax.Device):
+def lower_compile_split(spec: StaticSpec, data: DataArrays, device: jax.Device):
     """Trace+lower and XLA-compile seconds of one more fresh compile of the same program."""
-    fn = train.make_train_fn(spec)
-    hp = jax.device_put(train.as_hparams(dict.fromkeys(train.HPARAM_NAMES, 0.0)), device)
+    fn = make_train_fn(spec)
+    hp = jax.device_put(as_hparams(dict.fromkeys(HPARAM_NAMES, 0.0)), device)
     key = jax.device_put(jax.random.key(0), device)
     start = time.perf_counter()
     lowered = jax.jit(fn).lower(hp, key, data)
@@ -251,7 +260,7 @@ def user_tx(cfg: DictConfig, total_steps: int) -> optax.GradientTransformation:
     graph, so ``train_step`` retraces and recompiles for every trial.
     """
     opt = cfg.optimizer
-    values = train.hparams_from_config(cfg)
+    values = hparams_from_config(cfg)
     name, schedule = str(opt.name), str(getattr(opt.schedule, "value", opt.schedule))
     clip = opt.grad_clip_norm is not None
     if name == "adam" and schedule == "cosine" and not clip:
@@ -280,7 +289,7 @@ def baseline_optimizer(
     if rebuild_tx:
         return nnx.Optimizer(model, user_tx(cfg, total_steps), wrt=nnx.Param)
     opt = cfg.optimizer
-    values = train.hparams_from_config(cfg)
+    values = hparams_from_config(cfg)
     tx = baseline_tx(
         str(opt.name),
         str(getattr(opt.schedule, "value", opt.schedule)),
@@ -465,7 +474,7 @@ def run(trials: int, epochs: int, overrides: Sequence[str]) -> dict[str, Any]:
     cfg = compose_config(base)
     configs = [compose_config(trial_overrides(base, cfg, i)) for i in range(trials)]
     dataset = load_dataset(cfg.data)
-    spec = train.static_spec(cfg, dataset)
+    spec = static_spec(cfg, dataset)
 
     on_cpu = device.platform == "cpu"
     sizes = (512, 1024, 2048) if on_cpu else (2048, 4096, 8192)
@@ -473,10 +482,10 @@ def run(trials: int, epochs: int, overrides: Sequence[str]) -> dict[str, Any]:
     peak_before = matmul_peak(device, sizes, 5)
 
     # hpfw: the cold first trial compiles; then the timed trials reuse the program.
-    compiles_before = train.compile_count
+    compiles_before = PROGRAMS.compile_count
     first = hpfw_trial(cfg)
-    assert train.compile_count == compiles_before + 1, "the first trial should compile once"
-    data = train.device_arrays(dataset, device)
+    assert PROGRAMS.compile_count == compiles_before + 1, "the first trial should compile once"
+    data = device_arrays(dataset, device)
     lower_s, xla_s = lower_compile_split(spec, data, device)
 
     # Baselines: their first trial compiles their step functions.
@@ -490,7 +499,7 @@ def run(trials: int, epochs: int, overrides: Sequence[str]) -> dict[str, Any]:
         h_runs.append(hpfw_trial(trial_cfg))
         a_runs.append(baseline_trial(trial_cfg, dataset, device, rebuild_tx=True))
         b_runs.append(baseline_trial(trial_cfg, dataset, device, rebuild_tx=False))
-    assert train.compile_count == compiles_before + 1, "timed trials must not recompile"
+    assert PROGRAMS.compile_count == compiles_before + 1, "timed trials must not recompile"
     peak = merge_peaks(peak_before, matmul_peak(device, sizes, 5))
     # On the CPU the default already is full float32; elsewhere measure that too.
     peak["highest_precision"] = None if on_cpu else matmul_peak(device, sizes, 5, "highest")
@@ -502,7 +511,7 @@ def run(trials: int, epochs: int, overrides: Sequence[str]) -> dict[str, Any]:
     b_wall = [t["wall_seconds"] for t in b_runs]
     flops_xla = first["flops"]
     flops_analytic = analytic_mlp_flops(cfg, spec)
-    # CompiledProgram.flops (train.program_flops) costs one step and one
+    # CompiledProgram.flops (flops.program_flops) costs one step and one
     # evaluation and multiplies; should it disagree with the analytic count by
     # more than 2x, trust the analytic count.
     xla_ok = flops_analytic is None or 0.5 <= flops_xla / flops_analytic <= 2.0

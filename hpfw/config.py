@@ -3,7 +3,7 @@
 Each YAML option under ``conf/`` extends one of these dataclasses, so a typo in
 a key or a value of the wrong type fails when Hydra composes the config, with
 Hydra's own message. Range checks that a type cannot express live in
-``hpfw.validate``.
+``hpfw.trainer.validate``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,33 @@ class Objective(StrEnum):
     val_accuracy = "val_accuracy"
     val_loss = "val_loss"
     gen_tv = "gen_tv"  # task=lm: mean total variation of the sampler from the true source
+
+
+def metric_direction(metric: str) -> str:
+    """The direction a sweep optimises one of hpfw's metrics in.
+
+    Accuracies and rates (``*_per_second``) are maximised; losses, the ``gen_tv``
+    distance, times and sizes are minimised. hpfw's app tells its sweeper this
+    direction for the configured objective (``hpfw.app.sweep_defaults``), so a
+    sweep follows ``objective=val_loss``; a value given on the command line wins.
+    """
+    maximised = metric.endswith("accuracy") or metric.endswith("_per_second")
+    return "maximize" if maximised else "minimize"
+
+
+def tie_breaker(objective: str) -> str | None:
+    """The metric that separates trials tied on ``objective`` (``hpfw.app.sweep_defaults``).
+
+    Accuracy on a small validation split is coarse (36 samples: steps of 1/36),
+    so many trials can tie; among them the one with the lower validation loss
+    is the better model. A loss rarely ties, but its accuracy separates it;
+    ``gen_tv`` falls back on the held-out loss.
+    """
+    if objective.endswith("accuracy"):
+        return objective.removesuffix("accuracy") + "loss"
+    if objective.endswith("loss"):
+        return objective.removesuffix("loss") + "accuracy"
+    return "val_loss" if objective == Objective.gen_tv else None
 
 
 class Task(StrEnum):
@@ -279,8 +306,15 @@ def config_dir() -> Path:
 def register_configs() -> None:
     """Store the schemas under ``schema/<group>/<name>`` for the YAML files to extend.
 
-    A separate ``schema`` group keeps them out of ``model=glob(*)`` sweeps.
+    A separate ``schema`` group keeps them out of ``model=glob(*)`` sweeps (and
+    ``hpfw.help`` out of ``hpfw --help``). Also registers the resolver that
+    conf/hydra/help/hpfw.yaml uses.
     """
+    from omegaconf import OmegaConf
+
+    from hpfw.help import GROUPS_RESOLVER, config_groups
+
+    OmegaConf.register_new_resolver(GROUPS_RESOLVER, config_groups, replace=True)
     cs = ConfigStore.instance()
     cs.store(group="schema", name="hpfw", node=HpfwConfig)
     for group, options in SCHEMAS.items():

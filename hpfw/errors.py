@@ -5,12 +5,13 @@ from __future__ import annotations
 from hydra.errors import CompactHydraException
 
 
-class HpfwError(CompactHydraException):
-    """Base class for user-facing hpfw errors.
+class HpfwError(CompactHydraException, ValueError):
+    """Base class for user-facing hpfw errors: a bad value, named in one line.
 
     Subclassing Hydra's ``CompactHydraException`` makes Hydra print only the
     message (no traceback) and exit with status 1; ``HYDRA_FULL_ERROR=1`` still
-    shows the full stack.
+    shows the full stack. It is a ``ValueError`` too, which is what a Python
+    caller of ``hpfw.sweep`` or ``hpfw.create_strategy`` expects of a bad argument.
     """
 
 
@@ -19,7 +20,13 @@ class ConfigError(HpfwError, ValueError):
 
     def __init__(self, key: str, message: str) -> None:
         self.key = key
+        self.reason = message
         super().__init__(f"Invalid config '{key}': {message}")
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        # A launcher's worker process (joblib, submitit) sends the error back pickled;
+        # the default would call ConfigError(formatted message) and lose the key.
+        return (type(self), (self.key, self.reason))
 
 
 class DataError(HpfwError, ValueError):

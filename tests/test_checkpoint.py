@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hpfw import checkpoint
-from hpfw.batch import train_many
 from hpfw.errors import ConfigError
-from hpfw.run import train_and_evaluate
+from hpfw.trainer import checkpoint
+from hpfw.trainer.groups import train_many
+from hpfw.trainer.run import train_and_evaluate
 from tests.helpers import compose_config, run_cli
 
 # Warm-up + cosine and dropout: the parts a continued run could get wrong
@@ -55,6 +55,28 @@ def test_continued_run_matches_an_uninterrupted_run(tmp_path: Path, uninterrupte
     for name in ("val_accuracy", "test_loss", "test_accuracy"):
         assert second[name] == pytest.approx(uninterrupted[name], abs=TOL)
     assert checkpoint.saved_epochs(tmp_path) == [2, 4]
+
+
+def test_a_crash_while_writing_the_metadata_leaves_no_checkpoint(tmp_path, monkeypatch) -> None:
+    """``hpfw.json``, which marks a checkpoint complete, appears whole (a rename) or not at all."""
+    state = {"w": np.arange(6, dtype=np.float32).reshape(2, 3)}
+    real_replace = checkpoint.os.replace
+
+    def killed_before_rename(src, dst):
+        if Path(dst).name == checkpoint.METADATA:
+            raise OSError("killed")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(checkpoint.os, "replace", killed_before_rename)
+    with pytest.raises(OSError, match="killed"):
+        checkpoint.save(tmp_path, state, {"epoch": 3, "signature": "s"})
+    assert not (tmp_path / "epoch_3" / checkpoint.METADATA).exists()
+    assert checkpoint.saved_epochs(tmp_path) == [] and checkpoint.latest(tmp_path) is None
+
+    monkeypatch.setattr(checkpoint.os, "replace", real_replace)  # the rerun saves it again
+    path = checkpoint.save(tmp_path, state, {"epoch": 3, "signature": "s"})
+    assert checkpoint.saved_epochs(tmp_path) == [3] and checkpoint.read_metadata(path)["epoch"] == 3
+    assert sorted(p.name for p in path.iterdir()) == [checkpoint.METADATA, "state"]
 
 
 def test_vmapped_continuation_matches_one_by_one(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from hpfw.search.space import Float, Int, to_json
 from hpfw.search.strategy import TrialState
-from hpfw.sweep.journal import Journal, JournalError, write_traceback
+from hpfw.sweeper.journal import Journal, JournalError, write_traceback
 
 HEADER = {
     "strategy": "random",

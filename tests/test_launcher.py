@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 
+import jax
 import pytest
 import yaml
 from hydra import initialize_config_dir
@@ -12,11 +14,12 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.types import RunMode
 from omegaconf import OmegaConf
 
-from hpfw import batch, train
 from hpfw.config import config_dir
 from hpfw.launch.compose import JobComposer, activate, hydra_container
-from hpfw.run import train_and_evaluate
-from tests.helpers import TINY, compose_config, run_cli, toy
+from hpfw.trainer import groups
+from hpfw.trainer.compiled import PROGRAMS, CompiledProgram
+from hpfw.trainer.run import prepare, run_program, train_and_evaluate
+from tests.helpers import TINY, assert_same_run, compose_config, run_cli, toy
 
 OVERRIDE_TABLE = [
     ["optimizer.lr=0.01"],
@@ -100,22 +103,49 @@ def _cfgs(*extra: list[str]) -> list:
     return [compose_config([*TINY, *e]) for e in extra]
 
 
+def _modes(results: list) -> list[tuple[str, int]]:
+    return [(r["group"]["mode"], r["group"]["width"]) for r in results]
+
+
 def test_vmapped_group_equals_one_by_one_and_compiles_once():
     trials = [
         [f"optimizer.lr={lr}", f"trainer.seed={s}"] for lr, s in ((1e-3, 0), (3e-3, 1), (1e-2, 2))
     ]
-    before = train.compile_count
-    grouped = batch.train_many(_cfgs(*trials), mode="vmap")
-    assert train.compile_count - before <= 1  # one program for the whole group
-    again = train.compile_count
+    before = PROGRAMS.compile_count
+    grouped = groups.train_many(_cfgs(*trials), mode="vmap")
+    # It really ran vmapped (a fallback would say "fallback"): three trials, a 4-wide program.
+    assert _modes(grouped) == [("vmap", 4)] * 3
+    assert PROGRAMS.compile_count - before <= 1  # one program for the whole group
+    again = PROGRAMS.compile_count
     other = [[f"optimizer.lr={lr}", "trainer.seed=5"] for lr in (2e-3, 4e-3, 5e-3)]
-    batch.train_many(_cfgs(*other), mode="vmap")  # other values: the program is reused
-    assert train.compile_count == again
-    single = batch.train_many(_cfgs(*trials), mode="sequential")
+    groups.train_many(_cfgs(*other), mode="vmap")  # other values: the program is reused
+    assert PROGRAMS.compile_count == again
+    single = groups.train_many(_cfgs(*trials), mode="sequential")
+    assert _modes(single) == [("sequential", 1)] * 3
     for a, b in zip(grouped, single, strict=True):
         # Same seeds, same values; vmap only changes float reduction order.
-        assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-3, abs=1e-4)
-        assert abs(a["val_accuracy"] - b["val_accuracy"]) <= 2 / 359
+        assert_same_run(a, b)
+
+
+def test_a_vmapped_group_that_fails_falls_back_and_says_so(monkeypatch, caplog):
+    cfgs = _cfgs(["optimizer.lr=0.002"], ["optimizer.lr=0.004"])
+    real = groups.run_program
+
+    def out_of_memory(*args):
+        raise RuntimeError("RESOURCE_EXHAUSTED: out of memory\nmore detail")
+
+    def failing(run, trials=0, with_state=False):  # vmapped programs fail when they run
+        if trials:
+            return CompiledProgram(run=out_of_memory, compile_seconds=0.0)
+        return real(run, trials=trials, with_state=with_state)
+
+    monkeypatch.setattr(groups, "run_program", failing)
+    results = groups.train_many(cfgs, mode="vmap")
+    reason = "the 2-wide vmapped program failed: RuntimeError: RESOURCE_EXHAUSTED: out of memory"
+    assert [r["group"] for r in results] == [{"mode": "fallback", "width": 1, "reason": reason}] * 2
+    assert "group.mode=fallback" in caplog.text
+    for result, cfg in zip(results, cfgs, strict=True):  # each trial ran alone, correctly
+        assert_same_run(result, train_and_evaluate(cfg))
 
 
 def test_side_by_side_trials_equal_trials_run_alone():
@@ -123,7 +153,7 @@ def test_side_by_side_trials_equal_trials_run_alone():
     trials = [
         [f"optimizer.lr={lr}", "trainer.seed=3", "model.hidden_dim=40"] for lr in (1e-3, 2e-3, 5e-3)
     ]
-    side_by_side = batch.train_many(_cfgs(*trials), mode="sequential")
+    side_by_side = groups.train_many(_cfgs(*trials), mode="sequential")
     alone = [train_and_evaluate(cfg) for cfg in _cfgs(*trials)]
     for a, b in zip(side_by_side, alone, strict=True):
         assert a["epochs"]["val_loss"] == b["epochs"]["val_loss"]
@@ -131,7 +161,7 @@ def test_side_by_side_trials_equal_trials_run_alone():
 
 
 def test_bad_or_diverging_trial_fails_alone_in_a_group():
-    results = batch.train_many(
+    results = groups.train_many(
         _cfgs(
             ["optimizer=sgd", "optimizer.lr=0.05"],
             ["optimizer=sgd", "optimizer.lr=-1"],  # invalid: fails before training
@@ -146,10 +176,31 @@ def test_bad_or_diverging_trial_fails_alone_in_a_group():
     assert results[3]["status"] == "complete" and results[3]["val_accuracy"] > 0.8
 
 
-def test_groups_split_to_fit_memory(monkeypatch):
-    monkeypatch.setattr(batch, "free_memory", lambda device: 1)  # nothing fits: widths halve to 1
-    results = batch.train_many(_cfgs(["trainer.seed=0"], ["trainer.seed=1"]), mode="vmap")
-    assert all(r["status"] == "complete" for r in results)
+def test_groups_split_to_fit_memory(monkeypatch, caplog):
+    caplog.set_level(logging.INFO, logger="hpfw.groups")
+    cfgs = _cfgs(*[[f"trainer.seed={seed}"] for seed in range(4)])
+    unsplit = groups.train_many(cfgs, mode="vmap")
+    assert _modes(unsplit) == [("vmap", 4)] * 4
+    # Memory for a 2-wide program but not a 4-wide one, as XLA's analysis reports them.
+    first = prepare(cfgs[0])
+    need = {w: groups._program_bytes(run_program(first, trials=w)) for w in (2, 4)}
+    assert 0 < need[2] < need[4]
+    monkeypatch.setattr(groups, "free_memory", lambda device: need[2] + need[4])
+    widths = []
+    real = groups.run_program
+
+    def recording(run, trials=0, with_state=False):
+        widths.append(trials)
+        return real(run, trials=trials, with_state=with_state)
+
+    monkeypatch.setattr(groups, "run_program", recording)
+    split = groups.train_many(cfgs, mode="vmap")
+    # 4 does not fit: halved to 2, then each half of the group runs on the 2-wide program.
+    assert widths == [4, 2, 2, 2]
+    assert "a 4-trial program needs" in caplog.text
+    assert _modes(split) == [("vmap", 2)] * 4
+    for a, b in zip(split, unsplit, strict=True):
+        assert_same_run(a, b)
 
 
 def test_hpfw_sweep_with_the_batched_launcher(tmp_path):
@@ -194,25 +245,56 @@ def test_non_hpfw_app_runs_job_by_job(tmp_path):
     assert final[1]["state"] == "failed" and "too large" in final[1]["error"]
 
 
-def test_auto_mode_measures_both_ways_and_keeps_results(monkeypatch):
+def test_auto_mode_measures_then_picks_the_faster_and_keeps_the_measured_result(monkeypatch):
     # As on an accelerator (one trial at a time): one trial alone, the other two vmapped.
-    monkeypatch.setattr(batch, "concurrency", lambda device, n: 1)
-    cfgs = _cfgs(*[[f"optimizer.lr={lr}", "model.hidden_dim=48"] for lr in (1e-3, 2e-3, 4e-3)])
-    results = batch.train_many(cfgs, mode="auto")
-    assert all(r["status"] == "complete" for r in results)
-    (speeds,) = [v for k, v in batch._speeds.items() if ("hidden_dim", 48) in k[0].model]
-    assert "sequential" in speeds and 2 in speeds
+    monkeypatch.setattr(groups, "concurrency", lambda device, n: 1)
+    alone = []
+    real_one = groups._run_one
+
+    def run_one(run, speeds):
+        alone.append(run)
+        return real_one(run, speeds)
+
+    monkeypatch.setattr(groups, "_run_one", run_one)
+
+    def cfgs(*lrs: float) -> list:
+        return _cfgs(*[[f"optimizer.lr={lr}", "model.hidden_dim=48"] for lr in lrs])
+
+    first = cfgs(1e-3, 2e-3, 4e-3)
+    results = groups.train_many(first, mode="auto")
+    assert _modes(results) == [("sequential", 1), ("vmap", 2), ("vmap", 2)]
+    # The measured trial ran once, and its result is the one kept: that of a run alone.
+    assert len(alone) == 1
+    assert results[0]["epochs"] == train_and_evaluate(first[0])["epochs"]
+    (speeds,) = [v for k, v in groups._speeds.items() if ("hidden_dim", 48) in k[0].model]
+    assert set(speeds) == {"sequential", 2}
+
+    # From then on the faster measured way runs the group (speeds set: no timing in tests).
+    speeds.update({"sequential": 1.0, 2: 0.5})
+    assert _modes(groups.train_many(cfgs(3e-3, 5e-3), mode="auto")) == [("vmap", 2)] * 2
+    speeds.update({"sequential": 0.5, 2: 1.0})
+    assert _modes(groups.train_many(cfgs(3e-3, 5e-3), mode="auto")) == [("sequential", 1)] * 2
+    assert len(alone) == 3  # no second measurement: just the two trials run one by one
 
 
-def test_auto_mode_on_a_cpu_runs_side_by_side_without_a_vmapped_compile():
-    before = train.compile_count
+def test_concurrency_is_one_trial_per_usable_core(monkeypatch):
+    cpu = jax.devices("cpu")[0]
+    for cores, n, expected in ((1, 4, 1), (2, 4, 2), (8, 3, 3)):
+        monkeypatch.setattr(groups.os, "sched_getaffinity", lambda pid, c=cores: set(range(c)))
+        assert groups.concurrency(cpu, n) == expected
+
+
+def test_auto_mode_on_a_cpu_runs_side_by_side_without_a_vmapped_compile(monkeypatch):
+    # Two trials at a time whatever the machine's core count.
+    monkeypatch.setattr(groups, "concurrency", lambda device, n: min(n, 2))
     cfgs = _cfgs(*[[f"optimizer.lr={lr}", "model.hidden_dim=44"] for lr in (1e-3, 2e-3, 4e-3)])
-    results = batch.train_many(cfgs, mode="auto")
+    results = groups.train_many(cfgs, mode="auto")
     assert all(r["status"] == "complete" for r in results)
-    assert train.compile_count - before == 1  # the single-trial program only
+    assert _modes(results) == [("sequential", 1)] * 3
+    assert PROGRAMS.compile_count == 1  # the single-trial program only (counters reset per test)
     # The threads start together: one compiles and reports it, the others wait and reuse.
     reported = [r for r in results if r["compile_cache"] != "process"]
     assert len(reported) == 1 and reported[0]["compile_seconds"] > 0
     assert all(r["compile_seconds"] == 0.0 for r in results if r is not reported[0])
-    (speeds,) = [v for k, v in batch._speeds.items() if ("hidden_dim", 44) in k[0].model]
+    (speeds,) = [v for k, v in groups._speeds.items() if ("hidden_dim", 44) in k[0].model]
     assert list(speeds) == ["sequential"]

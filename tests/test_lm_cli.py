@@ -60,10 +60,10 @@ def test_bayes_sweep_of_generation_settings_on_a_checkpoint(tmp_path):
     trained = run_cli(*TINY_LM, *SMALL_CORPUS, f"trainer.checkpoint_dir={ckpt}", cwd=tmp_path)
     assert trained.returncode == 0, trained.stderr
     sweep_dir = tmp_path / "sweep"
+    # The checkpoint carries the model, data and trainer settings: none is repeated.
     result = run_cli(
         "-m",
-        *TINY_LM,
-        *SMALL_CORPUS,
+        "task=lm",
         f"generation.checkpoint={ckpt}",
         "+search=generation",
         "hydra/sweeper=bayes",
@@ -84,7 +84,10 @@ def test_bayes_sweep_of_generation_settings_on_a_checkpoint(tmp_path):
     assert len({round(t["value"], 6) for t in trials.values()}) == 6
 
 
-def test_training_and_generation_swept_together(tmp_path):
+@pytest.fixture(scope="module")
+def swept_together(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Training and generation settings swept together on Hydra's basic launcher."""
+    tmp_path = tmp_path_factory.mktemp("lm_sweep")
     sweep_dir = tmp_path / "sweep"
     result = run_cli(
         "-m",
@@ -97,13 +100,44 @@ def test_training_and_generation_swept_together(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     _, trials = journal(sweep_dir)
-    assert len(trials) == 4 and all(t["state"] == "complete" for t in trials.values())
-    assert all(t["metrics"]["steps"] > 0 for t in trials.values())
-    by_params = {
+    return {
         (t["params"]["optimizer.lr"], t["params"]["generation.temperature"]): t
         for t in trials.values()
     }
+
+
+def test_training_and_generation_swept_together(swept_together):
+    trials = swept_together
+    assert len(trials) == 4 and all(t["state"] == "complete" for t in trials.values())
+    assert all(t["metrics"]["steps"] > 0 for t in trials.values())
     # Same training, different temperature: the same model, another sampler.
-    a, b = by_params[(0.01, 0.7)], by_params[(0.01, 1.0)]
+    a, b = trials[(0.01, 0.7)], trials[(0.01, 1.0)]
     assert a["metrics"]["val_loss"] == pytest.approx(b["metrics"]["val_loss"])
     assert a["value"] != b["value"]
+
+
+@pytest.mark.slow
+def test_lm_sweep_on_the_batched_launcher_equals_the_basic_one(swept_together, tmp_path):
+    """task=lm does not train in groups: the batched launcher runs it job by job, unchanged."""
+    sweep_dir = tmp_path / "sweep"
+    result = run_cli(
+        "-m",
+        *TINY_LM,
+        *SMALL_CORPUS,
+        "hydra/launcher=batched",
+        "optimizer.lr=0.01",
+        "generation.temperature=0.7,1.0",
+        f"hydra.sweep.dir={sweep_dir}",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    _, trials = journal(sweep_dir)
+    assert len(trials) == 2
+    for t in trials.values():
+        basic = swept_together[(0.01, t["params"]["generation.temperature"])]
+        assert t["state"] == "complete" and t["value"] == pytest.approx(basic["value"], abs=1e-6)
+        for key in ("val_loss", "gen_tv", "model_tv", "steps"):
+            assert t["metrics"][key] == pytest.approx(basic["metrics"][key], rel=1e-6), key
+        metrics = json.loads((sweep_dir / str(t["job"]) / "metrics.json").read_text())
+        assert metrics["objective"] == "gen_tv" and len(metrics["samples"]) == 4
+        assert "group" not in metrics  # job by job, not in a trial group

@@ -257,7 +257,8 @@ def _record(i: int, config: int, rung: int, budget: int, value: float | None) ->
 
 
 def test_reports_rank_by_budget_and_count_promotions(tmp_path) -> None:
-    from hpfw.sweep import report, rungs
+    from hpfw.sweeper import reports as report
+    from hpfw.sweeper import rungs
 
     header = {"direction": "maximize", "space": {}}
     trials = [

@@ -187,20 +187,20 @@ def test_n_trials_null_needs_a_strategy_that_ends(tmp_path):
 # --- hpfw's trainer on digits -------------------------------------------------------------
 
 
+DIGITS_SWEEP = (
+    "-m",
+    "hydra.sweeper.max_budget=2",
+    "hydra.sweeper.eta=2",
+    "hydra.sweeper.seed=0",
+    "trainer.batch_size=128",
+    "model.hidden_dim=32",
+    "optimizer.lr=tag(log, interval(1e-3, 3e-2))",
+)
+
+
 def _digits_sweep(tmp_path: Path, *args: str) -> tuple[dict, dict[int, dict]]:
     out = tmp_path / "sweep"
-    result = run_cli(
-        "-m",
-        "hydra.sweeper.max_budget=2",
-        "hydra.sweeper.eta=2",
-        "hydra.sweeper.seed=0",
-        "trainer.batch_size=128",
-        "model.hidden_dim=32",
-        "optimizer.lr=tag(log, interval(1e-3, 3e-2))",
-        f"hydra.sweep.dir={out}",
-        *args,
-        cwd=tmp_path,
-    )
+    result = run_cli(*DIGITS_SWEEP, f"hydra.sweep.dir={out}", *args, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "Rungs" in result.stdout and "unbiased final estimate" in result.stdout
     return journal(out)
@@ -222,11 +222,43 @@ def _check_promotions(out: Path, records: dict[int, dict]) -> None:
         assert (Path(r["checkpoint"]) / f"epoch_{epochs}").is_dir()
 
 
-def test_sha_on_digits_continues_promoted_trials_from_checkpoints(tmp_path):
-    _, records = _digits_sweep(tmp_path, "hydra/sweeper=sha")  # 2@1 epoch, then 1@2
+@pytest.fixture(scope="module")
+def sha_on_digits(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[int, dict]]:
+    """An uninterrupted sha sweep of hpfw's trainer on digits: 2@1 epoch, then 1@2."""
+    tmp_path = tmp_path_factory.mktemp("sha_digits")
+    _, records = _digits_sweep(tmp_path, "hydra/sweeper=sha")
+    return tmp_path / "sweep", records
+
+
+def test_sha_on_digits_continues_promoted_trials_from_checkpoints(sha_on_digits):
+    out, records = sha_on_digits
     assert [r["info"]["budget"] for r in records.values()] == [1, 1, 2]
-    _check_promotions(tmp_path / "sweep", records)
-    assert (tmp_path / "sweep" / "rungs.png").stat().st_size > 0
+    _check_promotions(out, records)
+    assert (out / "rungs.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_a_killed_sha_sweep_of_the_trainer_resumes_to_the_same_lineage(sha_on_digits, tmp_path):
+    """SIGKILL mid-rung (trial 0 saved its checkpoint, trial 1 runs), resume, same lineage."""
+    _, uninterrupted = sha_on_digits
+    out = tmp_path / "sweep"
+    args = [*DIGITS_SWEEP, "hydra/sweeper=sha", f"hydra.sweep.dir={out}"]
+    kill_mid_sweep([sys.executable, "-m", "hpfw", *args], tmp_path, out, completed=1)
+    _, killed = journal(out)
+    assert [r["state"] for r in killed.values()] == ["complete", "running"]
+
+    result = run_cli(*args, "hydra.sweeper.resume=true", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    _, records = journal(out)
+
+    def lineage(r: dict) -> tuple:
+        return (r["id"], r["params"], r["info"], r["state"], r["metrics"]["start_epoch"])
+
+    assert [lineage(r) for r in records.values()] == [lineage(r) for r in uninterrupted.values()]
+    for ours, theirs in zip(records.values(), uninterrupted.values(), strict=True):
+        assert ours["value"] == pytest.approx(theirs["value"], abs=1e-6)
+        assert ours["metrics"]["val_loss"] == pytest.approx(theirs["metrics"]["val_loss"], rel=1e-5)
+    _check_promotions(out, records)
 
 
 def test_hyperband_on_digits_with_the_batched_launcher(tmp_path):

@@ -31,12 +31,20 @@ def test_wheel_holds_the_config_tree_and_the_plugins(wheel):
         "hpfw/conf/config.yaml",
         "hpfw/conf/model/mlp.yaml",
         "hpfw/conf/search/mlp.yaml",
+        "hpfw/conf/hydra/help/hpfw.yaml",  # hpfw --help
         "hydra_plugins/hpfw_sweeper/hpfw_sweeper.py",
         "hydra_plugins/hpfw_launcher/batched_launcher.py",
         "hpfw/py.typed",
+        "hpfw/sweeper/assets/vega.min.js",  # report.html inlines these
+        "hpfw/sweeper/assets/report.js",
+        "hpfw/sweeper/assets/report.template.html",
+        "hydra_plugins/hpfw_tracking/callbacks.py",
     ):
         assert required in names, required
     assert not any(n.startswith("hydra_plugins/__init__") for n in names)  # a namespace
+    # pyproject.toml lists the packages: a new one left off that list would be missing here.
+    for init in (ROOT / "hpfw").rglob("__init__.py"):
+        assert init.relative_to(ROOT).as_posix() in names, init
 
 
 def test_a_run_from_the_unpacked_wheel_finds_its_configs(wheel, tmp_path):

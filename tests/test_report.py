@@ -10,17 +10,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from hpfw.cli import report as main
 from hpfw.search.space import Categorical, Float, Int, to_json
-from hpfw.sweep.journal import Journal
-from hpfw.sweep.report import (
-    TEST_LABEL,
-    best_trial,
-    main,
-    print_summary,
-    reproduce_command,
-    summary_table,
-    write_reports,
-)
+from hpfw.sweeper.journal import Journal
+from hpfw.sweeper.plots import history_figure, params_figure
+from hpfw.sweeper.reports import best_trial, reproduce_command, write_reports
+from hpfw.sweeper.summary import TEST_LABEL, print_summary, summary_table
 
 PNG = b"\x89PNG\r\n\x1a\n"
 FILES = ("best.yaml", "trials.csv", "history.png", "params.png")
@@ -106,6 +101,32 @@ def test_write_reports(tmp_path: Path, direction: str, best_id: int) -> None:
     if best_id == 4:  # the inactive param is left out of the best params
         assert data["params"] == {"optim.lr": 2e-4, "model": "cnn"}
         assert data["metrics"]["val_acc"] == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("direction", ["minimize", "maximize"])
+def test_plots_draw_the_journals_values(tmp_path: Path, direction: str) -> None:
+    header, trials = Journal(build(tmp_path, direction)).read()
+    done = [t for t in trials if t["state"] == "complete"]
+    ids, values = [t["id"] for t in done], [t["value"] for t in done]
+    pick = min if direction == "minimize" else max
+    best = [pick(values[: k + 1]) for k in range(len(values))]
+
+    fig, series = history_figure(header, trials)
+    assert series == {"ids": ids, "values": values, "best_so_far": best}
+    points, steps = fig.axes[0].lines[:2]  # what is on the figure is what was returned
+    assert points.get_xdata().tolist() == ids and points.get_ydata().tolist() == values
+    assert steps.get_ydata().tolist() == best
+
+    fig, drawn = params_figure(header, trials)
+    assert set(drawn) == {"optim.lr", "model.layers", "model"}
+    for name, pairs in drawn.items():
+        active = [t for t in done if name not in t["inactive"]]
+        assert pairs == [(t["params"][name], t["value"]) for t in active], name
+        (ax,) = [a for a in fig.axes if a.get_title() == name]
+        assert ax.lines[0].get_ydata().tolist() == [t["value"] for t in active]
+        if name != "model":  # numbers are drawn at their values, categories at positions
+            assert ax.lines[0].get_xdata().tolist() == [t["params"][name] for t in active]
+    assert [v for v, _ in drawn["model.layers"]] == [2, 3]  # inactive for trials 4 and 5
 
 
 def test_write_reports_without_plots(tmp_path: Path) -> None:
@@ -215,7 +236,7 @@ def test_import_is_cheap() -> None:
     import sys
 
     code = (
-        "import sys, hpfw.sweep.report; "
+        "import sys, hpfw.sweeper.reports; "
         "print(any(m in sys.modules for m in ('matplotlib', 'rich')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -11,9 +11,18 @@ from pathlib import Path
 
 import pytest
 
-from hpfw import available_strategies, create_strategy
+from hpfw import create_strategy
+from hpfw.process import PREALLOCATE
 from hpfw.testing import contract_space
-from tests.helpers import TOY, journal, kill_mid_sweep, run_cli, toy
+from tests.helpers import (
+    TOY,
+    assert_same_run,
+    journal,
+    kill_mid_sweep,
+    required_strategies,
+    run_cli,
+    toy,
+)
 
 # Six random trials of hpfw's trainer, two per launched batch.
 SWEEP = (
@@ -49,7 +58,8 @@ def _sweep(cwd: Path, name: str, cache: Path, *extra: str) -> dict[int, dict]:
 
 
 def _job_metrics(sweep_dir: Path) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted(sweep_dir.glob("*/metrics.json"))]
+    paths = sorted(sweep_dir.glob("*/metrics.json"), key=lambda p: int(p.parent.name))
+    return [json.loads(p.read_text()) for p in paths]
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +86,36 @@ def test_launchers_give_the_same_trials_and_share_the_cache(launcher: str, share
     # Each worker process loads the program the basic sweep compiled: nothing recompiles.
     caches = [m["compile_cache"] for m in _job_metrics(cwd / launcher)]
     assert "hit" in caches and set(caches) <= {"hit", "process"}, caches
+
+
+@pytest.mark.slow
+def test_vmapped_groups_through_hydra_equal_the_basic_launcher(shared) -> None:
+    """The vmapped path end to end: the batched launcher, vmapped groups of two, metrics.json."""
+    cwd, cache, basic = shared
+    out = cwd / "vmap"
+    args = [a for a in SWEEP if not a.startswith("hydra.sweeper.batch_size=")]
+    result = run_cli(
+        *args,
+        "hydra.sweeper.batch_size=4",  # 4 trials a launch, in vmapped programs of 2
+        "hydra/launcher=batched",
+        "hydra.launcher.mode=vmap",
+        "hydra.launcher.max_group_size=2",
+        f"trainer.compilation_cache_dir={cache}",
+        f"hydra.sweep.dir={out}",
+        cwd=cwd,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    records = journal(out)[1]
+    assert [r["params"] for r in records.values()] == [r["params"] for r in basic.values()]
+    for ours, theirs in zip(records.values(), basic.values(), strict=True):
+        assert ours["state"] == theirs["state"] == "complete"
+        assert ours["value"] == pytest.approx(theirs["value"], abs=2 / 359)  # val_accuracy
+    vmapped, alone = _job_metrics(out), _job_metrics(cwd / "basic")
+    assert len(vmapped) == len(alone) == 6
+    for ours, theirs in zip(vmapped, alone, strict=True):
+        assert ours["group"] == {"mode": "vmap", "width": 2}  # no silent fallback
+        assert "group" not in theirs
+        assert_same_run(ours, theirs)
 
 
 @pytest.mark.slow
@@ -160,7 +200,7 @@ def test_each_worker_process_claims_its_own_device(tmp_path: Path) -> None:
 
 def _claim(lock_dir: str, ready, release, results) -> None:  # runs in a child process
     os.environ["HPFW_DEVICE_LOCK_DIR"] = lock_dir
-    from hpfw.device import claim_slot
+    from hpfw.trainer.device import claim_slot
 
     results.put((os.getpid(), claim_slot("gpu", 2)))
     ready.set()
@@ -186,19 +226,32 @@ def test_claims_are_distinct_until_devices_run_out(tmp_path: Path) -> None:
     assert slot == pid % 2  # more processes than devices: the third shares
 
 
-def test_jax_does_not_preallocate_gpu_memory_unless_asked() -> None:
-    code = "import os, hpfw; print(os.environ['XLA_PYTHON_CLIENT_PREALLOCATE'])"
-    env = {k: v for k, v in os.environ.items() if k != "XLA_PYTHON_CLIENT_PREALLOCATE"}
+PREALLOCATE_AFTER = {
+    # Importing hpfw (and its data) changes nothing in the environment.
+    "import": "import hpfw, hpfw.data",
+    # The hpfw command sets it first thing (the app itself is not run here).
+    "cli": "import sys, hpfw.app; hpfw.app.main = lambda: None; sys.argv = ['hpfw']; "
+    "from hpfw.cli import main; main()",
+    # A trial's first device selection sets it: a worker of any launcher.
+    "trial": "from hpfw.trainer.device import select_device; select_device('auto')",
+}
+
+
+@pytest.mark.parametrize("where", PREALLOCATE_AFTER)
+def test_jax_does_not_preallocate_gpu_memory_unless_asked(where: str) -> None:
+    code = f"import os; {PREALLOCATE_AFTER[where]}; print(os.environ.get('{PREALLOCATE}'))"
+    env = {k: v for k, v in os.environ.items() if k != PREALLOCATE}
     default = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert default.stdout.strip() == "false"
-    env["XLA_PYTHON_CLIENT_PREALLOCATE"] = "true"
+    assert default.returncode == 0, default.stderr
+    assert default.stdout.strip() == ("None" if where == "import" else "false")
+    env[PREALLOCATE] = "true"  # a value the user set is kept
     chosen = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert chosen.stdout.strip() == "true"
 
 
 # Strategies that propose new configurations in every batch (multi-fidelity ones
 # also promote earlier configurations, and are tested with their brackets).
-PROPOSING = [n for n in ("grid", "random", "bayes", "tpe") if n in available_strategies()]
+PROPOSING = required_strategies(["grid", "random", "bayes", "tpe"])  # CI must have tpe
 
 
 @pytest.mark.parametrize("name", PROPOSING)

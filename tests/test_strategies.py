@@ -25,6 +25,7 @@ from hpfw.search.grid import GridStrategy
 from hpfw.search.random import RandomStrategy
 from hpfw.search.space import SearchSpaceError
 from hpfw.testing import CONTRACT_CHECKS, contract_space
+from tests.helpers import required_strategies
 
 # Options a strategy needs to search the contract space (a grid needs points for a log Float).
 OPTIONS: dict[str, dict[str, Any]] = {"grid": {"grid_points": 3}}
@@ -37,7 +38,8 @@ def factory(name: str):
     return make
 
 
-@pytest.mark.parametrize("name", available_strategies())
+# Every installed strategy; on CI the plugin's tpe must be among them (not silently absent).
+@pytest.mark.parametrize("name", sorted({*available_strategies(), *required_strategies(["tpe"])}))
 @pytest.mark.parametrize("check", CONTRACT_CHECKS, ids=lambda c: c.__name__)
 def test_contract(name: str, check) -> None:
     check(factory(name))

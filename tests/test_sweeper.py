@@ -37,7 +37,8 @@ def test_random_sweep_of_a_user_app(tmp_path):
         )
     for name in ("best.yaml", "trials.csv", "history.png", "params.png"):
         assert (out / name).stat().st_size > 0
-    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == [str(i) for i in range(6)]
+    jobs = sorted(p.name for p in out.iterdir() if p.is_dir() and not p.name.startswith("."))
+    assert jobs == [str(i) for i in range(6)]
     best = min(records.values(), key=lambda r: r["value"])
     assert f"value: {best['value']}" in (out / "best.yaml").read_text()
     assert "Best trial" in result.stdout
@@ -99,7 +100,10 @@ def test_failed_and_diverged_trials_do_not_stop_the_sweep(tmp_path):
         cwd=tmp_path,
     )
     assert text.returncode == 0
-    assert "not a number" in journal(tmp_path / "t")[1][0]["error"]
+    # grid learns nothing from values: a text result completes without one, as under Hydra's
+    # basic sweeper (a strategy that needs values fails it: tests/test_hydra_compat.py).
+    records = journal(tmp_path / "t")[1].values()
+    assert [(r["state"], r["value"]) for r in records] == [("complete", None)] * 2
 
 
 def test_too_many_failures_stop_with_a_clear_message(tmp_path):

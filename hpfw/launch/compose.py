@@ -108,7 +108,8 @@ class JobComposer:
             task_cfg=task_cfg,
             base=base,
             overrides=[o.input_line for o in app],
-            hydra_overrides=list(self.master.hydra.overrides.hydra)
+            # Unresolved: an override may hold an interpolation (subdir=d_${hydra.job.num}).
+            hydra_overrides=OmegaConf.to_container(self.master.hydra.overrides.hydra)
             + [o.input_line for o in parsed if o.is_hydra_override()],
             override_dirname=get_overrides_dirname(
                 overrides=app,
@@ -155,11 +156,12 @@ def hydra_container(job: ComposedJob) -> dict[str, Any]:
     return data
 
 
-def hydra_yaml(job: ComposedJob, dump: Any) -> str:
+def hydra_yaml(job: ComposedJob, dump: Any, data: dict[str, Any] | None = None) -> str:
     """``hydra.yaml`` for the job: ``dump({"hydra": hydra_container(job)})``, built faster.
 
     A block mapping's YAML is the concatenation of its keys' YAML, so the keys
-    that never change are rendered once per composition and reused.
+    that never change are rendered once per composition and reused. ``data``
+    is ``hydra_container(job)`` when the caller already built it.
     """
 
     def render(key: str, value: Any) -> str:
@@ -167,7 +169,7 @@ def hydra_yaml(job: ComposedJob, dump: Any) -> str:
 
     cache = job.base.yaml_parts
     parts = []
-    for key, value in hydra_container(job).items():
+    for key, value in (data if data is not None else hydra_container(job)).items():
         if key in PER_JOB_KEYS:
             parts.append(render(key, value))
             continue

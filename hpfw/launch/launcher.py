@@ -1,11 +1,15 @@
-"""The batched launcher: fast composition, lean jobs, and hpfw trials trained together."""
+"""The batched launcher's work: fast composition, lean jobs, and hpfw trials trained together.
+
+``hydra_plugins.hpfw_launcher`` (``hydra/launcher=batched``) is a thin Hydra
+adapter that creates a ``GroupLauncher`` when jobs are launched.
+"""
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, setup_globals
 from hydra.types import HydraContext, TaskFunction
@@ -14,19 +18,21 @@ from omegaconf import DictConfig
 from hpfw.errors import ConfigError
 from hpfw.launch.compose import ComposedJob, JobComposer
 from hpfw.launch.jobs import JobRunner
+from hpfw.launch.protocol import MODES, GroupTaskFunction, JobTask
+from hpfw.process import allocate_gpu_memory_on_demand
+from hpfw.pruning.api import channel_for
 
 log = logging.getLogger(__name__)
 
-MODES = ("auto", "vmap", "sequential")
 
+class GroupLauncher:
+    """Launches the jobs of one sweep batch in this process.
 
-class BatchedLaunch:
-    """Launches a batch of jobs in this process.
-
-    A task function that carries an ``hpfw_batch`` attribute (hpfw's own) is
-    handed all the batch's configs at once and trains them grouped by static
-    signature; the per-job part (output directory, ``.hydra`` files, log,
-    ``metrics.json``) then runs job by job. Any other task runs job by job.
+    A task function that is a ``GroupTaskFunction`` (hpfw's own) is handed the
+    configs of every job whose trial can train in a group, at once, and trains
+    them together (``hpfw.trainer.groups``); the per-job part (output
+    directory, ``.hydra`` files, log, ``metrics.json``) then runs job by job.
+    Other jobs, and every job of any other task function, run job by job.
     """
 
     def __init__(self, mode: str = "auto", max_group_size: int | None = None) -> None:
@@ -43,74 +49,89 @@ class BatchedLaunch:
         self.task_function: TaskFunction | None = None
         self.composer: JobComposer | None = None
         self._launched = False
+        self._lock = threading.RLock()  # what is process-wide: Hydra's job config, cwd, logs
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
     ) -> None:
+        # Before a job's JAX starts a GPU backend in this process.
+        allocate_gpu_memory_on_demand()
         self.config = config
         self.hydra_context = hydra_context
         self.task_function = task_function
         self.composer = JobComposer(hydra_context.config_loader, config)
-        self.runner = JobRunner(task_function)
+        self.runner = JobRunner(task_function, callbacks=hydra_context.callbacks)
 
-    def _slow_path(self) -> bool:
-        # Hydra callbacks receive the whole per-job config; Hydra's own run_job builds it.
-        callbacks = getattr(self.hydra_context.callbacks, "callbacks", None)
-        return bool(callbacks)
+    def max_concurrent_launches(self) -> int | None:
+        """None (any number) for a task function that trains in groups; else one.
+
+        Concurrent launches train side by side; the jobs of any other task
+        function run in this process, where Hydra's job config, the working
+        directory and logging are process-wide, so one at a time.
+        """
+        return None if isinstance(self.task_function, GroupTaskFunction) else 1
 
     def launch(
         self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
     ) -> list[JobReturn]:
-        setup_globals()
-        hydra = self.config.hydra
-        if not self._launched:  # later launches find it as the last one left it
-            configure_log(hydra.hydra_logging, hydra.verbose)
-            self._launched = True
-        Path(str(hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
-        log.info("Launching %d jobs in this process (batched)", len(job_overrides))
-        if self._slow_path():
-            from hydra._internal.core_plugins.basic_launcher import BasicLauncher
+        """Runs the jobs; several threads may call it at once (an asynchronous sweep).
 
-            basic = BasicLauncher()
-            basic.setup(
-                hydra_context=self.hydra_context,
-                task_function=self.task_function,
-                config=self.config,
-            )
-            return list(basic.launch(job_overrides, initial_job_idx))
+        Composing and running each job's own part (``HydraConfig``, working
+        directory, log files, Hydra callbacks: process-wide) happen under a
+        lock; the groups train outside it, so concurrent launches train side by
+        side.
+        """
+        with self._lock:
+            setup_globals()
+            hydra = self.config.hydra
+            if not self._launched:  # later launches find it as the last one left it
+                configure_log(hydra.hydra_logging, hydra.verbose)
+                self._launched = True
+            sweep_dir = Path(str(hydra.sweep.dir)).absolute()
+            sweep_dir.mkdir(parents=True, exist_ok=True)
+            log.info("Launching %d jobs in this process (batched)", len(job_overrides))
+            jobs: list[ComposedJob | BaseException] = []
+            for overrides in job_overrides:
+                try:
+                    jobs.append(self.composer.compose(list(overrides)))
+                except Exception as error:  # the job fails as it would under Hydra
+                    jobs.append(error)
+            task = self.task_function
+            grouped = []
+            if isinstance(task, GroupTaskFunction):
+                grouped = [
+                    i
+                    for i, job in enumerate(jobs)
+                    if isinstance(job, ComposedJob) and task.groupable(job.task_cfg)
+                ]
 
-        jobs: list[ComposedJob | BaseException] = []
-        for overrides in job_overrides:
-            try:
-                jobs.append(self.composer.compose(list(overrides)))
-            except Exception as error:  # the job fails as it would under Hydra
-                jobs.append(error)
-
-        tasks: list[Any] = [None] * len(jobs)
-        batch = getattr(self.task_function, "hpfw_batch", None)
-        ready = [i for i, job in enumerate(jobs) if isinstance(job, ComposedJob)]
-        if batch is not None and ready:
-            trained = batch(
-                [jobs[i].task_cfg for i in ready],
+        tasks: list[JobTask | None] = [None] * len(jobs)  # None: the task function itself
+        if grouped:
+            stand_ins = task.train_group(
+                [jobs[i].task_cfg for i in grouped],
                 mode=self.mode,
                 max_group_size=self.max_group_size,
+                # Each trial's channel (hpfw.report): found by its job number, as in a job.
+                channels=[channel_for(sweep_dir, initial_job_idx + i) for i in grouped],
             )
-            for i, task in zip(ready, trained, strict=True):
-                tasks[i] = task
+            for i, stand_in in zip(grouped, stand_ins, strict=True):
+                tasks[i] = stand_in
 
-        # Listed up front: once a job has run, the log still writes to its file.
-        for offset, overrides in enumerate(job_overrides):
-            log.info("\t#%d : %s", initial_job_idx + offset, " ".join(filter_overrides(overrides)))
-        returns = []
-        for offset, (overrides, job) in enumerate(zip(job_overrides, jobs, strict=True)):
-            num = initial_job_idx + offset
-            if isinstance(job, BaseException):
-                returns.append(_failed(list(overrides), job))
-                continue
-            returns.append(self.runner.run(job, num, tasks[offset]))
-        configure_log(hydra.hydra_logging, hydra.verbose)
-        self.runner.end_of_launch()
-        return returns
+        with self._lock:
+            # Listed up front: once a job has run, the log still writes to its file.
+            for offset, overrides in enumerate(job_overrides):
+                words = " ".join(filter_overrides(overrides))
+                log.info("\t#%d : %s", initial_job_idx + offset, words)
+            returns = []
+            for offset, (overrides, job) in enumerate(zip(job_overrides, jobs, strict=True)):
+                num = initial_job_idx + offset
+                if isinstance(job, BaseException):
+                    returns.append(_failed(list(overrides), job))
+                    continue
+                returns.append(self.runner.run(job, num, tasks[offset]))
+            configure_log(hydra.hydra_logging, hydra.verbose)
+            self.runner.end_of_launch()
+            return returns
 
 
 def _failed(overrides: list[str], error: BaseException) -> JobReturn:

@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 from omegaconf.errors import MissingMandatoryValue
 
-from hpfw.data import Dataset
+from hpfw.data import Dataset, register_dataset
 from hpfw.errors import ConfigError
 from hpfw.lm.corpus import MAX_CONTEXTS, MarkovSource
+from hpfw.values import plain
 
-LM_DATASETS = ("markov", "text")
 _CACHE_SIZE = 8
 
 
@@ -50,11 +50,24 @@ def load_lm_dataset(cfg: Any, context_length: int) -> LMDataset:
 
     Raises ``ConfigError`` for bad values and ``DataError`` for an unusable file.
     """
-    name = field(cfg, "name")
-    if name == "text":
+    if field(cfg, "name") == "text":
         from hpfw.lm.text import load_text
 
         return load_text(cfg, context_length)
+    return load_markov(cfg, context_length)
+
+
+def window_length(cfg: Any, context_length: int | None) -> int:
+    """``context_length``; ``ConfigError`` when a classifier's run (None) asks for a corpus."""
+    if context_length is None:
+        name = field(cfg, "name")
+        raise ConfigError("data.name", f"{name} is a language-model corpus; use task=lm")
+    return context_length
+
+
+def load_markov(cfg: Any, context_length: int | None) -> LMDataset:
+    """``data=markov``: windows of a seeded Markov chain's documents, with the chain itself."""
+    length = window_length(cfg, context_length)
     values = {
         key: field(cfg, key)
         for key in (
@@ -69,7 +82,7 @@ def load_lm_dataset(cfg: Any, context_length: int) -> LMDataset:
         )
     }
     _check_markov(values)
-    return _markov_cached(context_length, **values)
+    return _markov_cached(length, **values)
 
 
 def field(cfg: Any, key: str) -> Any:
@@ -78,7 +91,7 @@ def field(cfg: Any, key: str) -> Any:
         value = cfg[key] if isinstance(cfg, Mapping) else getattr(cfg, key)
     except MissingMandatoryValue:
         raise ConfigError(f"data.{key}", "is required but not set (???)") from None
-    return getattr(value, "value", value)
+    return plain(value)
 
 
 def _check_markov(v: dict[str, Any]) -> None:
@@ -145,8 +158,4 @@ def _markov_cached(
     )
 
 
-def clear_cache() -> None:
-    _markov_cached.cache_clear()
-    from hpfw.lm.text import clear_cache as clear_text
-
-    clear_text()
+register_dataset("markov", load_markov, windowed=True, clear=_markov_cached.cache_clear)

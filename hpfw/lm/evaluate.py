@@ -8,20 +8,20 @@ new seed, runs the same compiled program again: nothing recompiles.
 
 from __future__ import annotations
 
-import math
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hpfw import device as devices
-from hpfw import train
 from hpfw.lm.dataset import LMDataset
 from hpfw.lm.fidelity import next_token_distribution, total_variation
 from hpfw.lm.generate import sample
+from hpfw.trainer import device as devices
+from hpfw.trainer.programs import Program, ProgramCache
+from hpfw.trainer.spec import StaticSpec
+from hpfw.trainer.trainer import Trainer
 
 MAX_SAMPLES = 16  # samples the program always draws; a run keeps generation.num_samples of them
 SETTING_NAMES = ("temperature", "top_p", "top_k", "prompt_length", "sample_length")
@@ -37,17 +37,12 @@ def as_settings(values: dict[str, float | int]) -> Settings:
     }
 
 
-def _chunked(n: int) -> tuple[int, int]:
-    chunk = min(n, train.EVAL_CHUNK)
-    return chunk, math.ceil(n / chunk)
-
-
 def _fidelity(
-    trainer: train.Trainer, params: Any, x: jax.Array, truth: jax.Array, settings: Settings
+    trainer: Trainer, params: Any, x: jax.Array, truth: jax.Array, settings: Settings
 ) -> tuple[jax.Array, jax.Array]:
     """Mean TV over every position of ``x`` from the truth: the sampler's and the model's own."""
     n = x.shape[0]
-    chunk, n_chunks = _chunked(n)
+    chunk, n_chunks = trainer.eval_chunks(n)
     pad = n_chunks * chunk - n
     xs = jnp.pad(x, [(0, pad), (0, 0)]).reshape(n_chunks, chunk, -1)
     ps = jnp.pad(truth, [(0, pad), (0, 0), (0, 0)]).reshape(n_chunks, chunk, *truth.shape[1:])
@@ -68,9 +63,9 @@ def _fidelity(
     return totals[0] / n, totals[1] / n
 
 
-def make_eval_fn(spec: train.StaticSpec, with_truth: bool) -> Any:
+def make_eval_fn(spec: StaticSpec, with_truth: bool) -> Any:
     """``(params, settings, key, data) -> metrics``; ``data`` as in ``device_data``."""
-    trainer = train.Trainer(spec)
+    trainer = Trainer(spec)
     no_dropout = {"dropout": jnp.float32(0.0)}
 
     def evaluate(params: Any, settings: Settings, key: jax.Array, data: dict[str, jax.Array]):
@@ -116,31 +111,23 @@ def device_data(dataset: LMDataset, device: jax.Device) -> dict[str, jax.Array]:
     return _DEVICE_DATA[cache_key][1]
 
 
-@dataclass
-class EvalProgram:
-    run: Any
-    compile_seconds: float
-
-
-_PROGRAMS: dict[tuple[train.StaticSpec, str, bool], EvalProgram] = {}
-compile_count = 0  # evaluation programs compiled by this process (tests read it)
+# Keyed by (spec, device, whether the true source is known).
+PROGRAMS: ProgramCache[Program] = ProgramCache()
 
 
 def compiled_eval(
-    spec: train.StaticSpec, params: Any, data: dict[str, jax.Array], device: jax.Device
-) -> EvalProgram:
+    spec: StaticSpec, params: Any, data: dict[str, jax.Array], device: jax.Device
+) -> Program:
     """The evaluation program for ``spec`` on ``device``, compiled on first use."""
-    global compile_count
     with_truth = "p_val" in data
-    cache_key = (spec, str(device), with_truth)
-    if cache_key not in _PROGRAMS:
+
+    def compile_program() -> Program:
         settings = as_settings(dict.fromkeys(SETTING_NAMES, 1))
         key = jax.random.key(0)
         settings, key = jax.device_put((settings, key), device)
         start = time.perf_counter()
-        fn = make_eval_fn(spec, with_truth)
-        lowered = jax.jit(fn).lower(params, settings, key, data)
+        lowered = jax.jit(make_eval_fn(spec, with_truth)).lower(params, settings, key, data)
         compiled = lowered.compile(devices.compiler_options(device))
-        compile_count += 1
-        _PROGRAMS[cache_key] = EvalProgram(compiled, time.perf_counter() - start)
-    return _PROGRAMS[cache_key]
+        return Program(compiled, time.perf_counter() - start)
+
+    return PROGRAMS.get((spec, str(device), with_truth), compile_program)

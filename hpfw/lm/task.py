@@ -19,13 +19,18 @@ from typing import Any
 import jax
 import numpy as np
 
-from hpfw import checkpoint, train
-from hpfw import run as runs
 from hpfw.data import load_dataset
 from hpfw.errors import ConfigError
 from hpfw.lm import evaluate
 from hpfw.lm.dataset import LMDataset
-from hpfw.validate import check, is_finite
+from hpfw.trainer import checkpoint, saved_settings
+from hpfw.trainer import device as devices
+from hpfw.trainer.metrics import write_run_metrics
+from hpfw.trainer.run import PreparedRun, prepare, train_prepared
+from hpfw.trainer.spec import StaticSpec
+from hpfw.trainer.trainer import abstract_state
+from hpfw.trainer.validate import check
+from hpfw.values import is_finite
 
 log = logging.getLogger("hpfw")
 
@@ -75,7 +80,7 @@ def generation_settings(cfg: Any) -> dict[str, float | int]:
 
 # --- reusing a trained model ---------------------------------------------------
 
-_PARAMS: dict[tuple[str, int, train.StaticSpec], Any] = {}
+_PARAMS: dict[tuple[str, int, StaticSpec], Any] = {}
 
 
 def _checkpoint_path(raw: str) -> tuple[int, Path]:
@@ -97,7 +102,7 @@ def _checkpoint_path(raw: str) -> tuple[int, Path]:
     return found
 
 
-def load_params(cfg: Any, run: runs.PreparedRun) -> tuple[Any, Path]:
+def load_params(cfg: Any, run: PreparedRun) -> tuple[Any, Path]:
     """The trained parameters in ``generation.checkpoint``, read once per process."""
     epoch, path = _checkpoint_path(str(cfg.generation.checkpoint))
     cache_key = (str(path), epoch, run.spec)
@@ -109,7 +114,7 @@ def load_params(cfg: Any, run: runs.PreparedRun) -> tuple[Any, Path]:
                 f"'{path}' holds the state of another model, optimizer, data or trainer setting "
                 f"than model={cfg.model.name} here; use the settings of the run that saved it",
             )
-        state = checkpoint.restore(path, train.abstract_state(run.spec))
+        state = checkpoint.restore(path, abstract_state(run.spec))
         _PARAMS[cache_key] = jax.device_put(state["params"], run.device)
     return _PARAMS[cache_key], path
 
@@ -124,9 +129,20 @@ def unigram_loss(dataset: LMDataset) -> float:
     return float(-log_freq[dataset.y_val].mean())
 
 
+def adopt_checkpoint_settings(cfg: Any) -> None:
+    """With ``generation.checkpoint``, takes the saved run's model, data and trainer settings."""
+    if cfg.generation.checkpoint is None:
+        return
+    _, path = _checkpoint_path(str(cfg.generation.checkpoint))
+    saved = checkpoint.read_metadata(path).get("settings")
+    if saved:  # checkpoints from before settings were saved: the signature check decides
+        saved_settings.adopt(cfg, saved, f"generation.checkpoint '{path}'")
+
+
 def run_lm(cfg: Any) -> dict[str, Any]:
     """Trains (or loads) the language model of ``cfg`` and returns every metric of the run."""
-    run = runs.prepare(cfg)
+    adopt_checkpoint_settings(cfg)
+    run = prepare(cfg)
     settings = generation_settings(cfg)
     # The same cached object prepare() loaded: its arrays are on the device already.
     dataset = load_dataset(cfg.data, context_length=int(cfg.model.context_length))
@@ -135,7 +151,7 @@ def run_lm(cfg: Any) -> dict[str, Any]:
         params, path = load_params(cfg, run)
         metrics: dict[str, Any] = {
             "status": "complete",
-            "device": runs.devices.describe(run.device),
+            "device": devices.describe(run.device),
             "loaded_checkpoint": str(path),
             "compile_seconds": 0.0,
             "train_seconds": 0.0,
@@ -145,7 +161,7 @@ def run_lm(cfg: Any) -> dict[str, Any]:
             "flops_per_second": 0.0,
         }
     else:
-        metrics, state = runs.train_prepared(run, return_state=True)
+        metrics, state = train_prepared(run, return_state=True)
         params = state["params"]
     metrics["source_entropy"] = (
         dataset.source.entropy(dataset.x_val) if dataset.source is not None else math.nan
@@ -155,14 +171,13 @@ def run_lm(cfg: Any) -> dict[str, Any]:
         return metrics  # diverged: nothing to evaluate
 
     data = evaluate.device_data(dataset, run.device)
-    before = evaluate.compile_count
     program = evaluate.compiled_eval(run.spec, params, data, run.device)
     traced = jax.device_put(evaluate.as_settings(settings), run.device)
     key = jax.device_put(jax.random.key(int(cfg.generation.seed)), run.device)
     start = time.perf_counter()
     out = jax.tree.map(np.asarray, program.run(params, traced, key, data))
     metrics["eval_seconds"] = time.perf_counter() - start
-    if evaluate.compile_count > before:
+    if program.first_use():  # compiled for this run
         metrics["eval_compile_seconds"] = program.compile_seconds
     for name, value in out.items():
         if name != "samples":
@@ -194,4 +209,4 @@ def lm_task(cfg: Any, output_dir: str | os.PathLike[str] | None = None) -> dict[
         log.info("loaded %s: no training", metrics["loaded_checkpoint"])
     for i, text in enumerate(metrics.get("samples", [])):
         log.info("sample %d: %r", i, text)
-    return runs.report(cfg, metrics, output_dir)
+    return write_run_metrics(cfg, metrics, output_dir)

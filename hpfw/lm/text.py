@@ -16,14 +16,16 @@ from typing import Any
 
 import numpy as np
 
-from hpfw.data import resolve_data_path
+from hpfw.data import register_dataset, resolve_data_path
 from hpfw.errors import ConfigError, DataError
-from hpfw.lm.dataset import LMDataset, field, windows
+from hpfw.lm.dataset import LMDataset, field, window_length, windows
 
 MAX_VOCAB = 4096  # distinct characters; more suggests a binary file, not text
 
 
-def load_text(cfg: Any, context_length: int) -> LMDataset:
+def load_text(cfg: Any, context_length: int | None) -> LMDataset:
+    """``data=text``: the file at ``cfg.path`` as windows of ``context_length`` characters."""
+    length = window_length(cfg, context_length)
     path = _resolve(field(cfg, "path"))
     val, test = float(field(cfg, "val_fraction")), float(field(cfg, "test_fraction"))
     for key, value in (("val_fraction", val), ("test_fraction", test)):
@@ -35,7 +37,7 @@ def load_text(cfg: Any, context_length: int) -> LMDataset:
             f"val_fraction + test_fraction = {val + test:g}; allowed: a sum below 1",
         )
     stat = path.stat()
-    return _cached(str(path), stat.st_mtime_ns, stat.st_size, val, test, context_length)
+    return _cached(str(path), stat.st_mtime_ns, stat.st_size, val, test, length)
 
 
 def _resolve(raw: Any) -> Path:
@@ -87,5 +89,4 @@ def _cached(
     return LMDataset(name="text", num_classes=len(vocab), vocab=vocab, source=None, **splits)
 
 
-def clear_cache() -> None:
-    _cached.cache_clear()
+register_dataset("text", load_text, windowed=True, clear=_cached.cache_clear)

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from hpfw.errors import ConfigError
+from hpfw.values import plain
 
 ActivationFn = Callable[[jax.Array], jax.Array]
 
@@ -19,15 +20,6 @@ ACTIVATIONS: dict[str, ActivationFn] = {
     "silu": jax.nn.silu,
     "tanh": jnp.tanh,
 }
-
-
-def plain(value: Any) -> Any:
-    """Return an Enum member's value and anything else unchanged.
-
-    Config fields arrive as Enum members from the dataclass schemas but as plain
-    strings when a caller builds a DictConfig by hand, so compare on the value.
-    """
-    return getattr(value, "value", value)
 
 
 def option(cfg: Any, name: str, default: Any = None) -> Any:

@@ -23,6 +23,8 @@ class GridStrategy(Strategy):
     cut into ``grid_points`` evenly spaced values (log-spaced if ``log``).
     """
 
+    needs_values = False  # proposes without looking at results
+
     def __init__(
         self,
         space: Mapping[str, Distribution],
@@ -38,6 +40,11 @@ class GridStrategy(Strategy):
         self._axes = [_axis(name, dist, grid_points) for name, dist in self.space.items()]
         self.size = math.prod(len(axis) for axis in self._axes)
         self._order = np.random.default_rng(seed).permutation(self.size) if shuffle else None
+
+    @property
+    def max_trials(self) -> int:
+        """The grid's size: a sweep's total (and its progress and ETA) count this many."""
+        return self.size
 
     def ask(self, n: int) -> list[Trial]:
         count = max(min(n, self.size - self._next_id), 0)

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -56,6 +56,11 @@ class SweepParam:
 class ParsedSweep:
     params: dict[str, SweepParam]
     fixed: list[str]  # overrides applied to every trial unchanged
+    # group -> option -> reason: options a glob matched but ``glob_exclude`` left out
+    left_out: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Every overridden name (key or group), swept or fixed, in command-line order: a
+    # trial's overrides keep it, as Hydra's basic sweeper keeps the user's order.
+    order: tuple[str, ...] = ()
 
 
 def _range_distribution(sweep: RangeSweep) -> Distribution:
@@ -75,16 +80,26 @@ def _range_distribution(sweep: RangeSweep) -> Distribution:
 
 
 def distribution_from_override(
-    override: Override, group_options: Sequence[str] | None = None
+    override: Override,
+    group_options: Sequence[str] | None = None,
+    excluded: Mapping[str, str] | None = None,
 ) -> Distribution:
-    """The search-space value of one sweep override (``override.is_sweep_override()``)."""
+    """The search-space value of one sweep override (``override.is_sweep_override()``).
+
+    A glob leaves out the options in ``excluded`` (option -> reason); an explicit
+    list of options is taken as written.
+    """
     value = override.value()
     if isinstance(value, ChoiceSweep):
         return Categorical(value.list)
     if isinstance(value, Glob):
-        matched = value.filter(list(group_options or []))
+        everything = value.filter(list(group_options or []))
+        matched = [o for o in everything if o not in (excluded or {})]
         if not matched:
-            raise SearchSpaceError(f"glob matches no option of group '{override.key_or_group}'")
+            also = f" that fits (left out: {', '.join(everything)})" if everything else ""
+            raise SearchSpaceError(
+                f"glob matches no option of group '{override.key_or_group}'{also}"
+            )
         return Categorical(matched)
     if isinstance(value, RangeSweep):
         return _range_distribution(value)
@@ -101,20 +116,26 @@ def parse_sweep(
     *,
     params: dict[str, str] | None = None,
     group_options: Callable[[str], list[str]] | None = None,
+    glob_exclude: Mapping[str, Mapping[str, str]] | None = None,
 ) -> ParsedSweep:
     """Splits command-line ``overrides`` and config ``params`` into a space and fixed overrides.
 
     ``params`` is ``hydra.sweeper.params`` (key -> override value, as
     hydra-optuna-sweeper users write it); a command-line override of the same
     key wins. ``group_options(name)`` lists a config group's options (empty
-    when ``name`` is not a group).
+    when ``name`` is not a group). ``glob_exclude`` (group -> option -> reason)
+    names options that ``group=glob(...)`` leaves out; ``left_out`` reports
+    those a glob matched.
     """
     group_options = group_options or (lambda name: [])
+    glob_exclude = glob_exclude or {}
+    left_out: dict[str, dict[str, str]] = {}
     parser = OverridesParser.create()
     lines = [f"{key}={value}" for key, value in (params or {}).items()]
     lines += list(overrides)
     swept: dict[str, SweepParam] = {}
     fixed: dict[str, str] = {}
+    order: dict[str, None] = {}  # an ordered set
     for line in lines:
         try:
             override = parser.parse_override(line)
@@ -123,16 +144,31 @@ def parse_sweep(
         name = override.key_or_group
         swept.pop(name, None)
         fixed.pop(name, None)
+        left_out.pop(name, None)
+        # A name keeps the place it first had, as in Hydra's basic sweeper: a command-line
+        # sweep that replaces one of hydra.sweeper.params takes that param's place.
+        order.setdefault(name, None)
         if not override.is_sweep_override():
             fixed[name] = line
             continue
         options = group_options(name)
+        excluded = glob_exclude.get(name, {}) if options else {}
         try:
-            dist = distribution_from_override(override, options)
+            dist = distribution_from_override(override, options, excluded)
         except SearchSpaceError as error:
             raise SweepOverrideError(f"bad sweep {line!r}: {error}") from None
+        if isinstance(override.value(), Glob):
+            matched = override.value().filter(list(options))
+            if dropped := {o: excluded[o] for o in matched if o in excluded}:
+                left_out[name] = dropped
         swept[name] = SweepParam(name, override.get_key_element(), dist, bool(options))
-    return ParsedSweep(swept, list(fixed.values()))
+    names = tuple(order)
+    return ParsedSweep(
+        {n: swept[n] for n in names if n in swept},
+        [fixed[n] for n in names if n in fixed],
+        left_out,
+        names,
+    )
 
 
 _PLAIN = re.compile(r"[A-Za-z0-9_./:\-+@]+")

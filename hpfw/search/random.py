@@ -25,6 +25,8 @@ class RandomStrategy(Strategy):
     which covers the space more evenly than independent draws.
     """
 
+    needs_values = False  # proposes without looking at results
+
     def __init__(
         self,
         space: Mapping[str, Distribution],

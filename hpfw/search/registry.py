@@ -1,9 +1,13 @@
-"""The strategy registry: built-ins by name, third parties through entry points."""
+"""The strategy registry: entry points (built-ins and plugins alike) and in-process registrations.
+
+hpfw's own strategies are declared in its pyproject.toml under the
+``hpfw.strategies`` entry-point group, exactly like a third party's, so a new
+built-in is one file and one entry-point line (docs/writing-a-strategy.md).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from importlib import import_module
 from importlib.metadata import entry_points
 from typing import Any, TypeVar
 
@@ -13,14 +17,6 @@ from hpfw.search.strategy import Strategy
 
 ENTRY_POINT_GROUP = "hpfw.strategies"
 
-# Built-ins are named here and imported on first use, so listing names is cheap.
-_BUILTINS = {
-    "bayes": "hpfw.search.bayes:BayesStrategy",
-    "grid": "hpfw.search.grid:GridStrategy",
-    "hyperband": "hpfw.search.multifidelity.hyperband:HyperbandStrategy",
-    "random": "hpfw.search.random:RandomStrategy",
-    "sha": "hpfw.search.multifidelity.sha:SuccessiveHalvingStrategy",
-}
 _registered: dict[str, type[Strategy]] = {}
 
 S = TypeVar("S", bound=type[Strategy])
@@ -34,13 +30,13 @@ class UnknownStrategyError(HpfwError, KeyError):
 def register_strategy(name: str, cls: S | None = None) -> S | Callable[[S], S]:
     """Registers ``cls`` under ``name``; usable as ``@register_strategy("name")``.
 
-    Names are unique across built-ins, entry points and earlier registrations.
+    Names are unique across entry points and earlier registrations.
     """
 
     def add(cls: S) -> S:
         if not (isinstance(cls, type) and issubclass(cls, Strategy)):
             raise TypeError(f"{cls!r} is not a subclass of hpfw.Strategy")
-        if name in _registered or name in _BUILTINS or name in _entry_point_names():
+        if name in _registered or name in _entry_point_names():
             raise ValueError(f"a strategy named {name!r} is already registered")
         cls.name = name
         _registered[name] = cls
@@ -50,30 +46,27 @@ def register_strategy(name: str, cls: S | None = None) -> S | Callable[[S], S]:
 
 
 def _entry_point_names() -> dict[str, Any]:
+    # Only names are read here; a strategy's module loads when it is first used.
     return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
 
 
 def available_strategies() -> list[str]:
     """Every strategy name that ``create_strategy`` accepts, sorted."""
-    return sorted({*_BUILTINS, *_registered, *_entry_point_names()})
+    return sorted({*_registered, *_entry_point_names()})
 
 
 def strategy_class(name: str) -> type[Strategy]:
     """The class registered as ``name``; an unknown name lists the installed ones."""
     if name in _registered:
         return _registered[name]
-    if name in _BUILTINS:
-        module, attr = _BUILTINS[name].split(":")
-        cls = getattr(import_module(module), attr)
-    else:
-        found = _entry_point_names().get(name)
-        if found is None:
-            raise UnknownStrategyError(
-                f"unknown strategy {name!r}; installed: {', '.join(available_strategies())}"
-            )
-        cls = found.load()
-        if not (isinstance(cls, type) and issubclass(cls, Strategy)):
-            raise TypeError(f"entry point {name!r} ({found.value}) is not an hpfw.Strategy")
+    found = _entry_point_names().get(name)
+    if found is None:
+        raise UnknownStrategyError(
+            f"unknown strategy {name!r}; installed: {', '.join(available_strategies())}"
+        )
+    cls = found.load()
+    if not (isinstance(cls, type) and issubclass(cls, Strategy)):
+        raise TypeError(f"entry point {name!r} ({found.value}) is not an hpfw.Strategy")
     cls.name = name
     _registered[name] = cls
     return cls

@@ -19,6 +19,7 @@ class TrialState(StrEnum):
     complete = "complete"
     failed = "failed"  # raised, or returned something that is not a number
     diverged = "diverged"  # returned NaN or inf
+    pruned = "pruned"  # stopped early by a pruner (hpfw.should_prune) or raised hpfw.TrialPruned
 
 
 @dataclass
@@ -37,6 +38,8 @@ class Trial:
     state: TrialState = TrialState.running
     value: float | None = None
     info: dict[str, Any] = field(default_factory=dict)  # strategy-private data (rung, bracket)
+    # step -> value reported with hpfw.report before the trial ended (a pruned trial's last word)
+    intermediate: dict[int, float] = field(default_factory=dict)
 
 
 class Strategy:
@@ -49,11 +52,14 @@ class Strategy:
        trial in the journal (trials it never asked for, with their ids) before
        anything is asked.
     2. ``ask(n)`` once per launched batch, with ``n`` the batch size (fewer at
-       the end). Return up to ``n`` new trials; fewer means the strategy is
-       nearly exhausted, none means it is done and the sweep ends.
+       the end); in an asynchronous sweep (``concurrent_trials``) ``ask(1)``
+       each time a trial ends, while others are still running. Return up to
+       ``n`` new trials; fewer means the strategy is nearly exhausted, none
+       means it is done (or, while trials are running, waits for them).
     3. ``tell(trial, value)`` once per trial of the batch, after the batch has
        run, in trial order. ``value`` is the objective, or ``None`` when the
-       trial failed or diverged (``trial.state`` says which).
+       trial failed, diverged or was pruned (``trial.state`` says which; a
+       pruned trial's ``intermediate`` holds the values it reported).
 
     Subclasses implement ``ask`` (using ``new_trial`` to allocate ids) and may
     extend ``tell`` (calling ``super().tell``). Values are in the user's
@@ -61,7 +67,14 @@ class Strategy:
 
     On resume, trials that were running when the sweep stopped are launched
     again with their ids: ``will_rerun`` hears of them after the replay and
-    before the first ``ask``, and ``tell`` gets their results later.
+    before the first ``ask``, and ``tell`` gets their results later. When
+    several drivers share a sweep, each one's strategy is also told the
+    others' finished trials, and hears of their running ones through
+    ``will_rerun``, before it is asked again.
+
+    A strategy that proposes without looking at results (``grid``, ``random``)
+    sets ``needs_values = False``: a trial whose task returned no number then
+    still counts as complete, with ``value`` None, instead of failing.
 
     A multi-fidelity strategy (``sha``, ``hyperband``) sets ``max_budget`` and
     puts an integer ``budget`` (and a ``config`` id shared by the trials of one
@@ -71,6 +84,9 @@ class Strategy:
     """
 
     name: ClassVar[str] = ""
+    # Whether the strategy learns from values. False (grid, random): a trial that
+    # returned no number is complete without a value, as under Hydra's basic sweeper.
+    needs_values: ClassVar[bool] = True
     max_budget: int | None = None  # set by multi-fidelity strategies: the largest budget
 
     def __init__(
@@ -82,7 +98,9 @@ class Strategy:
     ) -> None:
         if direction not in DIRECTIONS:
             raise HpfwError(f"direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
-        self.space = check_space(space)
+        # No parameters is one point, the fixed config: a Hydra sweep with nothing
+        # to sweep runs that one job, as Hydra's basic sweeper does.
+        self.space = check_space(space) if not _is_empty(space) else {}
         self.direction = direction
         self.seed = seed
         self.trials: dict[int, Trial] = {}  # every trial told so far, by id
@@ -95,7 +113,11 @@ class Strategy:
         if value is not None and not math.isfinite(value):
             value = None
             trial.state = TrialState.diverged
-        if value is None and trial.state in (TrialState.running, TrialState.complete):
+        # The sweeper sets a trial complete with no value when its task returned no
+        # number and the strategy needs none; anything else without a value failed.
+        unfinished = trial.state == TrialState.running
+        valueless = trial.state == TrialState.complete and self.needs_values
+        if value is None and (unfinished or valueless):
             trial.state = TrialState.failed
         elif value is not None:
             trial.state = TrialState.complete
@@ -139,5 +161,9 @@ class Strategy:
 
     @property
     def best(self) -> Trial | None:
-        done = self.completed
+        done = [t for t in self.completed if t.value is not None]
         return min(done, key=lambda t: self.score(t.value)) if done else None
+
+
+def _is_empty(space: Any) -> bool:
+    return isinstance(space, Mapping) and not space

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -182,6 +182,16 @@ class BayesStrategy(Strategy):
             self._keys.add(self.encoder.key(trial.params))
             trials.append(trial)
         return trials
+
+    def will_rerun(self, trials: Sequence[Trial]) -> None:
+        """Trials running elsewhere (another driver's, or to rerun) are pending points too."""
+        super().will_rerun(trials)
+        for trial in trials:
+            try:
+                self._pending[trial.id] = self.encoder.encode(trial.params, trial.inactive)
+                self._keys.add(self.encoder.key(trial.params))
+            except (KeyError, ValueError, TypeError):
+                pass  # params this space cannot hold: not modelled
 
     def tell(self, trial: Trial, value: float | None) -> None:
         super().tell(trial, value)

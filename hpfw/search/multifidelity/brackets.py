@@ -12,6 +12,9 @@ from dataclasses import dataclass
 
 from hpfw.errors import HpfwError
 
+# What every multi-fidelity trial carries in its info; the journal and reports read it.
+LINEAGE = ("config", "bracket", "rung", "budget")
+
 
 @dataclass(frozen=True)
 class Bracket:

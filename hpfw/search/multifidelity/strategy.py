@@ -16,11 +16,9 @@ import numpy as np
 
 from hpfw.errors import HpfwError
 from hpfw.search.multifidelity import proposals
-from hpfw.search.multifidelity.brackets import Bracket, promote
+from hpfw.search.multifidelity.brackets import LINEAGE, Bracket, promote
 from hpfw.search.space import Distribution
 from hpfw.search.strategy import Strategy, Trial, TrialState
-
-LINEAGE = ("config", "bracket", "rung", "budget")
 
 
 class BracketStrategy(Strategy):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+import secrets
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.distributions import (
     BaseDistribution,
@@ -15,8 +18,7 @@ from optuna.distributions import (
 )
 from optuna.trial import TrialState as OptunaState
 
-from hpfw import Categorical, Float, Int, Strategy, Trial
-from hpfw.search.space import Distribution
+from hpfw import Categorical, Distribution, Float, Int, Strategy, Trial, TrialState
 
 __all__ = ["TPEStrategy", "to_optuna"]
 
@@ -43,13 +45,24 @@ class TPEStrategy(Strategy):
         # hpfw reports progress itself; Optuna's per-trial INFO lines would double it.
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self._distributions = {name: to_optuna(dist) for name, dist in self.space.items()}
-        sampler = optuna.samplers.TPESampler(seed=seed, **sampler_options)
-        self.study = optuna.create_study(direction=direction, sampler=sampler)
+        self._sampler_options = sampler_options
+        # Every trial's random draws come from (root seed, trial id): see ``ask``.
+        self._root = seed if seed is not None else secrets.randbits(31)
+        self.study = optuna.create_study(direction=direction, sampler=self._sampler(0))
         self._asked: dict[int, optuna.trial.Trial] = {}  # hpfw id -> Optuna trial not yet told
+
+    def _sampler(self, trial_id: int) -> optuna.samplers.TPESampler:
+        seed = int(np.random.SeedSequence([self._root, trial_id]).generate_state(1)[0])
+        return optuna.samplers.TPESampler(seed=seed, **self._sampler_options)
 
     def ask(self, n: int) -> list[Trial]:
         trials = []
         for _ in range(n):
+            # A sampler seeded by the trial's id, not one seeded once: a resumed
+            # sweep replays the journal into a fresh study, and a sampler seeded
+            # once would start its random numbers over, proposing the first
+            # trials' values again. Its state is otherwise all in the study.
+            self.study.sampler = self._sampler(self._next_id)
             asked = self.study.ask(self._distributions)
             trial = self.new_trial(self._typed(asked.params))
             self._asked[trial.id] = asked
@@ -60,8 +73,16 @@ class TPEStrategy(Strategy):
         super().tell(trial, value)  # turns NaN and inf into None, sets trial.state
         value = trial.value
         asked = self._asked.pop(trial.id, None)
+        # A pruned trial is told as Optuna's PRUNED with the values it reported, which
+        # TPE ranks below the completed trials (better than a failure, which it ignores).
+        pruned = trial.state == TrialState.pruned
+        reported = {int(s): float(v) for s, v in trial.intermediate.items() if math.isfinite(v)}
         if asked is not None and not trial.inactive:
-            if value is None:
+            if pruned:
+                for step, number in sorted(reported.items()):
+                    asked.report(number, step)
+                self.study.tell(asked, state=OptunaState.PRUNED)
+            elif value is None:
                 self.study.tell(asked, state=OptunaState.FAIL)
             else:
                 self.study.tell(asked, value)
@@ -73,12 +94,14 @@ class TPEStrategy(Strategy):
             self.study.tell(asked, state=OptunaState.FAIL)
         # A trial Optuna never asked: replayed from the journal, or a copy as above.
         active = {k: v for k, v in trial.params.items() if k not in trial.inactive}
+        state = OptunaState.COMPLETE if value is not None else OptunaState.FAIL
         self.study.add_trial(
             optuna.trial.create_trial(
                 params=active,
                 distributions={k: self._distributions[k] for k in active},
                 value=value,
-                state=OptunaState.COMPLETE if value is not None else OptunaState.FAIL,
+                state=OptunaState.PRUNED if pruned else state,
+                intermediate_values=reported if pruned else None,
             )
         )
 

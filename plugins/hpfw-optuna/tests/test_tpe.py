@@ -96,6 +96,18 @@ def test_failed_and_diverged_trials_are_accepted() -> None:
     assert strategy.best is d and [t.id for t in strategy.ask(2)] == [11, 12]
 
 
+def test_pruned_trials_reach_optuna_as_pruned_with_their_values() -> None:
+    strategy = TPEStrategy({"x": Float(0.0, 1.0)}, seed=0)
+    [asked] = strategy.ask(1)
+    asked.state, asked.intermediate = TrialState.pruned, {1: 0.9, 2: 0.7}
+    strategy.tell(asked, None)
+    replayed = Trial(5, {"x": 0.4}, state=TrialState.pruned, intermediate={1: 0.8})
+    strategy.tell(replayed, None)
+    assert [t.state.name for t in strategy.study.trials] == ["PRUNED", "PRUNED"]
+    assert [t.intermediate_values for t in strategy.study.trials] == [{1: 0.9, 2: 0.7}, {1: 0.8}]
+    assert strategy.trials[asked.id].state == TrialState.pruned
+
+
 def test_inactive_params_are_left_out_of_the_model() -> None:
     space = {"opt": Categorical(["sgd", "adam"]), "momentum": Float(0.5, 0.99)}
     strategy = TPEStrategy(space, seed=0)
@@ -129,3 +141,28 @@ def test_params_come_back_as_the_space_types() -> None:
 def test_stepped_float_ends_on_the_grid() -> None:
     dist = to_optuna(Float(0.0, 0.35, step=0.1))
     assert dist.high == pytest.approx(0.3) and dist.step == pytest.approx(0.1)
+
+
+def test_a_replayed_study_proposes_what_the_uninterrupted_one_did() -> None:
+    """Resume replays the journal into a fresh strategy: it must not start its draws over.
+
+    Resumed inside the random start-up phase (4 of 6 done), then on into TPE's own.
+    """
+    space = contract_space()
+
+    def run(strategy: TPEStrategy, start: int) -> list[dict]:
+        proposed = []
+        while len(strategy.trials) < 10:
+            for trial in strategy.ask(2):
+                proposed.append(trial.params)
+                strategy.tell(trial, float(trial.params["lr"]))
+        return proposed[start:]
+
+    whole = run(TPEStrategy(space, seed=3, n_startup_trials=6), 0)
+    first = TPEStrategy(space, seed=3, n_startup_trials=6)
+    done = first.ask(2) + first.ask(2)
+    resumed = TPEStrategy(space, seed=3, n_startup_trials=6)
+    for trial in done:  # as the sweeper replays finished trials
+        resumed.tell(Trial(trial.id, dict(trial.params)), float(trial.params["lr"]))
+    assert [t.params for t in done] == whole[:4]
+    assert run(resumed, 0) == whole[4:]

@@ -41,12 +41,16 @@ class BatchedLauncher(Launcher):
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
     ) -> None:
-        from hpfw.launch.launcher import BatchedLaunch
+        from hpfw.launch.launcher import GroupLauncher
 
-        self.impl = BatchedLaunch(self.mode, self.max_group_size)
+        self.impl = GroupLauncher(self.mode, self.max_group_size)
         self.impl.setup(hydra_context=hydra_context, task_function=task_function, config=config)
 
     def launch(
         self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
     ) -> Sequence[JobReturn]:
         return self.impl.launch(job_overrides, initial_job_idx)
+
+    def max_concurrent_launches(self) -> Optional[int]:
+        """How many launches may overlap (asynchronous sweeps): see GroupLauncher."""
+        return self.impl.max_concurrent_launches()

@@ -1,102 +1,127 @@
-"""Sweeper configs in Hydra's ConfigStore: ``hydra/sweeper=grid|random|bayes|sha|hyperband|...``.
+"""Sweeper configs in Hydra's ConfigStore: ``hydra/sweeper=<name>`` for every hpfw strategy.
 
-Kept free of heavy imports: Hydra imports every plugin module at every start.
+Knows no strategy by name. Every entry point of the ``hpfw.strategies`` group
+(hpfw's own ``grid``, ``random``, ``bayes``, ``sha``, ``hyperband`` and any
+plugin's) gets a structured config: the settings every sweep has
+(``hpfw.sweeper.settings.SweepSettings``) plus the strategy's options, read
+from ``<name>.yaml`` beside the strategy's module, typed by their defaults.
+A typo in an option is then a compose-time error, and the YAML's comments
+document each option. The strategy's module itself is not imported: Hydra
+imports this module at every start.
+
 No ``from __future__ import annotations`` here: Hydra's plugin scan executes this
 module outside ``sys.modules``, where dataclasses cannot resolve string annotations.
 """
 
-from dataclasses import dataclass, field
-from importlib.metadata import entry_points
-from typing import Any, Dict, Optional
+import re
+import typing
+from dataclasses import field, make_dataclass
+from importlib.metadata import EntryPoint, entry_points
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any, Dict, List, Optional
 
+import yaml
 from hydra.core.config_store import ConfigStore
 
+from hpfw.sweeper.settings import SweepSettings
+
 ENTRY_POINT_GROUP = "hpfw.strategies"  # mirrors hpfw.search.registry, without importing it
+MODULE = "hydra_plugins.hpfw_sweeper.hpfw_sweeper"
+GENERIC = "hpfw"  # hydra/sweeper=hpfw hydra.sweeper.strategy=<name>: any in-process strategy
+SETTING_TYPES = typing.get_type_hints(SweepSettings)
 
 
-@dataclass
-class HpfwSweeperConf:
-    _target_: str = "hydra_plugins.hpfw_sweeper.hpfw_sweeper.HpfwSweeper"
-    strategy: str = "random"  # any name in hpfw.available_strategies()
-    n_trials: Optional[int] = 20  # trials in total, resumed ones included; null: sha, hyperband
-    batch_size: int = 1  # trials per launched batch (parallel launchers run a batch at once)
-    direction: str = "auto"  # minimize, maximize, or auto (from hpfw's `objective`, else minimize)
-    objective: Optional[str] = None  # key to use when a job returns a mapping
-    seed: Optional[int] = None  # null: a fresh seed per sweep, recorded in the journal
-    params: Dict[str, str] = field(default_factory=dict)  # key -> sweep override value
-    max_failures: int = 10  # failed or diverged trials tolerated before the sweep stops
-    resume: bool = False  # continue the journal in hydra.sweep.dir
-    options: Dict[str, Any] = field(default_factory=dict)  # extra keyword options of the strategy
+def options_file(module: str, name: str) -> Optional[Path]:
+    """``<the directory of module>/<name>.yaml``, found without importing ``module``.
+
+    Only the top-level package's location is looked up; the rest of the dotted
+    path is walked on disk, so no package ``__init__`` runs.
+    """
+    parts = module.split(".")
+    try:
+        spec = find_spec(parts[0])
+    except (ImportError, ValueError):
+        return None
+    if spec is None:
+        return None
+    if not spec.submodule_search_locations:  # a single-file module
+        folder = Path(spec.origin).parent if spec.origin else None
+    else:
+        folder = None
+        for root in map(Path, spec.submodule_search_locations):
+            here = root
+            for part in parts[1:]:
+                if (here / part).is_dir():
+                    here = here / part
+                elif not (here / f"{part}.py").is_file():
+                    here = None
+                    break
+            if here is not None:
+                folder = here
+                break
+    path = folder / f"{name}.yaml" if folder is not None else None
+    return path if path is not None and path.is_file() else None
 
 
-@dataclass
-class GridSweeperConf(HpfwSweeperConf):
-    strategy: str = "grid"
-    n_trials: int = 1000  # a grid stops by itself when exhausted
-    grid_points: Optional[int] = None  # points per interval without a step
+def _option_type(value: Any) -> Any:
+    """The type an option's default implies; null (or a container) accepts any value."""
+    if isinstance(value, bool):
+        return bool
+    if isinstance(value, (int, float, str)):
+        return type(value)
+    return Any
 
 
-@dataclass
-class RandomSweeperConf(HpfwSweeperConf):
-    strategy: str = "random"
-    sobol: bool = False  # scrambled Sobol points (scipy.stats.qmc) instead of i.i.d. uniform
+def class_name(name: str) -> str:
+    """The Sweeper class of ``hydra/sweeper=<name>``: ``HpfwGridSweeper`` for grid, ...
+
+    One class per strategy (hpfw_sweeper.py makes them) so that Hydra's
+    ``--info plugins`` lists every hpfw sweeper; ``HpfwSweeper`` is the generic one.
+    """
+    if name == GENERIC:
+        return "HpfwSweeper"
+    title = "".join(part.title() for part in re.split(r"[^0-9A-Za-z]+", name) if part)
+    return f"Hpfw{title}Sweeper"
 
 
-@dataclass
-class BayesSweeperConf(HpfwSweeperConf):
-    strategy: str = "bayes"
-    n_initial: Optional[int] = None  # Sobol points before the GP; null: d + 1, clipped to [5, 10]
-    n_candidates: int = 512  # Sobol candidates swept with log EI per proposal (+1/4 local ones)
-    n_restarts: int = 8  # best candidates refined by projected gradient ascent
-    batch_strategy: str = "believer"  # pending trials' fantasy value: believer or liar
-    warp: bool = True  # Yeo-Johnson power transform of the scores before standardising
+def strategy_names() -> List[str]:
+    """The installed strategies' names (``hpfw.strategies`` entry points), read, not imported."""
+    return sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})
 
 
-@dataclass
-class MultiFidelitySweeperConf(HpfwSweeperConf):
-    n_trials: Optional[int] = None  # null: every trial of the brackets (each rung counts one)
-    max_failures: int = 100  # a wide space diverges often in rung 0: those are cut, not errors
-    min_budget: int = 1  # smallest budget (epochs) a configuration trains for
-    max_budget: int = 27  # the full budget; every bracket's top rung trains this long
-    eta: int = 3  # each rung keeps the best 1/eta and trains them eta times longer
-    iterations: int = 1  # how many times the brackets run
-    proposal: str = "random"  # new configurations: random, or bayes (BOHB with a GP)
-    random_fraction: float = 0.3333333333333333  # bayes only: share still drawn at random
-    min_points: Optional[int] = None  # bayes only: results a budget needs to fit (null: d + 2)
-    fidelity_key: str = "trainer.epochs"  # the integer config key that takes the budget
-    checkpoint_key: Optional[str] = "trainer.checkpoint_dir"  # null: the app keeps none
-    horizon_key: Optional[str] = "trainer.schedule_epochs"  # gets max_budget; null: not set
+def sweeper_conf(name: str, defaults: Dict[str, Any], target: Optional[str] = None) -> type:
+    """A structured config for ``hydra/sweeper=<name>``: the settings plus ``defaults``."""
+    fields = [
+        ("_target_", str, field(default=target or f"{MODULE}.{class_name(name)}")),
+        ("strategy", str, field(default=name)),
+    ]
+    for key, value in defaults.items():
+        kind = SETTING_TYPES.get(key, _option_type(value))
+        fields.append((key, kind, field(default=value)))
+    title = "".join(part.title() for part in name.replace("-", "_").split("_"))
+    return make_dataclass(f"{title}SweeperConf", fields, bases=(SweepSettings,))
 
 
-@dataclass
-class ShaSweeperConf(MultiFidelitySweeperConf):
-    strategy: str = "sha"
-    n_configs: Optional[int] = None  # configurations in the first rung; null: eta**s_max
-
-
-@dataclass
-class HyperbandSweeperConf(MultiFidelitySweeperConf):
-    strategy: str = "hyperband"
+def _defaults(ep: EntryPoint) -> Dict[str, Any]:
+    path = options_file(ep.module, ep.name)
+    if path is None:
+        return {}
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a strategy's options file is a mapping of option: default")
+    return {str(k): v for k, v in data.items()}
 
 
 def register() -> None:
     cs = ConfigStore.instance()
-    cs.store(group="hydra/sweeper", name="hpfw", node=HpfwSweeperConf, provider="hpfw")
-    cs.store(group="hydra/sweeper", name="grid", node=GridSweeperConf, provider="hpfw")
-    cs.store(group="hydra/sweeper", name="random", node=RandomSweeperConf, provider="hpfw")
-    cs.store(group="hydra/sweeper", name="bayes", node=BayesSweeperConf, provider="hpfw")
-    cs.store(group="hydra/sweeper", name="sha", node=ShaSweeperConf, provider="hpfw")
-    cs.store(group="hydra/sweeper", name="hyperband", node=HyperbandSweeperConf, provider="hpfw")
-    # Strategies from other packages get a generic entry under their own name.
-    # Only the entry points' names are read here; their code loads when used.
+    # hydra/sweeper=hpfw hydra.sweeper.strategy=<name>: strategies registered in-process.
+    generic = sweeper_conf("random", {}, target=f"{MODULE}.{class_name(GENERIC)}")
+    cs.store(group="hydra/sweeper", name=GENERIC, node=generic, provider="hpfw")
     for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name not in {"hpfw", "grid", "random", "bayes", "sha", "hyperband"}:
-            cs.store(
-                group="hydra/sweeper",
-                name=ep.name,
-                node=HpfwSweeperConf(strategy=ep.name),
-                provider=ep.dist.name if ep.dist else "hpfw",
-            )
+        provider = ep.dist.name if ep.dist else "hpfw"
+        node = sweeper_conf(ep.name, _defaults(ep))
+        cs.store(group="hydra/sweeper", name=ep.name, node=node, provider=provider)
 
 
 register()

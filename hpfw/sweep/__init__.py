@@ -1,1 +1,0 @@
-"""The sweep loop, its crash-safe journal, and reports."""

@@ -1,0 +1,1 @@
+"""The sweep loop and its front ends, the crash-safe journal, and the reports."""

@@ -1,0 +1,259 @@
+"""Trial groups: many trials of hpfw's trainer at once, grouped by static signature.
+
+Trials whose configs share a ``StaticSpec`` differ only in traced inputs
+(hyperparameters and seed), so a group runs as one ``vmap``-ed program over
+(hparams, key) with the data shared, or on the cached single-trial program
+("sequential": on a CPU, one trial per core side by side in threads).
+``mode="auto"`` runs side by side on a CPU, where that was measured to beat
+vmapped groups 2x; on an accelerator it measures one trial alone against the
+vmapped group on the first group of each signature and keeps the faster (the
+vmapped program wins by orders of magnitude on a GPU). Groups are split so that
+one program's memory need, as XLA reports it, fits the device.
+
+Every trial's metrics say how it ran, in ``"group"``: ``{"mode": "vmap",
+"width": w}`` (a ``w``-wide vmapped program), ``{"mode": "sequential", "width":
+1}`` (the single-trial program), or ``{"mode": "fallback", "width": 1,
+"reason": ...}`` (its vmapped group failed as a whole, so it ran alone): a
+group that fell back is never mistaken for a vmapped one.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from hpfw.launch.protocol import MODES
+from hpfw.trainer import monitor
+from hpfw.trainer.compiled import CompiledProgram
+from hpfw.trainer.run import PreparedRun, prepare, run_program, summarize, train_prepared
+from hpfw.trainer.spec import HPARAM_NAMES, StaticSpec
+from hpfw.values import one_line
+
+log = logging.getLogger("hpfw.groups")
+
+MAX_GROUP = 1024  # trials per program, whatever memory allows
+MEMORY_FRACTION = 0.5  # of the device's free memory one program may plan to use
+
+# Seconds per trial measured for each (signature, device): "sequential" or a vmap width.
+_speeds: dict[tuple[StaticSpec, str, bool, bool, bool], dict[str | int, float]] = {}
+
+Result = dict[str, Any] | BaseException
+
+
+def _bucket(n: int) -> int:
+    """Programs are compiled for power-of-two widths, so groups of other sizes reuse them."""
+    return 1 << max(n - 1, 0).bit_length()
+
+
+def free_memory(device: jax.Device) -> int:
+    """Bytes a program may still allocate on ``device`` (an estimate)."""
+    stats = device.memory_stats() if hasattr(device, "memory_stats") else None
+    if stats and "bytes_limit" in stats:
+        return int(stats["bytes_limit"] - stats.get("bytes_in_use", 0))
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def _program_bytes(program: CompiledProgram) -> int:
+    try:
+        memory = program.run.memory_analysis()
+    except Exception:  # not every backend reports it
+        return 0
+    if memory is None:
+        return 0
+    return int(memory.temp_size_in_bytes + memory.output_size_in_bytes)
+
+
+def _tagged(results: list[Result], mode: str, width: int, reason: str = "") -> list[Result]:
+    """``results`` with how they ran (``"group"`` in metrics.json) added to each metrics dict."""
+    group: dict[str, Any] = {"mode": mode, "width": width}
+    if reason:
+        group["reason"] = reason
+    for result in results:
+        if isinstance(result, dict):
+            result["group"] = dict(group)
+    return results
+
+
+def _run_one(run: PreparedRun, speeds: dict[str | int, float]) -> dict[str, Any]:
+    metrics = train_prepared(run)
+    speeds["sequential"] = metrics["train_seconds"]
+    return metrics
+
+
+def concurrency(device: jax.Device, n: int) -> int:
+    """How many trials run side by side on the single-trial program.
+
+    XLA:CPU runs one trial's small operations on about one core, and JAX
+    releases the GIL while a program runs, so on a CPU one trial per core in
+    threads finishes a group that many times sooner (2x on this 2-core machine:
+    docs/benchmarks.md). An accelerator already spreads one trial's work over
+    its cores: there trials run one at a time (or vmapped).
+    """
+    if device.platform != "cpu":
+        return 1
+    return max(1, min(n, len(os.sched_getaffinity(0))))
+
+
+def _run_side_by_side(runs: Sequence[PreparedRun], speeds: dict[str | int, float]) -> list[Result]:
+    """Runs ``runs`` on the single-trial program, ``concurrency`` of them at a time."""
+    workers = concurrency(runs[0].device, len(runs))
+    if workers == 1:
+        return _tagged([_guarded(_run_one, run, speeds) for run in runs], "sequential", 1)
+    # The first trial to need the program compiles it (and reports the compile
+    # time); the other threads wait for it (``ProgramCache``).
+    start = time.perf_counter()
+    with ThreadPoolExecutor(workers, thread_name_prefix="hpfw-trial") as pool:
+        results = list(pool.map(lambda run: _guarded(train_prepared, run), runs))
+    speeds["sequential"] = (time.perf_counter() - start) / len(runs)
+    return _tagged(results, "sequential", 1)
+
+
+def _vmapped_program(runs: Sequence[PreparedRun], width: int) -> tuple[CompiledProgram, int, bool]:
+    """The program for ``width`` trials, halved until XLA's memory estimate fits."""
+    first = runs[0]
+    while True:
+        program = run_program(first, trials=width)
+        compiled = program.first_use()
+        need = _program_bytes(program)
+        if width == 1 or need <= MEMORY_FRACTION * free_memory(first.device):
+            return program, width, compiled
+        log.info("a %d-trial program needs %.1f GB: splitting it", width, need / 1e9)
+        width //= 2
+
+
+def _run_vmapped(
+    runs: Sequence[PreparedRun], width: int, speeds: dict[str | int, float]
+) -> list[Result]:
+    program, width, compiled = _vmapped_program(runs, width)
+    if width < len(runs):
+        return [
+            r
+            for k in range(0, len(runs), width)
+            for r in _run_vmapped(runs[k : k + width], width, speeds)
+        ]
+    first = runs[0]
+    padded = list(runs) + [first] * (width - len(runs))  # unused copies fill the width
+    hparams = {
+        name: jnp.asarray([r.hparams[name] for r in padded], jnp.float32) for name in HPARAM_NAMES
+    }
+    slots = [monitor.register(monitor.reporter_for(r)) for r in runs] if first.monitored else []
+    if slots:  # each trial reports through its own slot; the padding copies through none
+        hparams[monitor.SLOT] = jnp.asarray(slots + [-1] * (width - len(runs)), jnp.int32)
+    keys = jax.vmap(jax.random.key)(jnp.asarray([r.seed for r in padded], jnp.uint32))
+    hparams, keys = jax.device_put((hparams, keys), first.device)
+    args = (hparams, keys, first.data)
+    if first.start_path is not None:  # each trial continues from its own checkpoint
+        states = [r.start_state() for r in runs]
+        states += [states[0]] * (width - len(runs))
+        args += (jax.tree.map(lambda *leaves: jnp.stack(leaves), *states),)
+    start = time.perf_counter()
+    try:
+        out = jax.block_until_ready(program.run(*args))
+    except Exception as error:  # e.g. out of memory: isolate failures trial by trial
+        reason = f"the {width}-wide vmapped program failed: {one_line(error)}"
+        log.warning("%s; running its %d trials one by one (group.mode=fallback)", reason, len(runs))
+        return _tagged([_guarded(_run_one, r, speeds) for r in runs], "fallback", 1, reason)
+    finally:
+        for slot in slots:
+            monitor.release(slot)
+    seconds = time.perf_counter() - start
+    speeds[width] = seconds / len(runs)
+    host = jax.tree.map(np.asarray, out)
+    results: list[Result] = [
+        summarize(
+            run,
+            jax.tree.map(lambda v, i=i: v[i], host),
+            seconds=seconds / len(runs),
+            compile_seconds=program.compile_seconds / len(runs) if compiled else 0.0,
+            flops=program.flops,
+            compile_cache=program.cache if compiled else "process",
+        )
+        for i, run in enumerate(runs)
+    ]
+    if not slots:
+        for run, metrics in zip(runs, results, strict=True):
+            monitor.report_after(run, metrics)
+    return _tagged(results, "vmap", width)
+
+
+def _guarded(fn: Any, *args: Any) -> Result:
+    try:
+        return fn(*args)
+    except Exception as error:
+        return error
+
+
+def train_many(
+    cfgs: Sequence[Any],
+    *,
+    mode: str = "auto",
+    max_group_size: int | None = None,
+    channels: Sequence[Any] | None = None,
+) -> list[Result]:
+    """Trains every config; returns, in order, its metrics or the exception it raised.
+
+    A config that fails validation fails alone; so does a trial that diverges
+    inside a vmapped group (its metrics are NaN, the others are unaffected).
+    ``channels`` are the trials' sweep channels (``hpfw.report``), one per
+    config or None: each trial reports its epochs, and with a pruner may stop
+    early (in a vmapped group a pruned trial is frozen: its lane idles to the
+    end of the program, as a diverged one does).
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    cap = min(max_group_size or MAX_GROUP, MAX_GROUP)
+    results: list[Result | None] = [None] * len(cfgs)
+    # Trials share a program when their signature, device and checkpointing agree.
+    groups: dict[tuple[StaticSpec, str, bool, bool, bool], list[int]] = {}
+    prepared: dict[int, PreparedRun] = {}
+    for i, cfg in enumerate(cfgs):
+        try:
+            prepared[i] = prepare(cfg)
+        except Exception as error:
+            results[i] = error
+            continue
+        run = prepared[i]
+        run.channel = channels[i] if channels is not None else None
+        group_key = (
+            run.spec,
+            str(run.device),
+            run.saves_state,
+            run.start_path is not None,
+            run.monitored,
+        )
+        groups.setdefault(group_key, []).append(i)
+
+    for group_key, indices in groups.items():
+        speeds = _speeds.setdefault(group_key, {})
+        device = prepared[indices[0]].device
+        # On a CPU, trials side by side in threads beat vmapped programs (measured:
+        # docs/benchmarks.md), so auto mode measures vmap widths on accelerators only.
+        threads = concurrency(device, len(indices)) > 1
+        if mode == "auto" and not threads and len(indices) > 1 and "sequential" not in speeds:
+            first = indices.pop(0)  # measure one trial on its own first
+            (results[first],) = _tagged(
+                [_guarded(_run_one, prepared[first], speeds)], "sequential", 1
+            )
+        for start in range(0, len(indices), cap):
+            chunk = indices[start : start + cap]
+            runs = [prepared[i] for i in chunk]
+            width = _bucket(len(chunk))
+            if mode == "vmap":
+                vmap = True
+            elif mode == "sequential" or len(chunk) == 1 or threads:
+                vmap = False
+            else:  # auto: a width not measured yet is tried once
+                vmap = speeds.get(width, 0.0) < speeds.get("sequential", math.inf)
+            outcome = _run_vmapped(runs, width, speeds) if vmap else _run_side_by_side(runs, speeds)
+            for i, result in zip(chunk, outcome, strict=True):
+                results[i] = result
+    return results  # type: ignore[return-value]

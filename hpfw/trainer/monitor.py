@@ -1,0 +1,119 @@
+"""The trainer's per-epoch reports (``hpfw.report``) and the prune decisions that stop a run.
+
+In a sweep with a pruner, the compiled program calls back to Python after
+every epoch (``jax.experimental.io_callback``) with that epoch's metrics. The
+callback reports them through the trial's channel and returns
+``should_prune()``; the program keeps the answer in its carry and skips the
+remaining epochs, as it does after a divergence. A trial finds its channel
+through an integer slot, a traced input, so one compiled program serves every
+trial, side by side in threads or vmapped (a vmapped group calls back once per
+trial; padding copies carry slot -1 and are ignored).
+
+Without a pruner nothing can stop a run early, so the program has no callback
+and the epochs are reported once it ends (``report_after``): a program with a
+host callback is never written to JAX's persistent compilation cache, so a
+new process compiles it again. Measured costs: docs/pruning.md.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger("hpfw.trainer")
+
+EPOCH_METRICS = ("train_loss", "val_loss", "val_accuracy")  # what the program has per epoch
+SLOT = "monitor_slot"  # the hparams entry that carries a trial's slot
+
+
+@dataclass
+class EpochReporter:
+    """One trial's channel and the metric it reports as its value (its objective)."""
+
+    channel: Any
+    objective: str
+
+    def report(self, epoch: int, metrics: dict[str, float]) -> None:
+        others = {k: v for k, v in metrics.items() if k != self.objective and math.isfinite(v)}
+        self.channel.report(epoch, metrics[self.objective], others)
+
+
+_slots: dict[int, EpochReporter] = {}
+_counter = itertools.count()
+_lock = threading.Lock()
+
+
+def register(reporter: EpochReporter) -> int:
+    """A slot for ``reporter``, valid until ``release``."""
+    with _lock:
+        slot = next(_counter) % (2**31 - 1)
+        _slots[slot] = reporter
+        return slot
+
+
+def release(slot: int | None) -> None:
+    if slot is not None:
+        with _lock:
+            _slots.pop(slot, None)
+
+
+def on_epoch(slot: Any, epoch: Any, stopped: Any, *values: Any) -> np.ndarray:
+    """The program's callback after an epoch: report it, and say whether to stop now."""
+    with _lock:
+        reporter = _slots.get(int(slot))
+    if reporter is None or bool(stopped):
+        return np.asarray(False)
+    try:
+        metrics = {k: float(v) for k, v in zip(EPOCH_METRICS, values, strict=True)}
+        reporter.report(int(epoch), metrics)
+        return np.asarray(bool(reporter.channel.should_prune()))
+    except Exception as error:  # reporting must never break the training program
+        log.warning("could not report epoch %s: %s", int(epoch), error)
+        return np.asarray(False)
+
+
+def epoch_callback(slot: Any, epoch: Any, stopped: Any, metrics: tuple[Any, ...]) -> Any:
+    """Inside the traced program: the callback, returning a traced bool (prune now)."""
+    import jax
+    import jax.numpy as jnp
+    from jax.experimental import io_callback
+
+    result = jax.ShapeDtypeStruct((), jnp.bool_)
+    return io_callback(on_epoch, result, slot, epoch, stopped, *metrics, ordered=False)
+
+
+def reporter_for(run: Any) -> EpochReporter | None:
+    """The reporter of a prepared run whose trial belongs to a sweep, if its objective has
+    per-epoch values (val_loss, val_accuracy); else None."""
+    channel = getattr(run, "channel", None)
+    objective = str(getattr(run.cfg.objective, "value", run.cfg.objective))
+    if channel is None or objective not in EPOCH_METRICS:
+        return None
+    return EpochReporter(channel, objective)
+
+
+def report_after(run: Any, metrics: dict[str, Any]) -> None:
+    """Reports every epoch of a finished run (a run without a pruner)."""
+    reporter = reporter_for(run)
+    if reporter is None:
+        return
+    epochs = metrics.get("epochs") or {}
+    try:
+        for k, epoch in enumerate(epochs.get("epoch") or ()):
+            values = {
+                name: v
+                if (v := (epochs.get(name) or [None] * (k + 1))[k]) is not None
+                else math.nan
+                for name in EPOCH_METRICS
+            }
+            if all(math.isnan(v) for v in values.values()):
+                break  # diverged: nothing after this
+            reporter.report(int(epoch), values)
+    except Exception as error:
+        log.warning("could not report the epochs: %s", error)

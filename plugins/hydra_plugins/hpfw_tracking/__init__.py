@@ -1,0 +1,1 @@
+"""hpfw's tracking callbacks for Hydra: hydra/callbacks=mlflow and =tensorboard."""
