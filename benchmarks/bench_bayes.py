@@ -214,7 +214,18 @@ def _median(records: list[dict[str, Any]], problem: str, method: str) -> float:
     return statistics.median(regrets) if regrets else math.nan
 
 
+def _labelled(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` with its batch size and a non-default budget in its method's name."""
+    method = record["method"]
+    if record.get("batch", 1) > 1:
+        method += f" q={record['batch']}"
+    if record["budget"] != BUDGET.get(record["problem"], record["budget"]):
+        method += f" n={record['budget']}"
+    return {**record, "method": method}
+
+
 def summarise(records: list[dict[str, Any]]) -> str:
+    records = [_labelled(r) for r in records]
     problems = [p for p in PROBLEMS if any(r["problem"] == p for r in records)]
     methods = list(dict.fromkeys(r["method"] for r in records))
     lines = [
@@ -237,6 +248,17 @@ def summarise(records: list[dict[str, Any]]) -> str:
     for m in methods:
         times = [t for r in records if r["method"] == m for t in r["ask_times"]]
         lines.append(f"  {m:14s} {statistics.median(times):.4f}  ({max(times):.2f})")
+    noisy = [r for r in records if r.get("regret_posterior") is not None]
+    if noisy:
+        lines += ["", "noisy problems, bayes: regret of the trial best_by=posterior reports"]
+        for m in methods:
+            for p in problems:
+                runs = [
+                    r["regret_posterior"] for r in noisy if (r["method"], r["problem"]) == (m, p)
+                ]
+                if runs:
+                    q1, q2, q3 = np.percentile(runs, [25, 50, 75])
+                    lines.append(f"  {m:14s} {p:16s} {q2:.3g} [{q1:.3g}, {q3:.3g}] ({len(runs)})")
     stuck_runs = [r for r in records if r["problem"] in DISCRETE]
     if stuck_runs:
         lines += ["", "runs stuck on a wrong discrete value (seeds):"]

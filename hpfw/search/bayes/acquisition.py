@@ -70,13 +70,12 @@ def maximise(
     post: Posterior,
     best: jax.Array,
     candidates: jax.Array,
-    starts: jax.Array,
     free: jax.Array,
     *,
     n_restarts: int,
     steps: int,
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """Sweeps ``candidates``, then refines ``starts`` and the ``n_restarts`` best by projected Adam.
+    """Sweeps ``candidates``, then refines the ``n_restarts`` best by projected Adam.
 
     Only the dimensions where ``free`` is 1 move (one-hot blocks stay put);
     each step is clipped back into the unit cube, and each start keeps the best
@@ -108,7 +107,7 @@ def maximise(
         v = value(x)
         return jnp.where(v > best_v, x, best_x), jnp.maximum(v, best_v)
 
-    xs, vs = jax.vmap(refine)(jnp.concatenate([candidates[top], starts]))
+    xs, vs = jax.vmap(refine)(candidates[top])
     vs = jnp.where(jnp.isfinite(vs), vs, -jnp.inf)
     order = jnp.argsort(-vs)
     return xs[order], vs[order], sweep

@@ -6,6 +6,8 @@ integer is a relaxed real that ``from_unit`` rounds). A ``Categorical`` with
 ``c`` choices takes ``c`` one-hot dimensions; a point maps back to the choice
 with the largest coordinate. One-hot keeps the GP a plain Matern kernel with a
 lengthscale per dimension, so the optimiser sees one kernel for every space.
+
+Scores map to the GP's targets by ``targets``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+from scipy import stats
 
 from hpfw.search.space import Categorical, Distribution, Int
 
@@ -123,3 +126,24 @@ class Encoder:
     def key(self, params: Mapping[str, Any]) -> tuple[str, ...]:
         """A hashable identity for a set of params (tells apart 1 and True, 1 and 1.0)."""
         return tuple(f"{type(params[n]).__name__}:{params[n]!r}" for n in self.space)
+
+
+def targets(scores: np.ndarray, warp: bool = True) -> np.ndarray:
+    """Standardised scores, first warped by a Yeo-Johnson power transform if ``warp``.
+
+    The warp (fitted by maximum likelihood, as in HEBO) tames heavy tails, such
+    as a few huge values far from the optimum, that a stationary GP fits badly;
+    it is monotone, so the minimiser is unchanged.
+    """
+    y = _standardise(scores)
+    if warp and len(y) >= 3 and y.std() > 0:
+        with np.errstate(all="ignore"):
+            warped, _ = stats.yeojohnson(y)
+        if np.all(np.isfinite(warped)) and warped.std() > 0:
+            y = _standardise(warped)
+    return y
+
+
+def _standardise(y: np.ndarray) -> np.ndarray:
+    spread = y.std()
+    return (y - y.mean()) / (spread if spread > 0 else 1.0)

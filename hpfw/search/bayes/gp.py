@@ -48,30 +48,13 @@ class Layout(NamedTuple):
     """What the model knows of the encoded space, fixed for a strategy's lifetime."""
 
     cont: jax.Array  # 1.0 for a continuous dimension, 0.0 for an integer or one-hot one
-    ls_mu: jax.Array  # the lengthscale prior's mu (``lengthscale_prior_mu``)
-    log_ls_max: jax.Array  # an upper bound for each log lengthscale
-    ls_mix: jax.Array  # weights of the log-normal prior and of Optuna's (experiment)
-    ls_centre: jax.Array  # log of the centre of the Optuna-shaped prior
+    log_ls_centre: jax.Array  # log of the lengthscale prior's centre (``ls_prior_nlp``)
 
 
-def layout(
-    cont: np.ndarray,
-    log_ls_max: np.ndarray | None = None,
-    ls_mix: tuple[float, float] = (1.0, 0.0),
-    ls_centre: float = 0.0,
-) -> Layout:
+def layout(cont: np.ndarray, ls_centre: float = 1.0) -> Layout:
     """The ``Layout`` of an encoded space with continuous dimensions ``cont``."""
-    dim = len(cont)
-    if log_ls_max is None:
-        log_ls_max = np.full(dim, LOG_LS_BOUNDS[1])
     f64 = jnp.float64
-    return Layout(
-        jnp.asarray(cont, f64),
-        jnp.asarray(lengthscale_prior_mu(dim), f64),
-        jnp.asarray(log_ls_max, f64),
-        jnp.asarray(ls_mix, f64),
-        jnp.asarray(ls_centre, f64),
-    )
+    return Layout(jnp.asarray(cont, f64), jnp.asarray(math.log(ls_centre), f64))
 
 
 class Posterior(NamedTuple):
@@ -152,6 +135,20 @@ def _lognormal_nlp(value_log: jax.Array, mu: float, sigma: float) -> jax.Array:
     return jnp.sum((value_log - mu) ** 2 / (2.0 * sigma**2) + value_log)
 
 
+def ls_prior_nlp(log_ls: jax.Array, log_centre: jax.Array) -> jax.Array:
+    """-log prior of the lengthscales: ``0.1 (l/c)^2 + 0.1 (c/l)^2`` each, centre ``c``.
+
+    Optuna's GPSampler prior (on the inverse squared lengthscale ``t``:
+    ``-(0.1 / t + 0.1 t)``), with its centre ``c`` scaled with the dimension by
+    the caller. Its tails are steep on both sides, where the log-normal prior
+    of Hvarfner et al. let a fit on a rugged function (Hartmann-6, Levy) pick
+    very long lengthscales, a smooth model that then never left a local
+    optimum (docs/benchmarks.md).
+    """
+    v = 2.0 * (log_ls - log_centre)
+    return jnp.sum(0.1 * jnp.exp(v) + 0.1 * jnp.exp(-v))
+
+
 def neg_log_posterior(
     hyper: Hyper, x: jax.Array, y: jax.Array, mask: jax.Array, space: Layout
 ) -> jax.Array:
@@ -160,10 +157,8 @@ def neg_log_posterior(
     a = solve_triangular(chol, resid, lower=True)
     n = jnp.sum(mask)
     nll = 0.5 * jnp.dot(a, a) + jnp.sum(jnp.log(jnp.diag(chol))) + 0.5 * n * math.log(2 * math.pi)
-    v = 2.0 * (hyper.log_ls - space.ls_centre)
     prior = (
-        space.ls_mix[0] * _lognormal_nlp(hyper.log_ls, space.ls_mu, math.sqrt(3.0))
-        + space.ls_mix[1] * jnp.sum(0.1 * jnp.exp(v) + 0.1 * jnp.exp(-v))
+        ls_prior_nlp(hyper.log_ls, space.log_ls_centre)
         + _lognormal_nlp(hyper.log_noise, -4.0, 1.0)  # BoTorch's noise prior
         + _lognormal_nlp(hyper.log_scale, 0.0, 1.0)
         + 0.5 * hyper.mean**2  # N(0, 1): the data are standardised
@@ -171,10 +166,10 @@ def neg_log_posterior(
     return nll + prior
 
 
-def _clip(hyper: Hyper, log_ls_max: jax.Array) -> Hyper:
+def _clip(hyper: Hyper) -> Hyper:
     return Hyper(
         mean=jnp.clip(hyper.mean, *MEAN_BOUNDS),
-        log_ls=jnp.clip(hyper.log_ls, LOG_LS_BOUNDS[0], log_ls_max),
+        log_ls=jnp.clip(hyper.log_ls, *LOG_LS_BOUNDS),
         log_scale=jnp.clip(hyper.log_scale, *LOG_SCALE_BOUNDS),
         log_noise=jnp.clip(hyper.log_noise, *LOG_NOISE_BOUNDS),
     )
@@ -203,7 +198,7 @@ def fit(
         return jnp.where(better, loss, best_loss), best
 
     def run(start: Hyper) -> tuple[Hyper, jax.Array]:
-        start = _clip(start, space.log_ls_max)
+        start = _clip(start)
 
         def step(_, carry):
             hyper, state, best_loss, best = carry
@@ -211,12 +206,7 @@ def fit(
             # Keep the best point seen: Adam does not decrease the loss monotonically.
             best_loss, best = keep_better(loss, hyper, best_loss, best)
             updates, state = opt.update(grad, state, hyper)
-            return (
-                _clip(optax.apply_updates(hyper, updates), space.log_ls_max),
-                state,
-                best_loss,
-                best,
-            )
+            return _clip(optax.apply_updates(hyper, updates)), state, best_loss, best
 
         init = (start, opt.init(start), jnp.asarray(jnp.inf, dtype=x.dtype), start)
         hyper, _, best_loss, best = jax.lax.fori_loop(0, steps, step, init)

@@ -23,6 +23,10 @@ from hpfw.search.bayes.encoding import Encoder
 LOCAL_SIGMA = (0.005, 0.2)  # steps of local candidates, as fractions of the range
 PERTURBED_DIMS = 20  # local candidates move about this many coordinates (TuRBO's choice)
 SEARCH_ROUNDS = 3  # rounds of discrete local search
+# A proposal within POLISH_RADIUS of the incumbent (every continuous coordinate, on
+# the unit cube) with its discrete values merely polishes it; a neighbour counts as
+# tried when some trial had its discrete values within TRIED_RADIUS of the incumbent.
+POLISH_RADIUS, TRIED_RADIUS = 0.15, 0.1
 
 
 def candidates(
@@ -102,14 +106,11 @@ def untested_neighbours(
     incumbent: np.ndarray,
     tried: np.ndarray,
     point: np.ndarray,
-    tol: float,
-    local: float | None = None,
-    integers: bool = True,
 ) -> list[np.ndarray]:
-    """The incumbent's discrete neighbours never tried near its continuous values.
+    """The incumbent's other categorical choices never tried near its continuous values.
 
     Only when ``point`` (the model's proposal) merely polishes the incumbent: the
-    same discrete values, every continuous coordinate within ``tol``. Then one
+    same discrete values, every continuous coordinate within ``POLISH_RADIUS``. Then one
     trial at an untested neighbour is worth more than a polish: the GP has not
     seen that discrete value where the rest is good, and its guess there comes
     from trials elsewhere (docs/bayes.md, "Discrete local optima").
@@ -117,15 +118,17 @@ def untested_neighbours(
     cont = encoder.continuous > 0
     point = encoder.snap(point)
     if np.any(point[~cont] != incumbent[~cont]) or np.any(
-        np.abs(point[cont] - incumbent[cont]) > (tol if local is None else local)
+        np.abs(point[cont] - incumbent[cont]) > POLISH_RADIUS
     ):
         return []
     out = []
-    for params in encoder.neighbours(encoder.decode(incumbent), integers):
+    # Integers +-1 are left to the model: checking them too cost more trials than it
+    # saved on the mixed benchmark problems (docs/benchmarks.md).
+    for params in encoder.neighbours(encoder.decode(incumbent), integers=False):
         x = encoder.encode(params)
         x[cont] = incumbent[cont]
         same = np.all(tried[:, ~cont] == x[~cont], axis=1)
-        near = np.all(np.abs(tried[:, cont] - x[cont]) <= tol, axis=1)
+        near = np.all(np.abs(tried[:, cont] - x[cont]) <= TRIED_RADIUS, axis=1)
         if not np.any(same & near):
             out.append(x)
     return out

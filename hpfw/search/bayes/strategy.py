@@ -8,19 +8,17 @@ from collections.abc import Mapping, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
-from scipy import stats
 from scipy.stats import qmc
 
 from hpfw.errors import HpfwError
 from hpfw.search.bayes import gp, proposal
 from hpfw.search.bayes.acquisition import maximise, score
-from hpfw.search.bayes.encoding import Encoder
-from hpfw.search.space import Categorical, Distribution
+from hpfw.search.bayes.encoding import Encoder, targets
+from hpfw.search.space import Distribution
 from hpfw.search.strategy import Strategy, Trial, TrialState
 
 BATCH_STRATEGIES = ("believer", "liar")
 BEST_BY = ("observed", "posterior")
-INCUMBENTS = ("observed", "mean")
 # A full fit: 4 starts side by side (the last fit, the prior mode, 2 random), many
 # steps. Up to SMALL_BUCKET rows a fit step costs well under a millisecond, so every
 # ask with new results makes a full fit. Beyond, a step (a Cholesky and its
@@ -32,11 +30,12 @@ INCUMBENTS = ("observed", "mean")
 # Padding does not change the MAP problem, so a new bucket needs no fresh fit.
 FULL_FIT_STARTS, FULL_FIT_STEPS = 4, 150
 WARM_FIT_STEPS = 4
-AMORTISED_STEPS = 40
 SMALL_BUCKET = 64
 REFINE_STEPS = 40  # projected Adam steps per refined candidate
 LOCAL_FRACTION = 4  # 1/4 of the sweep's candidates are perturbations of the best points
 TOP_POINTS = 5
+# The lengthscale prior's centre, as a fraction of the unit cube's diagonal (gp.py).
+LS_CENTRE = 0.4
 
 
 def bucket(n: int) -> int:
@@ -74,9 +73,11 @@ class BayesStrategy(Strategy):
        believer) or the worst observed score (``"liar"``, a pessimistic
        constant liar that pushes a batch further apart);
     3. sweeping ``n_candidates`` Sobol points plus perturbations of the best
-       trials with log EI, refining the best of them and the best trials by
-       projected gradient ascent, then a local search over discrete changes
-       (``proposal.py``), and taking the best point whose typed params are new.
+       trials with log EI, refining the best of them by projected gradient
+       ascent, then a local search over discrete changes (``proposal.py``), and
+       taking the best point whose typed params are new; when that point only
+       polishes the best trial, an untried categorical choice at the best
+       trial's continuous values goes first.
 
     ``best_by="posterior"`` makes ``best`` the completed trial with the lowest
     posterior mean rather than the lowest observed value: with a noisy
@@ -98,18 +99,6 @@ class BayesStrategy(Strategy):
         batch_strategy: str = "believer",
         warp: bool = True,
         best_by: str = "observed",
-        incumbent: str = "observed",
-        categorical_ls_max: float | None = None,
-        local_starts: int = 0,
-        discrete_rounds: int = 0,
-        kernel: str = "single",
-        ls_cap: float | None = None,
-        neighbour_check: float | None = None,
-        neighbour_local: float | None = None,
-        fit_policy: str = "full",
-        neighbour_integers: bool = True,
-        ls_prior: str = "hvarfner",
-        ls_centre: float = 0.0,
     ) -> None:
         super().__init__(space, direction=direction, seed=seed)
         if n_initial is None:
@@ -124,7 +113,6 @@ class BayesStrategy(Strategy):
         for name, value, allowed in (
             ("batch_strategy", batch_strategy, BATCH_STRATEGIES),
             ("best_by", best_by, BEST_BY),
-            ("incumbent", incumbent, INCUMBENTS),
         ):
             if value not in allowed:
                 raise HpfwError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
@@ -134,27 +122,11 @@ class BayesStrategy(Strategy):
         self.batch_strategy = batch_strategy
         self.warp = warp
         self.best_by = best_by
-        self.incumbent = incumbent
-        self.local_starts = local_starts
-        self.discrete_rounds = discrete_rounds
-        self.neighbour_check = neighbour_check
-        self.neighbour_local = neighbour_local
-        self.fit_policy = fit_policy
-        self.neighbour_integers = neighbour_integers
-        self._ls_mix = {"hvarfner": (1.0, 0.0), "optuna": (0.0, 1.0)}[ls_prior]
         self.encoder = Encoder(self.space)
-        self._ls_centre = math.log(ls_centre * math.sqrt(self.encoder.width)) if ls_centre else 0.0
         cont = self.encoder.continuous
         # The mixed kernel needs both kinds of dimension; otherwise it is one Matern.
-        self._mixed = kernel == "mixed" and 0 < cont.sum() < len(cont)
-        self._cont = cont
-        self._log_ls_max = np.full(self.encoder.width, gp.LOG_LS_BOUNDS[1])
-        if ls_cap is not None:
-            self._log_ls_max[:] = math.log(ls_cap * math.sqrt(self.encoder.width))
-        if categorical_ls_max is not None:
-            for name, dist in self.space.items():
-                if isinstance(dist, Categorical):
-                    self._log_ls_max[self.encoder.slices[name]] = math.log(categorical_ls_max)
+        self._mixed = 0 < cont.sum() < len(cont)
+        self._layout_args = (cont, LS_CENTRE * math.sqrt(self.encoder.width))
         self._root = seed if seed is not None else np.random.SeedSequence().entropy
         self._sobol = qmc.Sobol(d=len(self.space), scramble=True, seed=self._root)
         self._initial = np.empty((0, len(self.space)))
@@ -249,7 +221,7 @@ class BayesStrategy(Strategy):
         if self._targets_of is None or self._targets_of[0] != ids:
             # The warp's fit is a few ms: the asks of one batch share it.
             scores = np.array([self.score(t.value) for t in complete])
-            self._targets_of = (ids, self._targets(scores))
+            self._targets_of = (ids, targets(scores, self.warp))
         y_complete = self._targets_of[1]
         rows = [self._x[t.id] for t in complete + failed] + pending
         size = bucket(len(rows))
@@ -282,7 +254,6 @@ class BayesStrategy(Strategy):
         rng = np.random.default_rng([self._root, self._next_id])
         n_local = max(self.n_candidates // LOCAL_FRACTION, 1)
         candidates = proposal.candidates(self.encoder, rng, self.n_candidates, n_local, tops)
-        starts = x[order[np.arange(self.local_starts) % len(order)]]
 
         with jax.enable_x64(True):
             x_j, y_j = jnp.asarray(x), jnp.asarray(y)
@@ -300,16 +271,12 @@ class BayesStrategy(Strategy):
             # A fantasy counts as an observation, so the incumbent includes it: a
             # believed low value makes its neighbourhood no longer an improvement.
             rows = (index < len(complete)) | (mask_pending > 0)
-            if self.incumbent == "mean":
-                best = float(np.min(np.asarray(gp.mean_at(post, x_j))[rows]))
-            else:
-                best = float(np.min(np.asarray(fantasy)[rows]))
+            best = float(np.min(np.asarray(fantasy)[rows]))
             best_j = jnp.asarray(best)
             xs, values, sweep = maximise(
                 post,
                 best_j,
                 jnp.asarray(candidates),
-                jnp.asarray(starts.reshape(-1, self.encoder.width)),
                 jnp.asarray(self.encoder.free),
                 n_restarts=self.n_restarts,
                 steps=REFINE_STEPS,
@@ -322,25 +289,16 @@ class BayesStrategy(Strategy):
                 return np.asarray(score(post, jnp.asarray(padded), best_j))[: len(points)]
 
             keep = np.isfinite(values)
-            if self.discrete_rounds:
-                xs, values = proposal.discrete_search(
-                    self.encoder, acquisition, xs[keep], self.discrete_rounds
-                )
+            if keep.any():
+                xs, values = proposal.discrete_search(self.encoder, acquisition, xs[keep])
                 keep = np.isfinite(values)
             # The best refined point whose typed params are new, else the best new candidate.
             ranked = [xs[k] for k in np.argsort(-values, kind="stable") if keep[k]]
             ranked += [candidates[k] for k in np.argsort(-sweep, kind="stable")]
             point = next((p for p in ranked if self._new(p)), None)
-            if point is not None and self.neighbour_check is not None:
-                untested = proposal.untested_neighbours(
-                    self.encoder,
-                    x[order[0]],
-                    x[: n_real + len(pending)],
-                    point,
-                    self.neighbour_check,
-                    self.neighbour_local,
-                    self.neighbour_integers,
-                )
+            if point is not None:
+                tried = x[: n_real + len(pending)]
+                untested = proposal.untested_neighbours(self.encoder, x[order[0]], tried, point)
                 untested = [p for p in untested if self._new(p)]
                 if untested:
                     point = untested[int(np.argmax(acquisition(np.array(untested))))]
@@ -349,30 +307,13 @@ class BayesStrategy(Strategy):
     def _new(self, point: np.ndarray) -> bool:
         return self.encoder.key(self.encoder.decode(point)) not in self._keys
 
-    def _targets(self, scores: np.ndarray) -> np.ndarray:
-        """Standardised scores, first warped by a Yeo-Johnson power transform if ``warp``.
-
-        The warp (fitted by maximum likelihood, as in HEBO) tames heavy tails, such
-        as a few huge values far from the optimum, that a stationary GP fits badly;
-        it is monotone, so the minimiser is unchanged.
-        """
-        y = _standardise(scores)
-        if self.warp and len(y) >= 3 and y.std() > 0:
-            with np.errstate(all="ignore"):
-                warped, _ = stats.yeojohnson(y)
-            if np.all(np.isfinite(warped)) and warped.std() > 0:
-                y = _standardise(warped)
-        return y
-
     def _fit(self, ids: tuple[int, ...], x: jax.Array, y: jax.Array, mask: jax.Array) -> gp.Hyper:
         """MAP hyperparameters, refitted only when the completed trials changed."""
         if self._hyper is not None and self._fitted_on == ids:
             return self._hyper
         dim = self.encoder.width
-        if self._hyper is None or (len(x) <= SMALL_BUCKET and self.fit_policy == "full"):
+        if self._hyper is None or len(x) <= SMALL_BUCKET:
             starts, steps = self._full_fit_starts(dim, len(ids)), FULL_FIT_STEPS
-        elif len(x) <= SMALL_BUCKET:
-            starts, steps = self._full_fit_starts(dim, len(ids))[::3], AMORTISED_STEPS
         else:
             starts, steps = [self._hyper], WARM_FIT_STEPS
         stacked = jax.tree.map(lambda *a: jnp.stack([jnp.asarray(v) for v in a]), *starts)
@@ -383,7 +324,7 @@ class BayesStrategy(Strategy):
 
     def _layout(self) -> gp.Layout:
         """The model's ``Layout`` (built inside ``jax.enable_x64``, so in float64)."""
-        return gp.layout(self._cont, self._log_ls_max, self._ls_mix, self._ls_centre)
+        return gp.layout(*self._layout_args)
 
     def _full_fit_starts(self, dim: int, n_complete: int) -> list[gp.Hyper]:
         """The last fit (if any), the prior mode and random lengthscale draws around it."""
@@ -394,8 +335,3 @@ class BayesStrategy(Strategy):
             for _ in range(FULL_FIT_STARTS - 2)
         ]
         return [self._hyper if self._hyper is not None else mode, mode, *draws]
-
-
-def _standardise(y: np.ndarray) -> np.ndarray:
-    spread = y.std()
-    return (y - y.mean()) / (spread if spread > 0 else 1.0)
