@@ -304,11 +304,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--timing-only", action="store_true", help="only the ask timing")
     parser.add_argument("--timing-repeats", type=int, default=3)
     parser.add_argument("--summarise", type=Path, nargs="+", help="summarise these files only")
+    parser.add_argument("--rename", nargs="*", default=[], help="with --summarise: OLD=NEW label")
     args = parser.parse_args(argv)
 
     if args.summarise:
+        # With --summarise, --first-seed and --seeds select seeds only if given.
+        seeds = range(args.first_seed, args.first_seed + args.seeds)
+        explicit = {a.split("=")[0] for a in (argv if argv is not None else sys.argv[1:])}
+        renamed = dict(item.split("=", 1) for item in args.rename)
         records = [
             json.loads(line) for path in args.summarise for line in path.read_text().splitlines()
+        ]
+        records = [
+            {**r, "method": renamed.get(r["method"], r["method"])}
+            for r in records
+            if r["seed"] in seeds or not {"--seeds", "--first-seed"} & explicit
         ]
         print(summarise(records))
         return

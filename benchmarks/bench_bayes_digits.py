@@ -45,14 +45,9 @@ REPEAT_SEED = 10_000  # seeds of the re-evaluations, apart from every trial's
 
 
 def trainer() -> Callable[[Any], dict[str, Any]]:
-    """hpfw's ``train_and_evaluate``: the one place that knows where the trainer lives.
+    """hpfw's ``train_and_evaluate``: one run of a composed config, as a Hydra job runs it."""
+    from hpfw.trainer.run import train_and_evaluate
 
-    (It may move from ``hpfw.run`` to the ``hpfw.trainer`` package.)
-    """
-    try:
-        from hpfw.run import train_and_evaluate
-    except ImportError:
-        from hpfw.trainer import train_and_evaluate  # type: ignore[no-redef]
     return train_and_evaluate
 
 

@@ -72,6 +72,24 @@ def test_gp_interpolates_noise_free_data_and_is_sure_at_observations() -> None:
     assert var[:-1].max() < var_between.min()
 
 
+def test_the_default_lengthscale_prior_holds_the_fit_shorter() -> None:
+    # On a straight line a MAP fit wants ever longer lengthscales. The default prior's
+    # steep upper tail holds it shorter than the log-normal prior (ls_prior="hvarfner")
+    # does, so the model keeps more curvature to explore with on rugged functions.
+    x = np.linspace(0.0, 1.0, 12)
+    xp, yp, mask = np.full((16, 1), 0.5), np.zeros(16), (np.arange(16) < 12).astype(float)
+    xp[:12, 0], yp[:12] = x, (x - x.mean()) / x.std()
+    fitted = {}
+    with jax.enable_x64(True):
+        starts = jax.tree.map(lambda a: jnp.stack([a] * 2), gp.prior_mode(1))
+        args = (jnp.asarray(xp), jnp.asarray(yp), jnp.asarray(mask))
+        for log_normal in (False, True):
+            layout = gp.layout(np.ones(1), 0.4, log_normal)
+            hyper, _ = gp.fit(starts, *args, layout, jnp.asarray(300))
+            fitted[log_normal] = float(np.exp(hyper.log_ls[0]))
+    assert fitted[False] < 0.85 * fitted[True]
+
+
 def test_log_ei_matches_direct_ei_and_stays_finite_in_the_tail() -> None:
     z = np.linspace(-8.0, 6.0, 141)
     direct = np.log(stats.norm.pdf(z) + z * stats.norm.cdf(z))
@@ -359,6 +377,7 @@ def test_maximize_direction_finds_high_values() -> None:
         ("n_restarts", 1.5),
         ("batch_strategy", "kb"),
         ("best_by", "mean"),
+        ("ls_prior", "gamma"),
     ],
 )
 def test_bad_options_are_rejected(option: str, value) -> None:

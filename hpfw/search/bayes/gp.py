@@ -49,12 +49,17 @@ class Layout(NamedTuple):
 
     cont: jax.Array  # 1.0 for a continuous dimension, 0.0 for an integer or one-hot one
     log_ls_centre: jax.Array  # log of the lengthscale prior's centre (``ls_prior_nlp``)
+    log_normal: jax.Array  # 1.0: Hvarfner et al.'s log-normal lengthscale prior instead
 
 
-def layout(cont: np.ndarray, ls_centre: float = 1.0) -> Layout:
+def layout(cont: np.ndarray, ls_centre: float = 1.0, log_normal: bool = False) -> Layout:
     """The ``Layout`` of an encoded space with continuous dimensions ``cont``."""
     f64 = jnp.float64
-    return Layout(jnp.asarray(cont, f64), jnp.asarray(math.log(ls_centre), f64))
+    return Layout(
+        jnp.asarray(cont, f64),
+        jnp.asarray(math.log(ls_centre), f64),
+        jnp.asarray(float(log_normal), f64),
+    )
 
 
 class Posterior(NamedTuple):
@@ -135,18 +140,21 @@ def _lognormal_nlp(value_log: jax.Array, mu: float, sigma: float) -> jax.Array:
     return jnp.sum((value_log - mu) ** 2 / (2.0 * sigma**2) + value_log)
 
 
-def ls_prior_nlp(log_ls: jax.Array, log_centre: jax.Array) -> jax.Array:
+def ls_prior_nlp(log_ls: jax.Array, space: Layout) -> jax.Array:
     """-log prior of the lengthscales: ``0.1 (l/c)^2 + 0.1 (c/l)^2`` each, centre ``c``.
 
     Optuna's GPSampler prior (on the inverse squared lengthscale ``t``:
     ``-(0.1 / t + 0.1 t)``), with its centre ``c`` scaled with the dimension by
     the caller. Its tails are steep on both sides, where the log-normal prior
-    of Hvarfner et al. let a fit on a rugged function (Hartmann-6, Levy) pick
-    very long lengthscales, a smooth model that then never left a local
-    optimum (docs/benchmarks.md).
+    of Hvarfner et al. (``space.log_normal``, the ``ls_prior="hvarfner"``
+    option) let a fit on a rugged function (Hartmann-6, Levy) pick very long
+    lengthscales, a smooth model that then never left a local optimum; that
+    one did better on Rastrigin and Schaffer (docs/benchmarks.md).
     """
-    v = 2.0 * (log_ls - log_centre)
-    return jnp.sum(0.1 * jnp.exp(v) + 0.1 * jnp.exp(-v))
+    v = 2.0 * (log_ls - space.log_ls_centre)
+    optuna = jnp.sum(0.1 * jnp.exp(v) + 0.1 * jnp.exp(-v))
+    log_normal = _lognormal_nlp(log_ls, lengthscale_prior_mu(log_ls.shape[-1]), math.sqrt(3.0))
+    return jnp.where(space.log_normal > 0, log_normal, optuna)
 
 
 def neg_log_posterior(
@@ -158,7 +166,7 @@ def neg_log_posterior(
     n = jnp.sum(mask)
     nll = 0.5 * jnp.dot(a, a) + jnp.sum(jnp.log(jnp.diag(chol))) + 0.5 * n * math.log(2 * math.pi)
     prior = (
-        ls_prior_nlp(hyper.log_ls, space.log_ls_centre)
+        ls_prior_nlp(hyper.log_ls, space)
         + _lognormal_nlp(hyper.log_noise, -4.0, 1.0)  # BoTorch's noise prior
         + _lognormal_nlp(hyper.log_scale, 0.0, 1.0)
         + 0.5 * hyper.mean**2  # N(0, 1): the data are standardised

@@ -19,6 +19,7 @@ from hpfw.search.strategy import Strategy, Trial, TrialState
 
 BATCH_STRATEGIES = ("believer", "liar")
 BEST_BY = ("observed", "posterior")
+LS_PRIORS = ("optuna", "hvarfner")
 # A full fit: 4 starts side by side (the last fit, the prior mode, 2 random), many
 # steps. Up to SMALL_BUCKET rows a fit step costs well under a millisecond, so every
 # ask with new results makes a full fit. Beyond, a step (a Cholesky and its
@@ -99,6 +100,7 @@ class BayesStrategy(Strategy):
         batch_strategy: str = "believer",
         warp: bool = True,
         best_by: str = "observed",
+        ls_prior: str = "optuna",
     ) -> None:
         super().__init__(space, direction=direction, seed=seed)
         if n_initial is None:
@@ -113,6 +115,7 @@ class BayesStrategy(Strategy):
         for name, value, allowed in (
             ("batch_strategy", batch_strategy, BATCH_STRATEGIES),
             ("best_by", best_by, BEST_BY),
+            ("ls_prior", ls_prior, LS_PRIORS),
         ):
             if value not in allowed:
                 raise HpfwError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
@@ -126,7 +129,8 @@ class BayesStrategy(Strategy):
         cont = self.encoder.continuous
         # The mixed kernel needs both kinds of dimension; otherwise it is one Matern.
         self._mixed = 0 < cont.sum() < len(cont)
-        self._layout_args = (cont, LS_CENTRE * math.sqrt(self.encoder.width))
+        centre = LS_CENTRE * math.sqrt(self.encoder.width)
+        self._layout_args = (cont, centre, ls_prior == "hvarfner")
         self._root = seed if seed is not None else np.random.SeedSequence().entropy
         self._sobol = qmc.Sobol(d=len(self.space), scramble=True, seed=self._root)
         self._initial = np.empty((0, len(self.space)))
