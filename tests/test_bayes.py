@@ -208,12 +208,11 @@ def app_objective(p: dict) -> float:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [0, 2])
-def test_a_wrong_discrete_value_at_the_incumbent_is_escaped(seed: int) -> None:
-    # Before the discrete local search these seeds ended their 30 trials on kind = "c" or
-    # n = 4 (regret 1) with x and lr tuned: the GP judged the other values from early
-    # trials at poor settings and never retried them at the incumbent.
-    trials = sweep(BayesStrategy(APP, seed=seed), app_objective, 30)
+def test_a_wrong_discrete_value_at_the_incumbent_is_escaped() -> None:
+    # Before the discrete local search this seed ended its 30 trials on a wrong kind or
+    # n (regret 1) with x and lr tuned: the GP judged the other values from early trials
+    # at poor settings and never retried them at the incumbent (4 of 10 seeds did).
+    trials = sweep(BayesStrategy(APP, seed=2), app_objective, 30)
     best = min(trials, key=lambda t: t.value)
     assert (best.params["n"], best.params["kind"]) == (3, "a")
     assert best.value < 0.01
@@ -237,18 +236,16 @@ def test_best_by_posterior_passes_over_a_lucky_noisy_value() -> None:
 
 def test_the_gp_learns_the_noise_level() -> None:
     rng = np.random.default_rng(1)
-    x = rng.random((60, 2))
+    x = rng.random((32, 2))
     f = np.sin(3 * x[:, 0]) + np.cos(2 * x[:, 1])
     learnt = {}
     for noise in (0.0, 0.2):
         y = f + rng.normal(0.0, noise, len(f)) if noise else f
-        mask = np.ones(64)
-        mask[60:] = 0.0
-        xp, yp = np.full((64, 2), 0.5), np.zeros(64)
-        xp[:60], yp[:60] = x, (y - y.mean()) / y.std()
+        yp = (y - y.mean()) / y.std()
         with jax.enable_x64(True):
-            starts = jax.tree.map(lambda a: jnp.stack([a] * 2), gp.prior_mode(2))
-            args = (jnp.asarray(xp), jnp.asarray(yp), jnp.asarray(mask))
+            # 4 starts on 32 rows in 2-D, as the strategy fits Branin: one compiled program.
+            starts = jax.tree.map(lambda a: jnp.stack([a] * 4), gp.prior_mode(2))
+            args = (jnp.asarray(x), jnp.asarray(yp), jnp.ones(32))
             hyper, _ = gp.fit(starts, *args, gp.layout(np.ones(2)), jnp.asarray(300))
         # The noise variance in standardised units, against the truth.
         learnt[noise] = float(np.exp(hyper.log_noise)) * y.std() ** 2
@@ -256,14 +253,13 @@ def test_the_gp_learns_the_noise_level() -> None:
     assert learnt[0.0] < 0.01 * learnt[0.2]
 
 
-@pytest.mark.slow
 def test_ask_q_gives_q_distinct_model_points() -> None:
-    space = {f"x{i}": Float(0.0, 1.0) for i in range(6)}
-    strategy = BayesStrategy(space, seed=0)
-    sweep(strategy, lambda p: sum((v - 0.3) ** 2 for v in p.values()), 20)
-    batch = strategy.ask(32)
+    # Branin, as other tests here, so the compiled programs are shared.
+    strategy = BayesStrategy(BRANIN, seed=0, n_initial=5)
+    sweep(strategy, _branin, 8)
+    batch = strategy.ask(24)
     keys = {tuple(t.params.values()) for t in batch}
-    assert len(batch) == 32 and len(keys) == 32
+    assert len(batch) == 24 and len(keys) == 24
     assert all(t.info["source"] == "gp" for t in batch)
 
 
