@@ -6,8 +6,14 @@ is the same trials on the cached single-trial program (on a CPU, one per core
 side by side in threads, as the batched launcher runs them). The
 float32 matmul peak is measured in the same run on the same device.
 
+With ``--mixed`` every trial also draws its architecture and training
+structure (hidden units 64-512, 1-4 layers, batch size 32/64/128, 10/20/30
+epochs, sgd/adam/adamw) inside one envelope, as hpfw's sweeper passes it, so a
+group spans architectures (docs/structural.md); ``--epochs`` is then unused.
+
     python benchmarks/bench_groups.py                         # CPU: groups 1, 8, 32, 128
     python benchmarks/bench_groups.py --sizes 1,64,1024 --epochs 20 --json out.json
+    python benchmarks/bench_groups.py --mixed --sizes 1024    # mixed architectures
 """
 
 from __future__ import annotations
@@ -31,8 +37,27 @@ from hpfw.trainer.groups import train_many
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_trainer import matmul_peak
 
+MIXED = {
+    "model.hidden_dim": (64, 128, 256, 512),
+    "model.num_layers": (1, 2, 3, 4),
+    "trainer.batch_size": (32, 64, 128),
+    "trainer.epochs": (10, 20, 30),
+    "optimizer": ("sgd", "adam", "adamw"),
+}
 
-def configs(n: int, epochs: int, overrides: Sequence[str]) -> list[Any]:
+
+def mixed(rng: np.random.Generator, n: int) -> list[str]:
+    """One trial's structure, drawn from MIXED, and the envelope of all of MIXED."""
+    envelope = (
+        "trainer.envelope={hidden_dim:[64,128,256,512],num_layers:[1,2,3,4],"
+        f"batch_size:[32,64,128],epochs:[10,20,30],optimizer:[sgd,adam,adamw],trials:{n}}}"
+    )
+    return [f"{key}={values[rng.integers(len(values))]}" for key, values in MIXED.items()] + [
+        envelope
+    ]
+
+
+def configs(n: int, epochs: int, overrides: Sequence[str], structural: bool = False) -> list[Any]:
     register_configs()
     rng = np.random.default_rng(n)
     with initialize_config_dir(str(config_dir()), version_base="1.3"):
@@ -45,6 +70,7 @@ def configs(n: int, epochs: int, overrides: Sequence[str]) -> list[Any]:
                     f"optimizer.lr={10 ** rng.uniform(-3.5, -1.5):.6g}",
                     f"regularization.dropout={rng.uniform(0, 0.4):.4f}",
                     f"trainer.seed={i}",
+                    *(mixed(rng, n) if structural else []),
                     *overrides,
                 ],
             )
@@ -52,8 +78,10 @@ def configs(n: int, epochs: int, overrides: Sequence[str]) -> list[Any]:
         ]
 
 
-def measure(n: int, epochs: int, mode: str, overrides: Sequence[str]) -> dict[str, Any]:
-    cfgs = configs(n, epochs, overrides)
+def measure(
+    n: int, epochs: int, mode: str, overrides: Sequence[str], structural: bool = False
+) -> dict[str, Any]:
+    cfgs = configs(n, epochs, overrides, structural)
     start = time.perf_counter()
     first = train_many(cfgs, mode=mode)  # compiles
     cold = time.perf_counter() - start
@@ -74,6 +102,7 @@ def measure(n: int, epochs: int, mode: str, overrides: Sequence[str]) -> dict[st
         "flops_per_second": flops / warm,
         "best_val_accuracy": max(r["val_accuracy"] for r in results),
         "compile_s": sum(r["compile_seconds"] for r in first),
+        "programs": len({r["program"] for r in results}),
     }
 
 
@@ -82,6 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sizes", default="1,8,32,128")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--sequential", action="store_true", help="also time one-by-one runs")
+    parser.add_argument("--mixed", action="store_true", help="mixed architectures (envelope)")
     parser.add_argument("--json", help="write the results here")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for every trial")
     args = parser.parse_args(argv)
@@ -100,13 +130,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         for mode in modes:
             if mode == "sequential" and n > 32:
                 continue  # one by one is linear: larger groups add no information
-            row = measure(n, args.epochs, mode, args.overrides)
+            row = measure(n, args.epochs, mode, args.overrides, args.mixed)
             row["percent_of_peak"] = 100 * row["flops_per_second"] / peak["flops_per_second"]
             rows.append(row)
             print(
                 f"{n:>7} {mode:>10} {row['seconds']:>8.2f} {row['trials_per_second']:>9.2f} "
                 f"{row['trials_per_minute']:>11.0f} {row['flops_per_second'] / 1e9:>9.1f} "
-                f"{row['percent_of_peak']:>6.1f}% {row['best_val_accuracy']:>8.4f}",
+                f"{row['percent_of_peak']:>6.1f}% {row['best_val_accuracy']:>8.4f}"
+                f"  programs {row['programs']}",
                 flush=True,
             )
     if args.json:

@@ -8,7 +8,7 @@ Hydra's own message. Range checks that a type cannot express live in
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -236,6 +236,29 @@ class TextConfig:
 
 
 @dataclass
+class EnvelopeConfig:
+    """The values of each structural key in a sweep, set by hpfw's sweeper (docs/structural.md).
+
+    A key left null is each trial's own value; all null: the run pads nothing.
+    """
+
+    num_layers: list[int] | None = None  # model.num_layers
+    hidden_dim: list[int] | None = None  # model.hidden_dim
+    num_conv_layers: list[int] | None = None  # model.num_conv_layers
+    channels: list[int] | None = None  # model.channels
+    d_model: list[int] | None = None  # model.d_model
+    num_heads: list[int] | None = None  # model.num_heads
+    mlp_dim: list[int] | None = None  # model.mlp_dim
+    batch_size: list[int] | None = None  # trainer.batch_size
+    epochs: list[int] | None = None  # trainer.epochs (the largest is the programs' horizon)
+    optimizer: list[str] | None = None  # optimiser families (optimizer.name)
+    trials: int | None = None  # trials in the sweep: weighs compiles against padding
+
+
+ENVELOPE_KEY = "trainer.envelope"
+
+
+@dataclass
 class TrainerConfig:
     epochs: int = 20
     batch_size: int = 32
@@ -245,6 +268,8 @@ class TrainerConfig:
     compilation_cache_dir: str | None = "~/.cache/hpfw/jax"  # null = off
     schedule_epochs: int | None = None  # learning-rate schedule horizon; null = epochs
     checkpoint_dir: str | None = None  # continue from / save the trainer state here
+    # Set by hpfw's sweeper; every field null (the default): pad nothing.
+    envelope: EnvelopeConfig = field(default_factory=EnvelopeConfig)
 
 
 # --- generation/ (task=lm) -------------------------------------------------

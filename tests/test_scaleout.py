@@ -24,7 +24,8 @@ from tests.helpers import (
     toy,
 )
 
-# Six random trials of hpfw's trainer, two per launched batch.
+# Six random trials of hpfw's trainer, two per launched batch; two widths, so every
+# launcher carries the envelope (trainer.envelope) and all trials share one program.
 SWEEP = (
     "-m",
     "hydra/sweeper=random",
@@ -35,6 +36,7 @@ SWEEP = (
     "trainer.batch_size=64",
     "optimizer.lr=tag(log,interval(1e-3,3e-2))",
     "regularization.dropout=interval(0,0.3)",
+    "model.hidden_dim=choice(32,64)",
 )
 LAUNCHERS = {
     "joblib": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],

@@ -20,7 +20,7 @@ from hpfw.lm.fidelity import next_token_distribution, total_variation
 from hpfw.lm.generate import sample
 from hpfw.trainer import device as devices
 from hpfw.trainer.programs import Program, ProgramCache
-from hpfw.trainer.spec import StaticSpec
+from hpfw.trainer.spec import STRUCTURE_NAMES, ProgramSpec, StaticSpec, as_structure
 from hpfw.trainer.trainer import Trainer
 
 MAX_SAMPLES = 16  # samples the program always draws; a run keeps generation.num_samples of them
@@ -38,7 +38,12 @@ def as_settings(values: dict[str, float | int]) -> Settings:
 
 
 def _fidelity(
-    trainer: Trainer, params: Any, x: jax.Array, truth: jax.Array, settings: Settings
+    trainer: Trainer,
+    params: Any,
+    x: jax.Array,
+    truth: jax.Array,
+    settings: Settings,
+    structure: dict[str, jax.Array],
 ) -> tuple[jax.Array, jax.Array]:
     """Mean TV over every position of ``x`` from the truth: the sampler's and the model's own."""
     n = x.shape[0]
@@ -47,7 +52,7 @@ def _fidelity(
     xs = jnp.pad(x, [(0, pad), (0, 0)]).reshape(n_chunks, chunk, -1)
     ps = jnp.pad(truth, [(0, pad), (0, 0), (0, 0)]).reshape(n_chunks, chunk, *truth.shape[1:])
     mask = (jnp.arange(n_chunks * chunk) < n).reshape(n_chunks, chunk)
-    no_dropout = {"dropout": jnp.float32(0.0)}
+    no_dropout = {**structure, "dropout": jnp.float32(0.0)}
 
     def one(totals: jax.Array, inputs: tuple[jax.Array, ...]) -> tuple[jax.Array, None]:
         xc, pc, mc = inputs
@@ -63,19 +68,31 @@ def _fidelity(
     return totals[0] / n, totals[1] / n
 
 
-def make_eval_fn(spec: StaticSpec, with_truth: bool) -> Any:
-    """``(params, settings, key, data) -> metrics``; ``data`` as in ``device_data``."""
-    trainer = Trainer(spec)
-    no_dropout = {"dropout": jnp.float32(0.0)}
+def make_eval_fn(program: ProgramSpec, with_truth: bool) -> Any:
+    """``(params, settings, key, data, structure) -> metrics``; ``data`` as in ``device_data``.
 
-    def evaluate(params: Any, settings: Settings, key: jax.Array, data: dict[str, jax.Array]):
+    ``structure`` holds the trial's structural values (``STRUCTURE_NAMES``), so
+    one program evaluates every model of its envelope (docs/structural.md).
+    """
+    trainer = Trainer(program)
+
+    def evaluate(
+        params: Any,
+        settings: Settings,
+        key: jax.Array,
+        data: dict[str, jax.Array],
+        structure: dict[str, jax.Array],
+    ):
+        no_dropout = {**structure, "dropout": jnp.float32(0.0)}
         out: dict[str, jax.Array] = {}
         for split in ("val", "test"):
-            loss, acc = trainer.evaluate(params, data[f"x_{split}"], data[f"y_{split}"])
-            out[f"{split}_loss"], out[f"{split}_accuracy"] = loss, acc
+            x, y = data[f"x_{split}"], data[f"y_{split}"]
+            out[f"{split}_loss"], out[f"{split}_accuracy"] = trainer.evaluate(
+                params, x, y, structure
+            )
         if with_truth:
             out["gen_tv"], out["model_tv"] = _fidelity(
-                trainer, params, data["x_val"], data["p_val"], settings
+                trainer, params, data["x_val"], data["p_val"], settings, structure
             )
         out["samples"] = sample(
             lambda tokens: trainer.logits(no_dropout, params, tokens, None),
@@ -111,23 +128,35 @@ def device_data(dataset: LMDataset, device: jax.Device) -> dict[str, jax.Array]:
     return _DEVICE_DATA[cache_key][1]
 
 
-# Keyed by (spec, device, whether the true source is known).
+# Keyed by (program spec, device, whether the true source is known).
 PROGRAMS: ProgramCache[Program] = ProgramCache()
+
+
+def eval_structure(spec: StaticSpec) -> dict[str, jax.Array]:
+    """The trial's structural values as the evaluation program's inputs."""
+    return as_structure(spec.structure())
 
 
 def compiled_eval(
     spec: StaticSpec, params: Any, data: dict[str, jax.Array], device: jax.Device
 ) -> Program:
-    """The evaluation program for ``spec`` on ``device``, compiled on first use."""
+    """The evaluation program for ``spec``'s program on ``device``, compiled on first use.
+
+    Called as ``run(params, settings, key, data, eval_structure(spec))``.
+    """
     with_truth = "p_val" in data
+    program = spec.program
 
     def compile_program() -> Program:
         settings = as_settings(dict.fromkeys(SETTING_NAMES, 1))
         key = jax.random.key(0)
-        settings, key = jax.device_put((settings, key), device)
+        structure = as_structure(dict.fromkeys(STRUCTURE_NAMES, 1))
+        settings, key, structure = jax.device_put((settings, key, structure), device)
         start = time.perf_counter()
-        lowered = jax.jit(make_eval_fn(spec, with_truth)).lower(params, settings, key, data)
+        lowered = jax.jit(make_eval_fn(program, with_truth)).lower(
+            params, settings, key, data, structure
+        )
         compiled = lowered.compile(devices.compiler_options(device))
         return Program(compiled, time.perf_counter() - start)
 
-    return PROGRAMS.get((spec, str(device), with_truth), compile_program)
+    return PROGRAMS.get((program, str(device), with_truth), compile_program)

@@ -28,6 +28,7 @@ from hpfw.trainer import device as devices
 from hpfw.trainer.metrics import write_run_metrics
 from hpfw.trainer.run import PreparedRun, prepare, train_prepared
 from hpfw.trainer.spec import StaticSpec
+from hpfw.trainer.state import fit_state
 from hpfw.trainer.trainer import abstract_state
 from hpfw.trainer.validate import check
 from hpfw.values import is_finite
@@ -115,6 +116,8 @@ def load_params(cfg: Any, run: PreparedRun) -> tuple[Any, Path]:
                 f"than model={cfg.model.name} here; use the settings of the run that saved it",
             )
         state = checkpoint.restore(path, abstract_state(run.spec))
+        if run.spec.program != run.spec.dedicated:  # an envelope's program: padded params
+            state = fit_state(state, abstract_state(run.spec.program))
         _PARAMS[cache_key] = jax.device_put(state["params"], run.device)
     return _PARAMS[cache_key], path
 
@@ -175,7 +178,8 @@ def run_lm(cfg: Any) -> dict[str, Any]:
     traced = jax.device_put(evaluate.as_settings(settings), run.device)
     key = jax.device_put(jax.random.key(int(cfg.generation.seed)), run.device)
     start = time.perf_counter()
-    out = jax.tree.map(np.asarray, program.run(params, traced, key, data))
+    structure = jax.device_put(evaluate.eval_structure(run.spec), run.device)
+    out = jax.tree.map(np.asarray, program.run(params, traced, key, data, structure))
     metrics["eval_seconds"] = time.perf_counter() - start
     if program.first_use():  # compiled for this run
         metrics["eval_compile_seconds"] = program.compile_seconds

@@ -7,9 +7,11 @@ from typing import Any
 from flax import nnx
 
 from hpfw.errors import ConfigError
+from hpfw.models import cnn, decoder, mlp, transformer
 from hpfw.models.cnn import CNN
 from hpfw.models.decoder import Decoder
 from hpfw.models.layers import ACTIVATIONS, activation, option
+from hpfw.models.masked import Ranges
 from hpfw.models.mlp import MLP
 from hpfw.models.transformer import Transformer
 
@@ -17,6 +19,7 @@ __all__ = [
     "CNN",
     "MLP",
     "MODEL_NAMES",
+    "STRUCTURAL",
     "Decoder",
     "Transformer",
     "build_model",
@@ -24,6 +27,14 @@ __all__ = [
 ]
 
 MODEL_NAMES = ("mlp", "cnn", "transformer", "decoder")
+# Each family's structural keys: sizes a program compiled for an envelope takes as
+# traced values (docs/structural.md); every other model key is part of the program.
+STRUCTURAL: dict[str, tuple[str, ...]] = {
+    "mlp": mlp.STRUCTURAL,
+    "cnn": cnn.STRUCTURAL,
+    "transformer": transformer.STRUCTURAL,
+    "decoder": decoder.STRUCTURAL,
+}
 TOKENS = ("rows", "patches")
 
 
@@ -122,58 +133,55 @@ def validate_model(cfg: Any, input_shape: tuple[int, ...]) -> None:
 
 
 def build_model(
-    cfg: Any, *, input_shape: tuple[int, ...], num_classes: int, rngs: nnx.Rngs
+    cfg: Any,
+    *,
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    rngs: Any,
+    ranges: Ranges | None = None,
+    structure: dict[str, Any] | None = None,
 ) -> nnx.Module:
     """Build the model ``cfg.name`` names; call it as ``model(x, dropout_rate=..., key=...)``.
 
-    Validates first, so a bad config fails here with a ConfigError rather than
-    deep inside a shape error. Construction only reads static shapes and config
-    values, so it also works inside ``jax.jit`` and ``jax.vmap`` with a traced key.
+    ``rngs`` is ``nnx.Rngs``, a key or an int seed: the weights' root key.
+    ``ranges`` maps the family's structural keys (``STRUCTURAL``) to ``(lo,
+    hi)``: the model is sized for ``hi`` and serves every size down to ``lo``,
+    the trial's own sizes given in ``structure`` (traced values; also passed to
+    each call as ``structure=``). Without ``ranges`` the model is exactly the
+    config's sizes. Validates first, so a bad config fails here with a
+    ConfigError rather than deep inside a shape error. Construction only reads
+    static shapes and config values, so it also works inside ``jax.jit`` and
+    ``jax.vmap`` with a traced key.
     """
     validate_model(cfg, input_shape)
     input_shape = tuple(int(d) for d in input_shape)
     name = option(cfg, "name")
     act = activation(option(cfg, "activation"))
+    sizes = {k: option(cfg, k) for k in STRUCTURAL[name]}
+    common: dict[str, Any] = {
+        "rngs": rngs,
+        "ranges": {k: tuple((ranges or {}).get(k, (v, v))) for k, v in sizes.items()},
+        "structure": structure,
+        "act": act,
+        **sizes,
+    }
     if name == "mlp":
-        return MLP(
-            input_shape=input_shape,
-            num_classes=num_classes,
-            num_layers=option(cfg, "num_layers"),
-            hidden_dim=option(cfg, "hidden_dim"),
-            act=act,
-            rngs=rngs,
-        )
+        return MLP(input_shape=input_shape, num_classes=num_classes, **common)
     if name == "decoder":
         return Decoder(
-            vocab_size=num_classes,
-            context_length=option(cfg, "context_length"),
-            num_layers=option(cfg, "num_layers"),
-            d_model=option(cfg, "d_model"),
-            num_heads=option(cfg, "num_heads"),
-            mlp_dim=option(cfg, "mlp_dim"),
-            act=act,
-            rngs=rngs,
+            vocab_size=num_classes, context_length=option(cfg, "context_length"), **common
         )
     if name == "cnn":
         return CNN(
             input_shape=input_shape,
             num_classes=num_classes,
-            num_conv_layers=option(cfg, "num_conv_layers"),
-            channels=option(cfg, "channels"),
             kernel_size=option(cfg, "kernel_size"),
-            hidden_dim=option(cfg, "hidden_dim"),
-            act=act,
-            rngs=rngs,
+            **common,
         )
     return Transformer(
         input_shape=input_shape,
         num_classes=num_classes,
-        num_layers=option(cfg, "num_layers"),
-        d_model=option(cfg, "d_model"),
-        num_heads=option(cfg, "num_heads"),
-        mlp_dim=option(cfg, "mlp_dim"),
         tokens=option(cfg, "tokens"),
         patch_size=option(cfg, "patch_size"),
-        act=act,
-        rngs=rngs,
+        **common,
     )

@@ -51,23 +51,36 @@ def site_key(key: jax.Array | None, index: int) -> jax.Array | None:
     return jax.random.fold_in(key, index)
 
 
-def uniform_hash(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
-    """Uniform floats in [0, 1): one seed from ``key``, hashed with each element's index.
-
-    ``jax.random.uniform`` runs threefry for every element, which costs about a
-    third of a small MLP's training step on a CPU. Dropout masks need no
-    cryptographic quality, so one random 32-bit seed per call is mixed with the
-    element index by murmur3's finaliser, which is well distributed and nearly
-    free. Deterministic for a given key, like any JAX random function.
-    """
-    seed = jax.random.bits(key, (), jnp.uint32)
-    h = jnp.arange(math.prod(shape), dtype=jnp.uint32).reshape(shape)
-    h = h * jnp.uint32(0x9E3779B1) + seed
+def _fmix(h: jax.Array) -> jax.Array:
+    """murmur3's 32-bit finaliser: every input bit flips about half the output bits."""
     h = h ^ (h >> 16)
     h = h * jnp.uint32(0x85EBCA6B)
     h = h ^ (h >> 13)
     h = h * jnp.uint32(0xC2B2AE35)
-    h = h ^ (h >> 16)
+    return h ^ (h >> 16)
+
+
+def uniform_hash(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+    """Uniform floats in [0, 1): one seed from ``key``, hashed with each element's position.
+
+    ``jax.random.uniform`` runs threefry for every element, which costs about a
+    third of a small MLP's training step on a CPU. Dropout masks need no
+    cryptographic quality, so one random 32-bit seed per call is mixed with the
+    element's position by murmur3's finaliser, which is well distributed and
+    nearly free. Deterministic for a given key, like any JAX random function.
+
+    The position is (row, unit): the leading axes (batch row, token) are hashed
+    first and the last axis (the unit) into that, so an element's value does not
+    depend on how many units or rows the array has. A trial padded into a wider
+    or taller envelope (docs/structural.md) drops exactly the units its own
+    program drops.
+    """
+    seed = jax.random.bits(key, (), jnp.uint32)
+    rows = math.prod(shape[:-1])
+    row = jnp.arange(rows, dtype=jnp.uint32).reshape((*shape[:-1], 1))
+    row = _fmix(row * jnp.uint32(0x9E3779B1) + seed)
+    unit = jnp.arange(shape[-1], dtype=jnp.uint32)
+    h = _fmix(row + unit * jnp.uint32(0x7FEB352D))
     return (h >> 8).astype(jnp.float32) * (1.0 / (1 << 24))
 
 

@@ -24,6 +24,7 @@ from hpfw.pruning.api import TrialPruned
 from hpfw.search import Strategy, Trial, TrialState
 from hpfw.search.overrides import ParsedSweep
 from hpfw.sweeper import budgets, hydra_async, outcome
+from hpfw.sweeper.envelopes import envelope_override
 from hpfw.sweeper.journal import started
 from hpfw.sweeper.outcome import Outcome
 from hpfw.sweeper.precheck import same_for_every_trial
@@ -59,6 +60,7 @@ class HydraTrials:
         self.config = config
         self.sweep_dir = sweep_dir
         self.max_budget: int | None = None
+        self.envelope: str | None = None  # trainer.envelope=... for hpfw's trainer
         self.needs_values = True  # the strategy's, known in prepare
         # Every launched batch's JobReturns, as Hydra's basic sweeper returns them
         # from sweep() (Hydra's own tests, and code that calls Hydra's multirun, read them).
@@ -105,6 +107,15 @@ class HydraTrials:
     # --- TrialRunner -----------------------------------------------------------------
 
     def prepare(self, strategy: Strategy, header: dict[str, Any]) -> None:
+        planned = [n for n in (self.settings.n_trials, strategy.max_trials) if n is not None]
+        rungs = {b for bracket in getattr(strategy, "brackets", ()) for b in bracket.budgets}
+        if strategy.max_budget is not None:
+            rungs.add(strategy.max_budget)
+        self.envelope = envelope_override(
+            self.sweep, self.composed, min(planned, default=1), sorted(rungs) or None
+        )
+        if self.envelope is not None:
+            log.info("structural values of this sweep, for every trial: %s", self.envelope)
         self.needs_values = strategy.needs_values
         if strategy.max_budget is None:
             return
@@ -143,6 +154,8 @@ class HydraTrials:
         # The checkpoint stays out of the recorded overrides: best.yaml's command reruns
         # the trial from scratch, which gives the same result (the same schedule).
         launch = self._in_order(swept) + extra
+        if self.envelope is not None:  # left out of the record too: a rerun pads nothing
+            launch.append(self.envelope)
         if checkpoint is not None:
             launch.append(budgets.checkpoint_override(self.settings, checkpoint))
         self._launches[trial.id] = launch

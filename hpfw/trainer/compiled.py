@@ -1,15 +1,21 @@
 """The trainer's compiled programs in this process, and its datasets' arrays on the device.
 
 A program is compiled ahead of time (``jit.lower().compile()``) once per
-static signature, device, vmap width and variant (continuing a run or not,
-returning the final state or not), and cached in ``PROGRAMS``.
+``ProgramSpec`` (an envelope of structural values: docs/structural.md),
+device, vmap width and variant, and cached in ``PROGRAMS``. Every trial's
+structural values are inputs, so one program serves every trial of its
+envelope. Single-trial programs always take a start state (zeros for a fresh
+trial), so fresh and continued trials share one; vmapped programs come in two
+variants, with a start state per trial (``resume``) or none.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import jax
@@ -21,24 +27,55 @@ from hpfw.trainer import device as devices
 from hpfw.trainer import monitor
 from hpfw.trainer.flops import program_flops
 from hpfw.trainer.programs import Program, ProgramCache
-from hpfw.trainer.spec import DataArrays, StaticSpec, placeholder_hparams
+from hpfw.trainer.spec import DataArrays, ProgramSpec, StaticSpec, placeholder_inputs
+from hpfw.trainer.state import zeros_like_abstract
 from hpfw.trainer.trainer import abstract_state, make_train_fn
 
 
 @dataclass
 class CompiledProgram(Program):
-    """A compiled training program, what it cost to build, and what one trial of it costs."""
+    """A compiled training program, what it cost to build, and what it runs."""
 
-    flops: float = 0.0  # per trial, from ``program_flops`` (0 when unavailable)
+    flops: float = 0.0  # per trial of the spec that compiled it (0 when unavailable)
     cache: str = "off"  # the persistent cache: "hit" (loaded), "miss" (compiled), "off"
+    spec: ProgramSpec | None = None
+    trials: int = 0  # vmap width; 0: the single-trial program
+    takes_state: bool = True  # called as run(inputs, key, data, start)
+    _zeros: Any = field(default=None, init=False, repr=False)
+    _zeros_lock: threading.Lock = field(
+        default_factory=threading.Lock, init=False, repr=False, compare=False
+    )
+
+    def fresh_state(self, device: jax.Device) -> Any:
+        """Zeros in the program's state shapes, on ``device``: the start of a fresh trial.
+
+        Made once per program and reused (never donated), so a fresh trial
+        transfers no state.
+        """
+        with self._zeros_lock:
+            if self._zeros is None:
+                assert self.spec is not None
+                self._zeros = jax.device_put(zeros_like_abstract(abstract_state(self.spec)), device)
+            return self._zeros
 
 
-# Keyed by (spec, device, vmap width, with_state, resume, monitored).
+# Keyed by (program spec, device, vmap width, variant, monitored).
 PROGRAMS: ProgramCache[CompiledProgram] = ProgramCache()
 
 
+def program_key(
+    spec: StaticSpec | ProgramSpec,
+    device: jax.Device,
+    trials: int = 0,
+    resume: bool = False,
+    monitored: bool = False,
+) -> tuple[Any, ...]:
+    program = spec.program if isinstance(spec, StaticSpec) else spec
+    return (program, str(device), trials, bool(resume) if trials else True, bool(monitored))
+
+
 def compiled_program(
-    spec: StaticSpec,
+    spec: StaticSpec | ProgramSpec,
     data: DataArrays,
     device: jax.Device,
     trials: int = 0,
@@ -47,42 +84,55 @@ def compiled_program(
     resume: bool = False,
     monitored: bool = False,
 ) -> CompiledProgram:
-    """Returns the compiled program for ``spec`` on ``device``, compiling on first use.
+    """Returns the compiled program for ``spec``'s program on ``device``, compiling on first use.
 
-    ``trials=0`` compiles the single-trial program; ``trials=n`` compiles a
-    ``vmap`` over ``n`` trials (hparams, keys and start states batched, data
-    shared). ``resume`` compiles the variant called as ``run(hparams, key,
-    data, start)``; ``with_state`` the one that also returns the final state;
-    ``monitored`` the one that reports every epoch and may be pruned (its
-    hparams carry ``monitor_slot``; ``hpfw.trainer.monitor``).
+    ``trials=0`` compiles the single-trial program, called as ``run(inputs,
+    key, data, start)``; ``trials=n`` a ``vmap`` over ``n`` trials (inputs,
+    keys and, with ``resume``, start states batched; data shared). Every
+    program returns the final state (``with_state`` is accepted for callers
+    that ask for it). ``monitored`` compiles the variant that reports every
+    epoch and may be pruned (its inputs carry ``monitor_slot``;
+    ``hpfw.trainer.monitor``).
     """
-    key = (spec, str(device), trials, with_state, resume, monitored)
-    return PROGRAMS.get(
-        key, lambda: _compile(spec, data, device, trials, with_state, resume, monitored)
-    )
+    del with_state
+    key = program_key(spec, device, trials, resume, monitored)
+    return PROGRAMS.get(key, lambda: _compile(spec, data, device, trials, key[3], monitored))
+
+
+def prefetch_program(
+    spec: StaticSpec | ProgramSpec,
+    data: DataArrays,
+    device: jax.Device,
+    trials: int = 0,
+    resume: bool = False,
+    monitored: bool = False,
+) -> None:
+    """Starts compiling ``spec``'s program in the background (``compiled_program`` then waits)."""
+    key = program_key(spec, device, trials, resume, monitored)
+    PROGRAMS.prefetch(key, lambda: _compile(spec, data, device, trials, key[3], monitored))
 
 
 def _compile(
-    spec: StaticSpec,
+    spec: StaticSpec | ProgramSpec,
     data: DataArrays,
     device: jax.Device,
     trials: int,
-    with_state: bool,
-    resume: bool,
+    takes_state: bool,
     monitored: bool = False,
 ) -> CompiledProgram:
-    fn = make_train_fn(spec, with_state=with_state, monitored=monitored)
-    hp = placeholder_hparams()
+    program = spec.program if isinstance(spec, StaticSpec) else spec
+    fn = make_train_fn(program, with_state=True, monitored=monitored)
+    inputs = placeholder_inputs()
     if monitored:
-        hp[monitor.SLOT] = jnp.asarray(0, jnp.int32)
+        inputs[monitor.SLOT] = jnp.asarray(0, jnp.int32)
     key = jax.random.key(0)
-    args: tuple[Any, ...] = (hp, key, data)
-    if resume:
-        args += (abstract_state(spec),)
+    args: tuple[Any, ...] = (inputs, key, data)
+    if takes_state:
+        args += (abstract_state(program),)
     if trials:
-        fn = jax.vmap(fn, in_axes=(0, 0, None, 0) if resume else (0, 0, None))
+        fn = jax.vmap(fn, in_axes=(0, 0, None, 0) if takes_state else (0, 0, None))
         args = (
-            {k: jnp.broadcast_to(v, (trials,)) for k, v in hp.items()},
+            {k: jnp.broadcast_to(v, (trials,)) for k, v in inputs.items()},
             jax.random.split(key, trials),
             data,
             *(
@@ -91,19 +141,37 @@ def _compile(
             ),
         )
     args = (*jax.device_put(args[:2], device), *args[2:])
-    hits = devices.cache_hits()
+    hits = devices.thread_cache_hits()
     start = time.perf_counter()
     lowered = jax.jit(fn).lower(*args)
     # XLA compiles without holding the GIL, so the FLOP count (Python tracing and
     # lowering, ~0.3 s) runs beside it instead of after it.
     with ThreadPoolExecutor(1) as pool:
-        flops = pool.submit(program_flops, spec, data)
+        flops = pool.submit(_flops, spec, data)
         compiled = lowered.compile(devices.compiler_options(device))
     seconds = time.perf_counter() - start
-    cache = "hit" if devices.cache_hits() > hits else "miss" if devices.cache_enabled() else "off"
+    hit = devices.thread_cache_hits() > hits
+    cache = "hit" if hit else "miss" if devices.cache_enabled() else "off"
     if monitored:
         cache = "off"  # JAX never writes a program with a host callback to its disk cache
-    return CompiledProgram(compiled, seconds, flops=flops.result(), cache=cache)
+    return CompiledProgram(
+        compiled,
+        seconds,
+        flops=flops.result(),
+        cache=cache,
+        spec=program,
+        trials=trials,
+        takes_state=takes_state,
+    )
+
+
+def _flops(spec: StaticSpec | ProgramSpec, data: DataArrays) -> float:
+    if not isinstance(spec, StaticSpec):
+        return 0.0
+    try:  # a fresh trial's: a continued one shares the program but trains fewer epochs
+        return program_flops(dataclasses.replace(spec, start_epoch=0), data)
+    except Exception:  # a count is a nicety; never fail a compile over it
+        return 0.0
 
 
 # Keyed by id(); the value keeps the dataset alive so its id cannot be reused.

@@ -6,6 +6,7 @@ import fcntl
 import logging
 import os
 import tempfile
+import threading
 from collections import Counter
 from pathlib import Path
 from typing import IO
@@ -118,11 +119,19 @@ def claim_slot(platform: str, count: int) -> int:
 
 _cache_dir: str | None = None
 _cache_events: Counter[str] = Counter()
+# JAX records a cache event in the thread that compiles, so counting per thread
+# tells each of several concurrent compiles whether the cache served it.
+_thread_events = threading.local()
 
 
 def _count_cache_event(event: str, **_: object) -> None:
     if event.startswith("/jax/compilation_cache/"):
-        _cache_events[event.rsplit("/", 1)[1]] += 1
+        name = event.rsplit("/", 1)[1]
+        _cache_events[name] += 1
+        counts = getattr(_thread_events, "counts", None)
+        if counts is None:
+            counts = _thread_events.counts = Counter()
+        counts[name] += 1
 
 
 jax.monitoring.register_event_listener(_count_cache_event)
@@ -131,6 +140,12 @@ jax.monitoring.register_event_listener(_count_cache_event)
 def cache_hits() -> int:
     """Programs this process loaded from the persistent compilation cache so far."""
     return _cache_events["cache_hits"]
+
+
+def thread_cache_hits() -> int:
+    """Programs this thread loaded from the persistent compilation cache so far."""
+    counts = getattr(_thread_events, "counts", None)
+    return counts["cache_hits"] if counts is not None else 0
 
 
 def cache_enabled() -> bool:

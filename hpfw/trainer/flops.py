@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from hpfw.data import SPLITS
+from hpfw.models.costs import forward_flops
 from hpfw.trainer.spec import DataArrays, Hparams, StaticSpec, placeholder_hparams
 from hpfw.trainer.trainer import Trainer
 
@@ -51,10 +52,12 @@ def program_flops(spec: StaticSpec, data: DataArrays) -> float:
     hparams = placeholder_hparams()
     key = jax.random.key(0)
     carry = jax.eval_shape(trainer.init_carry, hparams, key)
-    batch_index = jax.ShapeDtypeStruct((spec.batch_size,), jnp.int32)
+    rows = trainer.program.batch_size
+    batch_index = jax.ShapeDtypeStruct((rows,), jnp.int32)
+    row_mask = jnp.ones((rows,), jnp.float32) if trainer.program.pads_batch else None
 
     def step(hparams: Hparams, data: DataArrays, key: jax.Array, carry: tuple, index: jax.Array):
-        return trainer.step(hparams, data, key, carry, index)
+        return trainer.step(hparams, data, key, carry, index, row_mask)
 
     def eval_flops(split: str) -> float:
         x, n = data[f"x_{split}"], spec.split_sizes[SPLITS.index(split)]
@@ -73,3 +76,17 @@ def program_flops(spec: StaticSpec, data: DataArrays) -> float:
         + eval_flops("test")
         + init_flops
     )
+
+
+def counted_flops(spec: StaticSpec) -> float:
+    """FLOPs of one trial of ``spec`` at its own sizes, counted from them (``models.costs``).
+
+    For a trial trained inside an envelope: the work its own network needs, as
+    its own program would report it (matmuls and convolutions; XLA's count of
+    a program adds a few percent of elementwise work).
+    """
+    model = dict(spec.model)
+    forward = forward_flops(model, model, spec.input_shape, spec.num_classes)
+    _, n_val, n_test = spec.split_sizes
+    train = 3.0 * forward * spec.batch_size * spec.total_steps
+    return train + forward * (spec.run_epochs * n_val + n_test)

@@ -32,10 +32,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from hpfw.launch.protocol import MODES
-from hpfw.trainer import monitor
+from hpfw.trainer import compiled, monitor
 from hpfw.trainer.compiled import CompiledProgram
 from hpfw.trainer.run import PreparedRun, prepare, run_program, summarize, train_prepared
-from hpfw.trainer.spec import HPARAM_NAMES, StaticSpec
+from hpfw.trainer.spec import ProgramSpec
 from hpfw.values import one_line
 
 log = logging.getLogger("hpfw.groups")
@@ -44,7 +44,8 @@ MAX_GROUP = 1024  # trials per program, whatever memory allows
 MEMORY_FRACTION = 0.5  # of the device's free memory one program may plan to use
 
 # Seconds per trial measured for each (signature, device): "sequential" or a vmap width.
-_speeds: dict[tuple[StaticSpec, str, bool, bool, bool], dict[str | int, float]] = {}
+GroupKey = tuple[ProgramSpec, str, bool, bool]  # program, device, resumes, monitored
+_speeds: dict[GroupKey, dict[str | int, float]] = {}
 
 Result = dict[str, Any] | BaseException
 
@@ -142,15 +143,15 @@ def _run_vmapped(
         ]
     first = runs[0]
     padded = list(runs) + [first] * (width - len(runs))  # unused copies fill the width
-    hparams = {
-        name: jnp.asarray([r.hparams[name] for r in padded], jnp.float32) for name in HPARAM_NAMES
-    }
+    # Hyperparameters and structural values, one row per trial: one program spans
+    # every architecture of its envelope.
+    inputs = jax.tree.map(lambda *values: jnp.stack(values), *[r.inputs() for r in padded])
     slots = [monitor.register(monitor.reporter_for(r)) for r in runs] if first.monitored else []
     if slots:  # each trial reports through its own slot; the padding copies through none
-        hparams[monitor.SLOT] = jnp.asarray(slots + [-1] * (width - len(runs)), jnp.int32)
+        inputs[monitor.SLOT] = jnp.asarray(slots + [-1] * (width - len(runs)), jnp.int32)
     keys = jax.vmap(jax.random.key)(jnp.asarray([r.seed for r in padded], jnp.uint32))
-    hparams, keys = jax.device_put((hparams, keys), first.device)
-    args = (hparams, keys, first.data)
+    inputs, keys = jax.device_put((inputs, keys), first.device)
+    args = (inputs, keys, first.data)
     if first.start_path is not None:  # each trial continues from its own checkpoint
         states = [r.start_state() for r in runs]
         states += [states[0]] * (width - len(runs))
@@ -167,7 +168,9 @@ def _run_vmapped(
             monitor.release(slot)
     seconds = time.perf_counter() - start
     speeds[width] = seconds / len(runs)
-    host = jax.tree.map(np.asarray, out)
+    host = jax.tree.map(np.asarray, {k: v for k, v in out.items() if k != "state"})
+    if any(run.saves_state for run in runs):
+        host["state"] = out["state"]
     results: list[Result] = [
         summarize(
             run,
@@ -192,6 +195,50 @@ def _guarded(fn: Any, *args: Any) -> Result:
         return error
 
 
+def _prefetch(
+    groups: dict[GroupKey, list[int]], prepared: dict[int, PreparedRun], mode: str, cap: int
+) -> None:
+    """Starts compiling every program the batch will run on, in the background.
+
+    The distinct programs of a batch compile side by side (one per core at
+    most: ``ProgramCache``) while the first trials wait for theirs or train;
+    each trial then finds its program compiled, or compiling.
+    """
+    for (_, _, resume, monitored), indices in groups.items():
+        first = prepared[indices[0]]
+        threads = concurrency(first.device, len(indices)) > 1
+        if mode != "vmap":
+            compiled.prefetch_program(first.spec, first.data, first.device, monitored=monitored)
+        if mode == "vmap" or (mode == "auto" and not threads and len(indices) > 1):
+            for start in range(0, len(indices), cap):
+                width = _bucket(len(indices[start : start + cap]))
+                if width > 1:
+                    compiled.prefetch_program(
+                        first.spec, first.data, first.device, width, resume, monitored
+                    )
+
+
+def _log_programs(groups: dict[GroupKey, list[int]], prepared: dict[int, PreparedRun],
+                  results: list[Result | None]) -> None:  # fmt: skip
+    """One line per program: its trials, their compile and training time, the estimate."""
+    for indices in groups.values():
+        done = [results[i] for i in indices if isinstance(results[i], dict)]
+        estimates = [prepared[i].estimate for i in indices]
+        estimate = (
+            f" (estimated {sum(e for e in estimates if e is not None):.1f} s)"
+            if any(e is not None for e in estimates)
+            else ""
+        )
+        log.info(
+            "program %s: %d trials, compile %.1f s, training %.1f s%s",
+            prepared[indices[0]].program_label,
+            len(indices),
+            sum(r["compile_seconds"] for r in done),  # type: ignore[index]
+            sum(r["train_seconds"] for r in done),  # type: ignore[index]
+            estimate,
+        )
+
+
 def train_many(
     cfgs: Sequence[Any],
     *,
@@ -203,17 +250,19 @@ def train_many(
 
     A config that fails validation fails alone; so does a trial that diverges
     inside a vmapped group (its metrics are NaN, the others are unaffected).
-    ``channels`` are the trials' sweep channels (``hpfw.report``), one per
-    config or None: each trial reports its epochs, and with a pruner may stop
-    early (in a vmapped group a pruned trial is frozen: its lane idles to the
-    end of the program, as a diverged one does).
+    Trials are grouped by program (an envelope: docs/structural.md), and every
+    program of the batch starts compiling at once. ``channels`` are the trials'
+    sweep channels (``hpfw.report``), one per config or None: each trial
+    reports its epochs, and with a pruner may stop early (in a vmapped group a
+    pruned trial is frozen: its lane idles to the end of the program, as a
+    diverged one does).
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     cap = min(max_group_size or MAX_GROUP, MAX_GROUP)
     results: list[Result | None] = [None] * len(cfgs)
-    # Trials share a program when their signature, device and checkpointing agree.
-    groups: dict[tuple[StaticSpec, str, bool, bool, bool], list[int]] = {}
+    # Trials share a program when their program spec, device, start and monitoring agree.
+    groups: dict[GroupKey, list[int]] = {}
     prepared: dict[int, PreparedRun] = {}
     for i, cfg in enumerate(cfgs):
         try:
@@ -224,27 +273,32 @@ def train_many(
         run = prepared[i]
         run.channel = channels[i] if channels is not None else None
         group_key = (
-            run.spec,
+            run.spec.program,
             str(run.device),
-            run.saves_state,
             run.start_path is not None,
             run.monitored,
         )
         groups.setdefault(group_key, []).append(i)
+    _prefetch(groups, prepared, mode, cap)
 
+    side_by_side: list[int] = []  # on a CPU: every group's trials in one pool of threads
     for group_key, indices in groups.items():
         speeds = _speeds.setdefault(group_key, {})
         device = prepared[indices[0]].device
         # On a CPU, trials side by side in threads beat vmapped programs (measured:
         # docs/benchmarks.md), so auto mode measures vmap widths on accelerators only.
         threads = concurrency(device, len(indices)) > 1
+        if threads and mode != "vmap":
+            side_by_side += indices
+            continue
         if mode == "auto" and not threads and len(indices) > 1 and "sequential" not in speeds:
-            first = indices.pop(0)  # measure one trial on its own first
+            first = indices[0]  # measure one trial on its own first
             (results[first],) = _tagged(
                 [_guarded(_run_one, prepared[first], speeds)], "sequential", 1
             )
-        for start in range(0, len(indices), cap):
-            chunk = indices[start : start + cap]
+        todo = [i for i in indices if results[i] is None]
+        for start in range(0, len(todo), cap):
+            chunk = todo[start : start + cap]
             runs = [prepared[i] for i in chunk]
             width = _bucket(len(chunk))
             if mode == "vmap":
@@ -256,4 +310,10 @@ def train_many(
             outcome = _run_vmapped(runs, width, speeds) if vmap else _run_side_by_side(runs, speeds)
             for i, result in zip(chunk, outcome, strict=True):
                 results[i] = result
+    if side_by_side:
+        runs = [prepared[i] for i in side_by_side]
+        speeds = _speeds.setdefault(next(iter(groups)), {})
+        for i, result in zip(side_by_side, _run_side_by_side(runs, speeds), strict=True):
+            results[i] = result
+    _log_programs(groups, prepared, results)
     return results  # type: ignore[return-value]

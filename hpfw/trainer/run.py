@@ -24,15 +24,26 @@ from hpfw.models import validate_model
 from hpfw.pruning.api import current_channel
 from hpfw.trainer import checkpoint, compiled, monitor, saved_settings
 from hpfw.trainer import device as devices
+from hpfw.trainer.envelope import (
+    choose_program,
+    describe,
+    read_envelope,
+    sibling_programs,
+    trial_estimate,
+)
+from hpfw.trainer.flops import counted_flops
 from hpfw.trainer.metrics import write_run_metrics
 from hpfw.trainer.spec import (
     DataArrays,
+    Hparams,
     StaticSpec,
     TrainState,
     as_hparams,
+    as_structure,
     hparams_from_config,
     static_spec,
 )
+from hpfw.trainer.state import fit_state
 from hpfw.trainer.trainer import abstract_state
 from hpfw.trainer.validate import validate_against_data, validate_config
 from hpfw.values import finite_or_none, plain
@@ -53,7 +64,14 @@ class PreparedRun:
     seed: int
     checkpoint_dir: str | None = None  # where the final state is saved
     start_path: Path | None = None  # the checkpoint this run continues from
+    estimate: float | None = None  # the cost model's training seconds (with an envelope)
+    siblings: tuple[Any, ...] = ()  # the programs of its plan's other boxes (ProgramSpec)
     channel: Any = None  # the sweep trial's channel (hpfw.report), when it is one
+
+    @property
+    def program_label(self) -> str:
+        """The program's ranges, as the plan's log line names them."""
+        return describe(dict(self.spec.program.ranges))
 
     @property
     def saves_state(self) -> bool:
@@ -65,11 +83,26 @@ class PreparedRun:
         return monitor.reporter_for(self) is not None and bool(self.channel.can_prune)
 
     def start_state(self) -> TrainState | None:
-        """The state to continue from (restored from disk), or None for a fresh run."""
+        """The state to continue from, in the program's shapes, or None for a fresh run.
+
+        Checkpoints hold the trial's own shapes (``hpfw.trainer.state``).
+        """
         if self.start_path is None:
             return None
         state = checkpoint.restore(self.start_path, abstract_state(self.spec))
+        if self.spec.program != self.spec.dedicated:
+            state = fit_state(state, abstract_state(self.spec.program))
         return jax.device_put(state, self.device)
+
+    def inputs(self) -> Hparams:
+        """The program's traced inputs: the hyperparameters and the trial's structural values."""
+        return {**as_hparams(self.hparams), **as_structure(self.spec.structure())}
+
+    def own_state(self, state: TrainState) -> TrainState:
+        """A state of the program cut down to the trial's own shapes (what a checkpoint holds)."""
+        if self.spec.program == self.spec.dedicated:
+            return state
+        return fit_state(state, abstract_state(self.spec))
 
 
 def prepare(cfg: Any) -> PreparedRun:
@@ -92,7 +125,13 @@ def prepare(cfg: Any) -> PreparedRun:
     validate_model(cfg.model, dataset.feature_shape)
     device = devices.select_device(str(plain(cfg.trainer.device)))
     devices.enable_compilation_cache(cfg.trainer.compilation_cache_dir)
-    spec = static_spec(cfg, dataset, start_epoch)
+    envelope = read_envelope(cfg)
+    spec = static_spec(
+        cfg,
+        dataset,
+        start_epoch,
+        program=(lambda s: choose_program(s, envelope, device.platform)) if envelope else None,
+    )
     saved_signature = start_path and checkpoint.read_metadata(start_path).get("signature")
     if start_path is not None and saved_signature != spec.signature:
         raise ConfigError(
@@ -110,6 +149,8 @@ def prepare(cfg: Any) -> PreparedRun:
         seed=int(cfg.trainer.seed),
         checkpoint_dir=str(checkpoint_dir) if checkpoint_dir else None,
         start_path=start_path,
+        estimate=trial_estimate(spec, envelope, device.platform) if envelope else None,
+        siblings=tuple(sibling_programs(spec, envelope, device.platform)) if envelope else (),
     )
 
 
@@ -126,6 +167,11 @@ def run_program(
         resume=run.start_path is not None,
         monitored=run.monitored,
     )
+
+
+def epoch_slice(run: PreparedRun, values: Any) -> list[Any]:
+    """A per-epoch output's entries of the trial's own epochs (the program scans its horizon)."""
+    return list(values[: run.spec.run_epochs])
 
 
 def summarize(
@@ -145,6 +191,8 @@ def summarize(
     diverged = bool(out["diverged"])
     pruned = bool(out.get("pruned", False)) and not diverged
     spec = run.spec
+    if spec.program != spec.dedicated or spec.start_epoch or not flops:
+        flops = counted_flops(spec)  # the program's count is of the trial that compiled it
     steps = spec.total_steps
     # A pruned run's last values are those of the epoch it stopped after.
     last = int(out["pruned_epoch"]) - spec.start_epoch if pruned else -1
@@ -154,12 +202,14 @@ def summarize(
         "start_epoch": spec.start_epoch,
         "epochs": {
             "epoch": list(range(spec.start_epoch + 1, spec.epochs + 1)),
-            "train_loss": [finite_or_none(float(v)) for v in out["train_loss"]],
-            "val_loss": [finite_or_none(float(v)) for v in out["val_loss"]],
-            "val_accuracy": [finite_or_none(float(v)) for v in out["val_accuracy"]],
+            "train_loss": [finite_or_none(float(v)) for v in epoch_slice(run, out["train_loss"])],
+            "val_loss": [finite_or_none(float(v)) for v in epoch_slice(run, out["val_loss"])],
+            "val_accuracy": [
+                finite_or_none(float(v)) for v in epoch_slice(run, out["val_accuracy"])
+            ],
         },
-        "val_loss": float(out["val_loss"][last]),
-        "val_accuracy": float(out["val_accuracy"][last]),
+        "val_loss": float(epoch_slice(run, out["val_loss"])[last]),
+        "val_accuracy": float(epoch_slice(run, out["val_accuracy"])[last]),
         "test_loss": float(out["test_loss"]),
         "test_accuracy": float(out["test_accuracy"]),
         "compile_seconds": compile_seconds,
@@ -171,7 +221,11 @@ def summarize(
         "steps_per_second": steps / seconds if seconds > 0 else 0.0,
         "flops": flops,
         "flops_per_second": flops / seconds if seconds > 0 else 0.0,
+        # The program it trained on (docs/structural.md), and the cost model's estimate.
+        "program": run.program_label,
     }
+    if run.estimate is not None:
+        metrics["estimated_train_seconds"] = run.estimate
     if diverged:
         metrics["diverged_epoch"] = int(out["diverged_epoch"])
     elif pruned:
@@ -179,7 +233,7 @@ def summarize(
     elif run.checkpoint_dir is not None:
         saved = checkpoint.save(
             run.checkpoint_dir,
-            out["state"],
+            run.own_state(out["state"]),
             {
                 "epoch": spec.epochs,
                 "signature": spec.signature,
@@ -211,25 +265,33 @@ def train_prepared(run: PreparedRun, return_state: bool = False) -> Any:
     """
     program = run_program(run, with_state=return_state)
     compiled_now = program.first_use()
+    # Trials one at a time (Hydra's basic launcher, a joblib worker): the programs later
+    # trials of the sweep need compile in the background while this one trains.
+    for sibling in run.siblings:
+        compiled.prefetch_program(sibling, run.data, run.device, monitored=run.monitored)
 
-    hparams = as_hparams(run.hparams)
+    inputs = run.inputs()
     slot = None
     if run.monitored:
         slot = monitor.register(monitor.reporter_for(run))
-        hparams[monitor.SLOT] = np.int32(slot)
-    hparams = jax.device_put(hparams, run.device)
+        inputs[monitor.SLOT] = np.int32(slot)
+    inputs = jax.device_put(inputs, run.device)
     key = jax.device_put(jax.random.key(run.seed), run.device)
     start_state = run.start_state()
+    if start_state is None:
+        start_state = program.fresh_state(run.device)
     start = time.perf_counter()
-    args = (hparams, key, run.data) + ((start_state,) if start_state is not None else ())
     try:
-        out = jax.block_until_ready(program.run(*args))
+        out = jax.block_until_ready(program.run(inputs, key, run.data, start_state))
     finally:
         monitor.release(slot)
     seconds = time.perf_counter() - start
+    host = jax.tree.map(np.asarray, {k: v for k, v in out.items() if k != "state"})
+    if run.saves_state:
+        host["state"] = out["state"]
     metrics = summarize(
         run,
-        jax.tree.map(np.asarray, out),
+        host,
         seconds=seconds,
         compile_seconds=program.compile_seconds if compiled_now else 0.0,
         flops=program.flops,
