@@ -82,7 +82,8 @@ class BayesStrategy(Strategy):
 
     ``best_by="posterior"`` makes ``best`` the completed trial with the lowest
     posterior mean rather than the lowest observed value: with a noisy
-    objective, the one most likely to be truly best.
+    objective, the one most likely to be truly best. ``ls_prior="hvarfner"``
+    swaps the default lengthscale prior for a log-normal one (``gp.ls_prior_nlp``).
 
     All the JAX work runs in float64 inside ``jax.enable_x64``, which changes
     nothing for other code in the process (a trainer keeps float32).
