@@ -1,22 +1,28 @@
 """Benchmark the ``bayes`` strategy against ``random``, Optuna's TPE and Optuna's GPSampler.
 
-For each problem with a known optimum (Branin, Hartmann-6, Ackley-5, Levy-5,
-Rosenbrock-4 and a mixed log-float / int / categorical space) and each seed,
-every method runs ``--budget`` sequential trials; the table gives the median
-and interquartile range of the simple regret (best value found minus the
-optimum) per problem and method, and the median time of one ``ask`` over the
-runs. A separate timing tells ``bayes`` 200 random points of Hartmann-6 and
-times ``ask`` after warm-up (each ask is told, so each one refits the model).
+Problems (``bayes_problems.py``): smooth and multimodal test functions in 2-6
+dimensions, mixed spaces with discrete local optima, 20- and 50-dimensional
+ones, and a noisy Hartmann-6. For each problem, method and seed, a run asks
+``--batch`` trials at a time (all asked before any is told, as parallel workers
+would) until ``--budget`` trials have run. A run's regret is the *true* value
+of the trial the method would report minus the optimum: the best observed
+trial (``bayes``: its ``best``, which follows its ``best_by`` option). On mixed
+spaces each run is also checked for a stuck discrete value: whether a single
+change of one categorical or integer (±1 step) at the reported trial's
+continuous values is better by at least half the regret.
 
 Usage::
 
     .venv/bin/pip install -e '.[bench]'       # optuna and torch (GPSampler needs torch)
-    .venv/bin/python benchmarks/bench_bayes.py [--seeds 10] [--budget 50]
-        [--problems branin hartmann6 ...] [--methods bayes random tpe gp]
-        [--jsonl runs.jsonl] [--no-timing] [--summarise runs.jsonl ...]
+    .venv/bin/python benchmarks/bench_bayes.py [--seeds 10] [--budget 50] [--batch 1]
+        [--problems classic mixed ...] [--methods bayes random tpe gp]
+        [--options best_by=posterior ...] [--label NAME] [--jsonl runs.jsonl]
+        [--timing-only | --no-timing] [--summarise runs.jsonl ...]
 
-Every finished run is appended to ``--jsonl`` as it ends, so a long benchmark
-can be split across processes and summarised together with ``--summarise``.
+``--problems`` takes names or groups (see ``GROUPS``); without ``--budget`` a
+problem runs its group's budget. Every finished run is appended to ``--jsonl``
+as it ends, so a long benchmark can be split across processes and summarised
+together with ``--summarise``.
 """
 
 from __future__ import annotations
@@ -29,135 +35,68 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from bayes_problems import DISCRETE, PROBLEMS, Problem
 
 import hpfw
 from hpfw.search import Categorical, Float, Int
 from hpfw.search.strategy import Trial
 
-# --- problems ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Problem:
-    name: str
-    space: dict[str, Any]
-    f: Callable[[dict[str, Any]], float]
-    optimum: float
-
-
-def _vector(params: dict[str, Any]) -> np.ndarray:
-    return np.array([params[f"x{i}"] for i in range(len(params))], dtype=float)
-
-
-def branin(p: dict[str, Any]) -> float:
-    x1, x2 = p["x0"], p["x1"]
-    b, c, t = 5.1 / (4 * math.pi**2), 5 / math.pi, 1 / (8 * math.pi)
-    return (x2 - b * x1**2 + c * x1 - 6) ** 2 + 10 * (1 - t) * math.cos(x1) + 10
-
-
-_H6_A = np.array(
-    [
-        [10, 3, 17, 3.5, 1.7, 8],
-        [0.05, 10, 17, 0.1, 8, 14],
-        [3, 3.5, 1.7, 10, 17, 8],
-        [17, 8, 0.05, 10, 0.1, 14],
-    ]
-)
-_H6_P = 1e-4 * np.array(
-    [
-        [1312, 1696, 5569, 124, 8283, 5886],
-        [2329, 4135, 8307, 3736, 1004, 9991],
-        [2348, 1451, 3522, 2883, 3047, 6650],
-        [4047, 8828, 8732, 5743, 1091, 381],
-    ]
-)
-_H6_ALPHA = np.array([1.0, 1.2, 3.0, 3.2])
-
-
-def hartmann6(p: dict[str, Any]) -> float:
-    x = _vector(p)
-    return float(-np.sum(_H6_ALPHA * np.exp(-np.sum(_H6_A * (x - _H6_P) ** 2, axis=1))))
-
-
-def ackley(p: dict[str, Any]) -> float:
-    x = _vector(p)
-    d = len(x)
-    return float(
-        -20 * np.exp(-0.2 * np.sqrt(np.sum(x**2) / d))
-        - np.exp(np.sum(np.cos(2 * np.pi * x)) / d)
-        + 20
-        + math.e
-    )
-
-
-def levy(p: dict[str, Any]) -> float:
-    w = 1 + (_vector(p) - 1) / 4
-    head = np.sin(np.pi * w[0]) ** 2
-    mid = np.sum((w[:-1] - 1) ** 2 * (1 + 10 * np.sin(np.pi * w[:-1] + 1) ** 2))
-    tail = (w[-1] - 1) ** 2 * (1 + np.sin(2 * np.pi * w[-1]) ** 2)
-    return float(head + mid + tail)
-
-
-def rosenbrock(p: dict[str, Any]) -> float:
-    x = _vector(p)
-    return float(np.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2))
-
-
-_PENALTY = {"sgd": 0.6, "adam": 0.0, "rmsprop": 0.3}
-
-
-def mixed(p: dict[str, Any]) -> float:
-    """A training-loss-like surface: optimum 0 at lr = 10^-2.5, layers = 7, adam."""
-    u = math.log10(p["lr"]) + 2.5
-    v = (p["layers"] - 7) / 4
-    return u**2 + v**2 + 0.5 * abs(u * v) + _PENALTY[p["opt"]]
-
-
-def _box(d: int, low: float, high: float) -> dict[str, Any]:
-    return {f"x{i}": Float(low, high) for i in range(d)}
-
-
-PROBLEMS = {
-    "branin": Problem(
-        "branin", {"x0": Float(-5.0, 10.0), "x1": Float(0.0, 15.0)}, branin, 0.397887357729738
-    ),
-    "hartmann6": Problem("hartmann6", _box(6, 0.0, 1.0), hartmann6, -3.322368011391339),
-    "ackley5": Problem("ackley5", _box(5, -32.768, 32.768), ackley, 0.0),
-    "levy5": Problem("levy5", _box(5, -10.0, 10.0), levy, 0.0),
-    "rosenbrock4": Problem("rosenbrock4", _box(4, -5.0, 10.0), rosenbrock, 0.0),
-    "mixed": Problem(
-        "mixed",
-        {
-            "lr": Float(1e-5, 1.0, log=True),
-            "layers": Int(1, 16),
-            "opt": Categorical(["sgd", "adam", "rmsprop"]),
-        },
-        mixed,
-        0.0,
-    ),
+GROUPS: dict[str, tuple[list[str], int]] = {  # problems, default budget
+    "classic": (["branin", "hartmann6", "ackley5", "levy5", "rosenbrock4"], 50),
+    "multimodal": (["styblinski4", "rastrigin5r", "schaffer5"], 50),
+    "mixed": (list(DISCRETE), 30),
+    "highdim": (["branin20", "hartmann6_20", "ackley20", "ellipsoid20"], 150),
+    "highdim50": (["branin50", "ellipsoid50"], 200),
+    "noisy": (["hartmann6_noisy"], 100),
 }
+BUDGET = {p: budget for names, budget in GROUPS.values() for p in names}
 
 # --- methods ----------------------------------------------------------------------
 
-Run = tuple[list[float], list[float]]  # the values, in order, and the seconds of each ask
+
+class Run:
+    """One run's record: observed values, true values, ask times, the reported trial."""
+
+    def __init__(self) -> None:
+        self.observed: list[float] = []
+        self.true: list[float] = []
+        self.params: list[dict[str, Any]] = []
+        self.ask_times: list[float] = []
+        self.pick: int | None = None  # index of the trial the method reports
+        self.other_pick: int | None = None  # bayes on a noisy problem: best_by="posterior"
 
 
-def run_hpfw(name: str, problem: Problem, seed: int, budget: int) -> Run:
-    strategy = hpfw.create_strategy(name, problem.space, direction="minimize", seed=seed)
-    values, ask_times = [], []
-    for _ in range(budget):
+def _observe(problem: Problem, params: dict[str, Any], rng: np.random.Generator, run: Run) -> float:
+    true = problem.f(params)
+    value = true + (problem.noise * rng.normal() if problem.noise else 0.0)
+    run.observed.append(value)
+    run.true.append(true)
+    run.params.append(params)
+    return value
+
+
+def run_hpfw(
+    name: str, problem: Problem, seed: int, budget: int, batch: int, options: dict[str, Any]
+) -> Run:
+    strategy = hpfw.create_strategy(name, problem.space, direction="minimize", seed=seed, **options)
+    rng, run, ids = np.random.default_rng([seed, 7]), Run(), []
+    while len(run.observed) < budget:
         start = time.perf_counter()
-        [trial] = strategy.ask(1)
-        ask_times.append(time.perf_counter() - start)
-        value = problem.f(trial.params)
-        strategy.tell(trial, value)
-        values.append(value)
-    return values, ask_times
+        trials = strategy.ask(min(batch, budget - len(run.observed)))
+        run.ask_times.append(time.perf_counter() - start)
+        for trial in trials:
+            strategy.tell(trial, _observe(problem, trial.params, rng, run))
+            ids.append(trial.id)
+    best = strategy.best
+    run.pick = ids.index(best.id) if best is not None else None
+    if problem.noise and getattr(strategy, "best_by", None) == "observed":
+        strategy.best_by = "posterior"  # what the other option would have reported
+        run.other_pick = ids.index(strategy.best.id)
+    return run
 
 
 def _optuna_distributions(space: dict[str, Any]) -> dict[str, Any]:
@@ -174,10 +113,10 @@ def _optuna_distributions(space: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def run_optuna(name: str, problem: Problem, seed: int, budget: int) -> Run:
+def run_optuna(name: str, problem: Problem, seed: int, budget: int, batch: int) -> Run:
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     sampler = (
         optuna.samplers.TPESampler(seed=seed)
         if name == "tpe"
@@ -185,29 +124,59 @@ def run_optuna(name: str, problem: Problem, seed: int, budget: int) -> Run:
     )
     study = optuna.create_study(direction="minimize", sampler=sampler)
     distributions = _optuna_distributions(problem.space)
-    values, ask_times = [], []
-    for _ in range(budget):
+    rng, run = np.random.default_rng([seed, 7]), Run()
+    while len(run.observed) < budget:
         start = time.perf_counter()
-        trial = study.ask(distributions)  # samples every parameter now, as ask does in hpfw
-        ask_times.append(time.perf_counter() - start)
-        value = problem.f(trial.params)
-        study.tell(trial, value)
-        values.append(value)
-    return values, ask_times
+        # Asked before any is told: the later ones see the earlier ones as running trials.
+        trials = [study.ask(distributions) for _ in range(min(batch, budget - len(run.observed)))]
+        run.ask_times.append(time.perf_counter() - start)
+        for trial in trials:
+            study.tell(trial, _observe(problem, trial.params, rng, run))
+    run.pick = int(np.argmin(run.observed))
+    return run
 
 
-METHODS: dict[str, Callable[[Problem, int, int], Run]] = {
-    "bayes": lambda p, s, b: run_hpfw("bayes", p, s, b),
-    "random": lambda p, s, b: run_hpfw("random", p, s, b),
-    "tpe": lambda p, s, b: run_optuna("tpe", p, s, b),
-    "gp": lambda p, s, b: run_optuna("gp", p, s, b),
-}
-
-# --- timing at 200 observations ---------------------------------------------------
+def method(name: str, options: dict[str, Any]) -> Callable[[Problem, int, int, int], Run]:
+    if name in ("bayes", "random"):
+        return lambda p, s, b, q: run_hpfw(name, p, s, b, q, options if name == "bayes" else {})
+    return lambda p, s, b, q: run_optuna(name, p, s, b, q)
 
 
-def time_at(n_observed: int, asks: int, warmup: int) -> list[float]:
-    """Seconds per ``bayes`` ask with ``n_observed`` told Hartmann-6 trials, after warm-up."""
+# --- the stuck-discrete check -----------------------------------------------------
+
+
+def neighbours(space: dict[str, Any], params: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every point one discrete change away: another choice, or an integer one step off."""
+    out = []
+    for name, dist in space.items():
+        if isinstance(dist, Categorical):
+            values = [c for c in dist.choices if c != params[name]]
+        elif isinstance(dist, Int):
+            values = [params[name] + s for s in (-dist.step, dist.step)]
+            values = [v for v in values if dist.contains(v)]
+        else:
+            continue
+        out += [{**params, name: v} for v in values]
+    return out
+
+
+def stuck(problem: Problem, params: dict[str, Any]) -> dict[str, Any] | None:
+    """The best single discrete change if it removes at least half the regret, else ``None``."""
+    regret = problem.f(params) - problem.optimum
+    if regret <= 1e-6:
+        return None
+    best = min(neighbours(problem.space, params), key=problem.f)
+    return best if problem.f(best) <= problem.f(params) - 0.5 * regret else None
+
+
+# --- timing -----------------------------------------------------------------------
+
+
+def time_asks(n_observed: int, asks: int, warmup: int, q: int = 1) -> list[float]:
+    """Seconds per ``bayes`` ``ask(q)`` with ``n_observed`` told Hartmann-6 trials.
+
+    Every ask is told before the next, so each one refits the model as in a sweep.
+    """
     problem = PROBLEMS["hartmann6"]
     strategy = hpfw.create_strategy("bayes", problem.space, seed=0)
     rng = np.random.default_rng(0)
@@ -217,26 +186,50 @@ def time_at(n_observed: int, asks: int, warmup: int) -> list[float]:
     times = []
     for k in range(warmup + asks):
         start = time.perf_counter()
-        [trial] = strategy.ask(1)
+        trials = strategy.ask(q)
         if k >= warmup:
             times.append(time.perf_counter() - start)
-        strategy.tell(trial, problem.f(trial.params))
+        for trial in trials:
+            strategy.tell(trial, problem.f(trial.params))
     return times
+
+
+def timing_report(repeats: int) -> str:
+    lines = ["bayes ask times (Hartmann-6, after 3 warm-up asks, each ask told):"]
+    for n, q, asks in ((50, 1, 10), (200, 1, 20), (200, 32, 3)):
+        for r in range(repeats):
+            t = time_asks(n, asks=asks, warmup=3 if q == 1 else 1, q=q)
+            lines.append(
+                f"  ask({q}) at {n} observed, run {r + 1}: median {statistics.median(t):.3f} s, "
+                f"min {min(t):.3f}, max {max(t):.3f} ({len(t)} asks)"
+            )
+    return "\n".join(lines)
 
 
 # --- reporting --------------------------------------------------------------------
 
 
-def _quartiles(xs: list[float]) -> tuple[float, float, float]:
-    q1, q2, q3 = np.percentile(xs, [25, 50, 75])
-    return float(q1), float(q2), float(q3)
+def _median(records: list[dict[str, Any]], problem: str, method: str) -> float:
+    regrets = [r["regret"] for r in records if r["problem"] == problem and r["method"] == method]
+    return statistics.median(regrets) if regrets else math.nan
+
+
+def _labelled(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` with its batch size and a non-default budget in its method's name."""
+    method = record["method"]
+    if record.get("batch", 1) > 1:
+        method += f" q={record['batch']}"
+    if record["budget"] != BUDGET.get(record["problem"], record["budget"]):
+        method += f" n={record['budget']}"
+    return {**record, "method": method}
 
 
 def summarise(records: list[dict[str, Any]]) -> str:
+    records = [_labelled(r) for r in records]
     problems = [p for p in PROBLEMS if any(r["problem"] == p for r in records)]
-    methods = [m for m in METHODS if any(r["method"] == m for r in records)]
+    methods = list(dict.fromkeys(r["method"] for r in records))
     lines = [
-        "simple regret after the budget: median [IQR q1, q3] over seeds",
+        "regret of the reported trial after the budget: median [IQR q1, q3] (n seeds)",
         "",
         "| problem | " + " | ".join(methods) + " |",
         "|---" * (len(methods) + 1) + "|",
@@ -245,86 +238,143 @@ def summarise(records: list[dict[str, Any]]) -> str:
         cells = []
         for m in methods:
             regrets = [r["regret"] for r in records if r["problem"] == p and r["method"] == m]
-            if not regrets:
+            if regrets:
+                q1, q2, q3 = np.percentile(regrets, [25, 50, 75])
+                cells.append(f"{q2:.3g} [{q1:.3g}, {q3:.3g}] ({len(regrets)})")
+            else:
                 cells.append("-")
-                continue
-            q1, q2, q3 = _quartiles(regrets)
-            cells.append(f"{q2:.3g} [{q1:.3g}, {q3:.3g}] (n={len(regrets)})")
         lines.append(f"| {p} | " + " | ".join(cells) + " |")
-    lines += ["", "median seconds per ask over all runs:"]
+    lines += ["", "seconds per ask call: median (max) over all runs"]
     for m in methods:
         times = [t for r in records if r["method"] == m for t in r["ask_times"]]
-        lines.append(f"  {m:7s} {statistics.median(times):.4f}  (max {max(times):.2f})")
-    if "bayes" in methods and "tpe" in methods:
-        won = [p for p in problems if _median(records, p, "bayes") < _median(records, p, "tpe")]
-        lines.append(f"\nbayes median regret < TPE on {len(won)}/{len(problems)}: {won}")
-    if "bayes" in methods and "gp" in methods:
-        ok = [p for p in problems if _median(records, p, "bayes") <= _median(records, p, "gp")]
-        lines.append(f"bayes median regret <= GPSampler on {len(ok)}/{len(problems)}: {ok}")
+        lines.append(f"  {m:14s} {statistics.median(times):.4f}  ({max(times):.2f})")
+    noisy = [r for r in records if r.get("regret_posterior") is not None]
+    if noisy:
+        lines += ["", "noisy problems, bayes: regret of the trial best_by=posterior reports"]
+        for m in methods:
+            for p in problems:
+                runs = [
+                    r["regret_posterior"] for r in noisy if (r["method"], r["problem"]) == (m, p)
+                ]
+                if runs:
+                    q1, q2, q3 = np.percentile(runs, [25, 50, 75])
+                    lines.append(f"  {m:14s} {p:16s} {q2:.3g} [{q1:.3g}, {q3:.3g}] ({len(runs)})")
+    stuck_runs = [r for r in records if r["problem"] in DISCRETE]
+    if stuck_runs:
+        lines += ["", "runs stuck on a wrong discrete value (seeds):"]
+        for m in methods:
+            for p in problems:
+                runs = [r for r in stuck_runs if r["method"] == m and r["problem"] == p]
+                if runs:
+                    bad = [r["seed"] for r in runs if r["stuck"]]
+                    lines.append(f"  {m:14s} {p:8s} {len(bad)}/{len(runs)} {bad}")
+    for m in methods:
+        if not m.startswith("bayes"):
+            continue
+        for base in ("tpe", "gp"):
+            if base in methods:
+                won = [p for p in problems if _median(records, p, m) < _median(records, p, base)]
+                lines.append(f"{m} median regret < {base} on {len(won)}/{len(problems)}: {won}")
     return "\n".join(lines)
 
 
-def _median(records: list[dict[str, Any]], problem: str, method: str) -> float:
-    regrets = [r["regret"] for r in records if r["problem"] == problem and r["method"] == method]
-    return statistics.median(regrets) if regrets else math.nan
+def _parse_options(items: list[str]) -> dict[str, Any]:
+    options = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return options
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--budget", type=int, default=50)
-    parser.add_argument("--problems", nargs="+", default=list(PROBLEMS), choices=list(PROBLEMS))
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--budget", type=int, help="trials per run (default: the group's)")
+    parser.add_argument("--batch", type=int, default=1, help="trials asked before any is told")
+    parser.add_argument("--problems", nargs="+", default=["classic"])
+    parser.add_argument("--methods", nargs="+", default=["bayes", "random", "tpe", "gp"])
+    parser.add_argument("--options", nargs="*", default=[], help="bayes options, key=json")
+    parser.add_argument("--label", help="method name to record for bayes (default: bayes)")
     parser.add_argument("--jsonl", type=Path, help="append every finished run here")
-    parser.add_argument("--no-timing", action="store_true", help="skip the 200-trial timing")
-    parser.add_argument("--timing-only", action="store_true", help="only the 200-trial timing")
+    parser.add_argument("--no-timing", action="store_true", help="skip the ask timing")
+    parser.add_argument("--timing-only", action="store_true", help="only the ask timing")
+    parser.add_argument("--timing-repeats", type=int, default=3)
     parser.add_argument("--summarise", type=Path, nargs="+", help="summarise these files only")
+    parser.add_argument("--rename", nargs="*", default=[], help="with --summarise: OLD=NEW label")
     args = parser.parse_args(argv)
 
     if args.summarise:
+        # With --summarise, --first-seed and --seeds select seeds only if given.
+        seeds = range(args.first_seed, args.first_seed + args.seeds)
+        explicit = {a.split("=")[0] for a in (argv if argv is not None else sys.argv[1:])}
+        renamed = dict(item.split("=", 1) for item in args.rename)
         records = [
             json.loads(line) for path in args.summarise for line in path.read_text().splitlines()
         ]
+        records = [
+            {**r, "method": renamed.get(r["method"], r["method"])}
+            for r in records
+            if r["seed"] in seeds or not {"--seeds", "--first-seed"} & explicit
+        ]
         print(summarise(records))
         return
+    names = [p for g in args.problems for p in (GROUPS[g][0] if g in GROUPS else [g])]
+    unknown = [p for p in names if p not in PROBLEMS]
+    if unknown:
+        parser.error(f"unknown problems {unknown}; known: {list(PROBLEMS)} or {list(GROUPS)}")
+    options = _parse_options(args.options)
 
     print(f"# {' '.join(sys.argv)}")
     print(f"# {platform.processor() or platform.machine()}, python {platform.python_version()}")
+    print(f"# {time.strftime('%Y-%m-%d %H:%M')}", flush=True)
     records = []
-    if not args.timing_only:
-        for problem_name in args.problems:
-            problem = PROBLEMS[problem_name]
-            for method in args.methods:
-                for seed in range(args.seeds):
-                    start = time.perf_counter()
-                    values, ask_times = METHODS[method](problem, seed, args.budget)
-                    record = {
-                        "problem": problem_name,
-                        "method": method,
-                        "seed": seed,
-                        "budget": args.budget,
-                        "regret": min(values) - problem.optimum,
-                        "ask_times": ask_times,
-                        "seconds": time.perf_counter() - start,
-                    }
-                    records.append(record)
-                    print(
-                        f"{problem_name:12s} {method:7s} seed {seed:2d} regret "
-                        f"{record['regret']:.4g} ({record['seconds']:.1f} s)",
-                        flush=True,
-                    )
-                    if args.jsonl:
-                        with args.jsonl.open("a") as f:
-                            f.write(json.dumps(record) + "\n")
+    for problem_name in [] if args.timing_only else names:
+        problem = PROBLEMS[problem_name]
+        budget = args.budget or BUDGET.get(problem_name, 50)
+        for name in args.methods:
+            label = (args.label or "bayes") if name == "bayes" else name
+            for seed in range(args.first_seed, args.first_seed + args.seeds):
+                start = time.perf_counter()
+                run = method(name, options)(problem, seed, budget, args.batch)
+                picked = run.params[run.pick]
+                record = {
+                    "problem": problem_name,
+                    "method": label,
+                    "options": options if name == "bayes" else {},
+                    "seed": seed,
+                    "budget": budget,
+                    "batch": args.batch,
+                    "regret": run.true[run.pick] - problem.optimum,
+                    "regret_observed": run.true[int(np.argmin(run.observed))] - problem.optimum,
+                    "regret_posterior": None
+                    if run.other_pick is None
+                    else run.true[run.other_pick] - problem.optimum,
+                    "true": run.true,
+                    "observed": run.observed,
+                    "ask_times": run.ask_times,
+                    "seconds": time.perf_counter() - start,
+                    "stuck": stuck(problem, picked) if problem_name in DISCRETE else None,
+                }
+                records.append(record)
+                print(
+                    f"{problem_name:14s} {label:10s} seed {seed:2d} regret "
+                    f"{record['regret']:.4g} ({record['seconds']:.1f} s)"
+                    + (f" STUCK -> {record['stuck']}" if record["stuck"] else ""),
+                    flush=True,
+                )
+                if args.jsonl:
+                    with args.jsonl.open("a") as f:
+                        f.write(json.dumps(record) + "\n")
+    if records:
         print()
         print(summarise(records))
-    if not args.no_timing and "bayes" in args.methods:
-        times = time_at(200, asks=20, warmup=3)
-        print(
-            f"\nbayes ask at 200 observed trials (Hartmann-6, after warm-up, each ask told): "
-            f"median {statistics.median(times):.3f} s, min {min(times):.3f}, max {max(times):.3f}"
-        )
-        print("  each:", " ".join(f"{t:.3f}" for t in times))
+    if args.timing_only or (not args.no_timing and "bayes" in args.methods):
+        print()
+        print(timing_report(args.timing_repeats))
 
 
 if __name__ == "__main__":

@@ -68,6 +68,13 @@ SETTINGS = {
         "trainer.epochs=choice(2,4,6)",
     ],
 }
+# The README's early-stopping example as it stands (its own space: +search=mlp), run by
+# hpfw now and before (no baseline): Hyperband's rungs continue from checkpoints, so
+# before envelopes every (architecture, start epoch, end epoch) compiled a program.
+README_HYPERBAND = [
+    "hydra/sweeper=hyperband", "hydra.sweeper.max_budget=27", "hydra.sweeper.batch_size=64",
+    "hydra/launcher=batched", "+search=mlp",
+]  # fmt: skip
 
 
 def load() -> str:
@@ -100,17 +107,21 @@ def hpfw_figures(sweep: Path) -> dict[str, float]:
 
 
 def setting(name: str, args: argparse.Namespace, work: Path, env: dict[str, str]) -> dict:
-    space = [*SETTINGS[name], *CONTINUOUS]
     n = args.trials
-    hpfw_args = [
-        "-m", "hpfw", "-m", "hydra/sweeper=random", f"hydra.sweeper.n_trials={n}",
-        "hydra.sweeper.seed=0", "hydra/launcher=batched", f"hydra.sweeper.batch_size={n}",
-        "optimizer=sgd,adam,adamw", *space,
-    ]  # fmt: skip
+    if name == "readme_hyperband":
+        space = []
+        hpfw_args = ["-m", "hpfw", "-m", *README_HYPERBAND]
+    else:
+        space = [*SETTINGS[name], *CONTINUOUS]
+        hpfw_args = [
+            "-m", "hpfw", "-m", "hydra/sweeper=random", f"hydra.sweeper.n_trials={n}",
+            "hydra.sweeper.seed=0", "hydra/launcher=batched", f"hydra.sweeper.batch_size={n}",
+            "optimizer=sgd,adam,adamw", *space,
+        ]  # fmt: skip
     runs: dict[str, list[str]] = {"hpfw": [sys.executable, *hpfw_args]}
     if args.before:
         runs["before"] = [str(Path(args.before) / ".venv" / "bin" / "python"), *hpfw_args]
-    if args.baseline_python:
+    if args.baseline_python and space:
         runs["baseline"] = [
             args.baseline_python, str(BASELINE_APP), "-m", "hydra/sweeper=optuna",
             "hydra/sweeper/sampler=random", "hydra.sweeper.sampler.seed=0",
@@ -148,7 +159,9 @@ def setting(name: str, args: argparse.Namespace, work: Path, env: dict[str, str]
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--settings", nargs="+", default=["mlp"], choices=list(SETTINGS))
+    parser.add_argument(
+        "--settings", nargs="+", default=["mlp"], choices=[*SETTINGS, "readme_hyperband"]
+    )
     parser.add_argument("--trials", type=int, default=64)
     parser.add_argument("--before", help="a worktree of hpfw before envelopes, with .venv")
     parser.add_argument("--baseline-python", help="python of a venv with hydra-optuna-sweeper")
@@ -159,7 +172,12 @@ def main(argv: list[str] | None = None) -> int:
     figures = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.settings:
-            print(f"{name}: {args.trials} trials, random search (load average 1/5 min)", flush=True)
+            search = (
+                "the README's hyperband"
+                if name == "readme_hyperband"
+                else (f"{args.trials} trials, random search")
+            )
+            print(f"{name}: {search} (load average 1/5 min)", flush=True)
             figures[name] = setting(name, args, Path(tmp), env)
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2))

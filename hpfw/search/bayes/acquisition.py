@@ -14,7 +14,6 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 from jax.scipy.special import erfcx, ndtr
 
@@ -23,7 +22,6 @@ from hpfw.search.bayes.gp import Posterior, predict
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 _LOG_SQRT_PI_2 = 0.5 * math.log(math.pi / 2)
 REFINE_LR = 0.01  # Adam's step on the unit cube
-Blocks = tuple[tuple[int, int], ...]  # the (start, stop) columns of each one-hot block
 
 
 def _log1mexp(w: jax.Array) -> jax.Array:
@@ -60,34 +58,14 @@ def log_ei(post: Posterior, xq: jax.Array, best: jax.Array) -> jax.Array:
     return log_h((best - mean) / sigma) + jnp.log(sigma)
 
 
-def switch_categoricals(
-    post: Posterior, best: jax.Array, x: jax.Array, value: jax.Array, blocks: Blocks
-) -> tuple[jax.Array, jax.Array]:
-    """``x`` with the one categorical choice switched that most raises log EI, if any does.
-
-    Gradient refinement cannot move a one-hot block, so each refined point also
-    tries every other choice of every categorical at its numeric coordinates: a
-    choice the model is unsure of gets its chance where the rest is best.
-    """
-    if not blocks:
-        return x, value
-    keep = np.ones((sum(b - a for a, b in blocks), x.shape[-1]))
-    onehot = np.zeros_like(keep)
-    row = 0
-    for a, b in blocks:
-        for k in range(a, b):
-            keep[row, a:b] = 0.0
-            onehot[row, k] = 1.0
-            row += 1
-    variants = x[None, :] * keep + onehot
-    values = log_ei(post, variants, best)
-    values = jnp.where(jnp.isfinite(values), values, -jnp.inf)
-    k = jnp.argmax(values)
-    better = values[k] > value
-    return jnp.where(better, variants[k], x), jnp.where(better, values[k], value)
+@jax.jit
+def score(post: Posterior, xq: jax.Array, best: jax.Array) -> jax.Array:
+    """Log EI at the rows of ``xq``, with -inf where it is not finite."""
+    values = log_ei(post, xq, best)
+    return jnp.where(jnp.isfinite(values), values, -jnp.inf)
 
 
-@partial(jax.jit, static_argnames=("n_restarts", "steps", "blocks"))
+@partial(jax.jit, static_argnames=("n_restarts", "steps"))
 def maximise(
     post: Posterior,
     best: jax.Array,
@@ -96,19 +74,15 @@ def maximise(
     *,
     n_restarts: int,
     steps: int,
-    blocks: Blocks = (),
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Sweeps ``candidates``, then refines the ``n_restarts`` best by projected Adam.
 
     Only the dimensions where ``free`` is 1 move (one-hot blocks stay put);
     each step is clipped back into the unit cube, and each start keeps the best
-    point it visited. Then each refined point may switch one categorical (the
-    one-hot ``blocks``, ``(start, stop)`` column ranges; see
-    ``switch_categoricals``). Returns the refined points and values, best
-    first, and the log EI of every candidate (for fallbacks).
+    point it visited. Returns the refined points and values, best first, and
+    the log EI of every candidate (for fallbacks).
     """
-    sweep = log_ei(post, candidates, best)
-    sweep = jnp.where(jnp.isfinite(sweep), sweep, -jnp.inf)
+    sweep = score(post, candidates, best)
     _, top = jax.lax.top_k(sweep, n_restarts)
     opt = optax.adam(REFINE_LR)
 
@@ -135,6 +109,5 @@ def maximise(
 
     xs, vs = jax.vmap(refine)(candidates[top])
     vs = jnp.where(jnp.isfinite(vs), vs, -jnp.inf)
-    xs, vs = jax.vmap(lambda x, v: switch_categoricals(post, best, x, v, blocks))(xs, vs)
     order = jnp.argsort(-vs)
     return xs[order], vs[order], sweep

@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from jax.scipy.linalg import solve_triangular
 
@@ -31,12 +32,34 @@ FIT_LR = 0.05  # Adam's step in log-hyperparameter space
 
 
 class Hyper(NamedTuple):
-    """GP hyperparameters: constant mean, log lengthscales, log outputscale, log noise."""
+    """GP hyperparameters: constant mean, log lengthscales, log outputscale(s), log noise.
+
+    ``log_scale`` is a scalar for one Matern kernel over every dimension, or
+    three values for the mixed kernel (see ``kernel``).
+    """
 
     mean: jax.Array
     log_ls: jax.Array
     log_scale: jax.Array
     log_noise: jax.Array
+
+
+class Layout(NamedTuple):
+    """What the model knows of the encoded space, fixed for a strategy's lifetime."""
+
+    cont: jax.Array  # 1.0 for a continuous dimension, 0.0 for an integer or one-hot one
+    log_ls_centre: jax.Array  # log of the lengthscale prior's centre (``ls_prior_nlp``)
+    log_normal: jax.Array  # 1.0: Hvarfner et al.'s log-normal lengthscale prior instead
+
+
+def layout(cont: np.ndarray, ls_centre: float = 1.0, log_normal: bool = False) -> Layout:
+    """The ``Layout`` of an encoded space with continuous dimensions ``cont``."""
+    f64 = jnp.float64
+    return Layout(
+        jnp.asarray(cont, f64),
+        jnp.asarray(math.log(ls_centre), f64),
+        jnp.asarray(float(log_normal), f64),
+    )
 
 
 class Posterior(NamedTuple):
@@ -47,6 +70,7 @@ class Posterior(NamedTuple):
     """
 
     hyper: Hyper
+    layout: Layout
     x: jax.Array
     mask: jax.Array
     chol_inv: jax.Array
@@ -58,26 +82,51 @@ def lengthscale_prior_mu(dim: int) -> float:
     return math.sqrt(2.0) + 0.5 * math.log(dim)
 
 
-def prior_mode(dim: int) -> Hyper:
+def prior_mode(dim: int, mixed: bool = False) -> Hyper:
     """A starting point: the modes of the priors (as MAP sees them)."""
+    # Explicit float64 (not weak types): a later fit, warm-started from a strongly
+    # typed previous fit, then reuses this program instead of compiling another.
+    f64 = jnp.float64
     return Hyper(
-        mean=jnp.zeros(()),
-        log_ls=jnp.full((dim,), lengthscale_prior_mu(dim) - 3.0),
-        log_scale=jnp.zeros(()),
-        log_noise=jnp.full((), -5.0),
+        mean=jnp.zeros((), f64),
+        log_ls=jnp.full((dim,), lengthscale_prior_mu(dim) - 3.0, f64),
+        log_scale=jnp.full((3,), -1.0, f64) if mixed else jnp.zeros((), f64),
+        log_noise=jnp.full((), -5.0, f64),
     )
 
 
-def matern52(x1: jax.Array, x2: jax.Array, log_ls: jax.Array) -> jax.Array:
-    diff = (x1[:, None, :] - x2[None, :, :]) / jnp.exp(log_ls)
-    r2 = jnp.sum(diff * diff, axis=-1)
+def _matern52(r2: jax.Array) -> jax.Array:
     # The kernel is smooth at r = 0 but sqrt's gradient is not: clamp below its reach.
     r = jnp.sqrt(jnp.maximum(r2, 1e-36))
     return (1.0 + SQRT5 * r + (5.0 / 3.0) * r2) * jnp.exp(-SQRT5 * r)
 
 
-def _covariance(hyper: Hyper, x: jax.Array, mask: jax.Array) -> jax.Array:
-    k = jnp.exp(hyper.log_scale) * matern52(x, x, hyper.log_ls)
+def kernel(hyper: Hyper, cont: jax.Array, x1: jax.Array, x2: jax.Array) -> jax.Array:
+    """The prior covariance between the rows of ``x1`` and ``x2``.
+
+    One scale: a Matern-5/2 kernel over every dimension. Three scales: with
+    ``Kc`` and ``Kd`` Matern kernels over the continuous and the discrete
+    (integer, one-hot) dimensions, ``s0 Kc Kd + s1 Kc + s2 Kd`` (BoTorch's
+    ``MixedSingleTaskGP`` has this form). The sum terms carry what is learnt
+    at one discrete value over to the others: a choice tried only with poor
+    continuous settings is no longer judged by those alone.
+    """
+    diff = (x1[:, None, :] - x2[None, :, :]) / jnp.exp(hyper.log_ls)
+    d2 = diff * diff
+    scale = jnp.exp(hyper.log_scale)
+    if hyper.log_scale.ndim == 0:
+        return scale * _matern52(jnp.sum(d2, axis=-1))
+    kc = _matern52(jnp.sum(d2 * cont, axis=-1))
+    kd = _matern52(jnp.sum(d2 * (1.0 - cont), axis=-1))
+    return scale[0] * kc * kd + scale[1] * kc + scale[2] * kd
+
+
+def prior_variance(hyper: Hyper) -> jax.Array:
+    return jnp.sum(jnp.exp(hyper.log_scale))
+
+
+def _covariance(hyper: Hyper, cont: jax.Array, x: jax.Array, mask: jax.Array) -> jax.Array:
+    k = kernel(hyper, cont, x, x)
     noise = NOISE_FLOOR + jnp.exp(hyper.log_noise)
     return k * (mask[:, None] * mask[None, :]) + jnp.diag(jnp.where(mask > 0, noise, 1.0))
 
@@ -91,16 +140,33 @@ def _lognormal_nlp(value_log: jax.Array, mu: float, sigma: float) -> jax.Array:
     return jnp.sum((value_log - mu) ** 2 / (2.0 * sigma**2) + value_log)
 
 
+def ls_prior_nlp(log_ls: jax.Array, space: Layout) -> jax.Array:
+    """-log prior of the lengthscales: ``0.1 (l/c)^2 + 0.1 (c/l)^2`` each, centre ``c``.
+
+    Optuna's GPSampler prior (on the inverse squared lengthscale ``t``:
+    ``-(0.1 / t + 0.1 t)``), with its centre ``c`` scaled with the dimension by
+    the caller. Its tails are steep on both sides, where the log-normal prior
+    of Hvarfner et al. (``space.log_normal``, the ``ls_prior="hvarfner"``
+    option) let a fit on a rugged function (Hartmann-6, Levy) pick very long
+    lengthscales, a smooth model that then never left a local optimum; that
+    one did better on Rastrigin and Schaffer (docs/benchmarks.md).
+    """
+    v = 2.0 * (log_ls - space.log_ls_centre)
+    optuna = jnp.sum(0.1 * jnp.exp(v) + 0.1 * jnp.exp(-v))
+    log_normal = _lognormal_nlp(log_ls, lengthscale_prior_mu(log_ls.shape[-1]), math.sqrt(3.0))
+    return jnp.where(space.log_normal > 0, log_normal, optuna)
+
+
 def neg_log_posterior(
-    hyper: Hyper, x: jax.Array, y: jax.Array, mask: jax.Array, ls_mu: float
+    hyper: Hyper, x: jax.Array, y: jax.Array, mask: jax.Array, space: Layout
 ) -> jax.Array:
-    chol = jnp.linalg.cholesky(_covariance(hyper, x, mask))
+    chol = jnp.linalg.cholesky(_covariance(hyper, space.cont, x, mask))
     resid = (y - hyper.mean) * mask
     a = solve_triangular(chol, resid, lower=True)
     n = jnp.sum(mask)
     nll = 0.5 * jnp.dot(a, a) + jnp.sum(jnp.log(jnp.diag(chol))) + 0.5 * n * math.log(2 * math.pi)
     prior = (
-        _lognormal_nlp(hyper.log_ls, ls_mu, math.sqrt(3.0))
+        ls_prior_nlp(hyper.log_ls, space)
         + _lognormal_nlp(hyper.log_noise, -4.0, 1.0)  # BoTorch's noise prior
         + _lognormal_nlp(hyper.log_scale, 0.0, 1.0)
         + 0.5 * hyper.mean**2  # N(0, 1): the data are standardised
@@ -119,7 +185,12 @@ def _clip(hyper: Hyper) -> Hyper:
 
 @jax.jit
 def fit(
-    starts: Hyper, x: jax.Array, y: jax.Array, mask: jax.Array, ls_mu: float, steps: jax.Array
+    starts: Hyper,
+    x: jax.Array,
+    y: jax.Array,
+    mask: jax.Array,
+    space: Layout,
+    steps: jax.Array,
 ) -> tuple[Hyper, jax.Array]:
     """MAP hyperparameters by Adam from each of ``starts`` (a batch), run side by side.
 
@@ -135,9 +206,11 @@ def fit(
         return jnp.where(better, loss, best_loss), best
 
     def run(start: Hyper) -> tuple[Hyper, jax.Array]:
+        start = _clip(start)
+
         def step(_, carry):
             hyper, state, best_loss, best = carry
-            loss, grad = loss_and_grad(hyper, x, y, mask, ls_mu)
+            loss, grad = loss_and_grad(hyper, x, y, mask, space)
             # Keep the best point seen: Adam does not decrease the loss monotonically.
             best_loss, best = keep_better(loss, hyper, best_loss, best)
             updates, state = opt.update(grad, state, hyper)
@@ -146,7 +219,7 @@ def fit(
         init = (start, opt.init(start), jnp.asarray(jnp.inf, dtype=x.dtype), start)
         hyper, _, best_loss, best = jax.lax.fori_loop(0, steps, step, init)
         best_loss, best = keep_better(
-            neg_log_posterior(hyper, x, y, mask, ls_mu), hyper, best_loss, best
+            neg_log_posterior(hyper, x, y, mask, space), hyper, best_loss, best
         )
         return best, best_loss
 
@@ -157,18 +230,21 @@ def fit(
 
 
 @jax.jit
-def condition(hyper: Hyper, x: jax.Array, y: jax.Array, mask: jax.Array) -> Posterior:
+def condition(
+    hyper: Hyper, space: Layout, x: jax.Array, y: jax.Array, mask: jax.Array
+) -> Posterior:
     """The posterior given (masked) observations ``y`` at ``x``, for fixed hyperparameters."""
-    chol = jnp.linalg.cholesky(_covariance(hyper, x, mask))
+    chol = jnp.linalg.cholesky(_covariance(hyper, space.cont, x, mask))
     resid = (y - hyper.mean) * mask
     chol_inv = solve_triangular(chol, jnp.eye(len(x), dtype=x.dtype), lower=True)
     alpha = chol_inv.T @ (chol_inv @ resid)
-    return Posterior(hyper, x, mask, chol_inv, alpha)
+    return Posterior(hyper, space, x, mask, chol_inv, alpha)
 
 
 @partial(jax.jit, static_argnames=("believer",))
 def condition_with_pending(
     hyper: Hyper,
+    space: Layout,
     x: jax.Array,
     y: jax.Array,
     real: jax.Array,
@@ -184,19 +260,24 @@ def condition_with_pending(
     the fantasy values (``y`` elsewhere).
     """
     if believer:
-        mean, _ = predict(condition(hyper, x, y, real), x)
+        mean, _ = predict(condition(hyper, space, x, y, real), x)
         fantasy = jnp.where(pending > 0, mean, y)
     else:
         fantasy = jnp.where(pending > 0, lie, y)
-    return condition(hyper, x, fantasy, jnp.maximum(real, pending)), fantasy
+    return condition(hyper, space, x, fantasy, jnp.maximum(real, pending)), fantasy
 
 
 def predict(post: Posterior, xq: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Posterior mean and variance of the latent function at the rows of ``xq``."""
     hyper = post.hyper
-    scale = jnp.exp(hyper.log_scale)
-    kq = scale * matern52(xq, post.x, hyper.log_ls) * post.mask[None, :]
+    kq = kernel(hyper, post.layout.cont, xq, post.x) * post.mask[None, :]
     mean = hyper.mean + kq @ post.alpha
     v = post.chol_inv @ kq.T
-    var = jnp.maximum(scale - jnp.sum(v * v, axis=0), 1e-12)
+    var = jnp.maximum(prior_variance(hyper) - jnp.sum(v * v, axis=0), 1e-12)
     return mean, var
+
+
+@jax.jit
+def mean_at(post: Posterior, xq: jax.Array) -> jax.Array:
+    """Posterior mean of the latent function at the rows of ``xq``."""
+    return predict(post, xq)[0]

@@ -27,15 +27,16 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import log_ndtr
 
-from hpfw.search.bayes import gp
-from hpfw.search.bayes.acquisition import log_ei, maximise
+from hpfw.search.bayes import gp, proposal
+from hpfw.search.bayes.acquisition import maximise, score
+from hpfw.search.bayes.encoding import targets
 from hpfw.search.pareto import as_minimized
 from hpfw.search.strategy import Trial, TrialState
 
 if TYPE_CHECKING:
     from hpfw.search.bayes.strategy import BayesStrategy
 
-_log_ei = jax.jit(log_ei)  # one compiled program: the candidates' count is fixed
+_predict = jax.jit(gp.predict)  # padded rows: a few compiled programs
 RHO = 0.05  # ParEGO's augmentation: ties on the max term break towards the sum
 CONSTRAINT_FIT_STEPS = 150
 
@@ -68,7 +69,7 @@ def propose(strategy: BayesStrategy) -> np.ndarray | None:
     failed = [t for t in done if t.id not in kept]
     if len(complete) < 2:
         return None
-    y_complete = s._targets(_scores(s, complete))
+    y_complete = targets(_scores(s, complete), s.warp)
     feasible = np.array([t.feasible for t in complete])
     worst = y_complete.max()
     pending = [s._pending[i] for i in sorted(s._pending)]
@@ -85,31 +86,39 @@ def propose(strategy: BayesStrategy) -> np.ndarray | None:
     mask_real = (index < n_real).astype(float)
     mask_pending = ((index >= n_real) & (index < len(rows))).astype(float)
     # Local candidates around the best feasible trials of this scalarisation.
-    ranking = y_complete + np.where(feasible, 0.0, 1e6)
-    candidates = s._candidates(complete, ranking)
+    ranking = np.argsort(y_complete + np.where(feasible, 0.0, 1e6), kind="stable")
+    rng = np.random.default_rng([s._root, s._next_id])
+    n_local = max(s.n_candidates // 4, 1)
+    tops = x[ranking[:5]]
+    candidates = proposal.candidates(s.encoder, rng, s.n_candidates, n_local, tops)
     with jax.enable_x64(True):
         x_j, y_j = jnp.asarray(x), jnp.asarray(y)
         # A new scalarisation each ask: the fit is redone (warm-started) even on the same ids.
         ids = (*(t.id for t in complete), -1 - s._next_id)
         hyper = s._fit(ids, x_j, y_j, jnp.asarray(mask_fit))
         post, fantasy = gp.condition_with_pending(
-            hyper, x_j, y_j, jnp.asarray(mask_real), jnp.asarray(mask_pending),
+            hyper, s._layout(), x_j, y_j, jnp.asarray(mask_real), jnp.asarray(mask_pending),
             jnp.asarray(worst), believer=s.batch_strategy == "believer",
         )  # fmt: skip
-        fantasy = np.asarray(fantasy)[: len(rows)]
-        # No feasible trial yet: EI against the worst value is ~flat; feasibility decides.
-        best = min(y_complete[feasible].min(), fantasy.min()) if feasible.any() else worst
+        # The incumbent: the best feasible trial, or a pending point's fantasy (never an
+        # infeasible trial's value). With no feasible trial, feasibility alone decides.
+        fantasy = np.asarray(fantasy)[n_real : len(rows)]
+        best = worst
+        if feasible.any():
+            best = min(y_complete[feasible].min(), fantasy.min(initial=np.inf))
         xs, _, _ = maximise(
             post, jnp.asarray(best), jnp.asarray(candidates), jnp.asarray(s.encoder.free),
-            n_restarts=s.n_restarts, steps=40, blocks=s.encoder.categorical_blocks,
+            n_restarts=s.n_restarts, steps=40,
         )  # fmt: skip
         points = np.concatenate([np.asarray(xs), candidates])
-        score = np.asarray(_log_ei(post, jnp.asarray(points), jnp.asarray(best)))
+        padded = np.full((proposal.padded(len(points)), points.shape[1]), 0.5)
+        padded[: len(points)] = points
+        value = np.asarray(score(post, jnp.asarray(padded), jnp.asarray(best)))[: len(points)]
         if not feasible.any():
-            score = np.zeros(len(points))
+            value = np.zeros(len(points))
         if s.n_constraints:
-            score = score + _log_feasibility(s, complete, x_j, mask_fit, points)
-    order = np.argsort(-np.where(np.isfinite(score), score, -np.inf), kind="stable")
+            value = value + _log_feasibility(s, complete, x_j, mask_fit, padded)[: len(points)]
+    order = np.argsort(-np.where(np.isfinite(value), value, -np.inf), kind="stable")
     for k in order:
         if s.encoder.key(s.encoder.decode(points[k])) not in s._keys:
             return points[k]
@@ -132,11 +141,11 @@ def _log_feasibility(
         centre, spread = slack.mean(), slack.std() or 1.0
         y = np.zeros(len(x))
         y[: len(slack)] = (slack - centre) / spread
-        start = jax.tree.map(lambda a: jnp.asarray(a)[None], gp.prior_mode(dim))
-        prior, steps = gp.lengthscale_prior_mu(dim), jnp.asarray(CONSTRAINT_FIT_STEPS)
-        hyper, _ = gp.fit(start, x, jnp.asarray(y), jnp.asarray(mask), prior, steps)
-        post = gp.condition(hyper, x, jnp.asarray(y), jnp.asarray(mask))
-        mean, var = gp.predict(post, jnp.asarray(points))
+        start = jax.tree.map(lambda a: jnp.asarray(a)[None], gp.prior_mode(dim, s._mixed))
+        layout, steps = s._layout(), jnp.asarray(CONSTRAINT_FIT_STEPS)
+        hyper, _ = gp.fit(start, x, jnp.asarray(y), jnp.asarray(mask), layout, steps)
+        post = gp.condition(hyper, layout, x, jnp.asarray(y), jnp.asarray(mask))
+        mean, var = _predict(post, jnp.asarray(points))
         bound = -centre / spread  # slack 0, standardised
         total += np.asarray(log_ndtr((bound - mean) / jnp.sqrt(var)))
     return total

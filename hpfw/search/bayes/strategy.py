@@ -8,17 +8,18 @@ from collections.abc import Mapping, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
-from scipy import stats
 from scipy.stats import qmc
 
 from hpfw.errors import HpfwError
-from hpfw.search.bayes import gp
-from hpfw.search.bayes.acquisition import maximise
-from hpfw.search.bayes.encoding import Encoder
+from hpfw.search.bayes import gp, proposal
+from hpfw.search.bayes.acquisition import maximise, score
+from hpfw.search.bayes.encoding import Encoder, targets
 from hpfw.search.space import Distribution
 from hpfw.search.strategy import Strategy, Trial, TrialState
 
 BATCH_STRATEGIES = ("believer", "liar")
+BEST_BY = ("observed", "posterior")
+LS_PRIORS = ("optuna", "hvarfner")
 # A full fit: 4 starts side by side (the last fit, the prior mode, 2 random), many
 # steps. Up to SMALL_BUCKET rows a fit step costs well under a millisecond, so every
 # ask with new results makes a full fit. Beyond, a step (a Cholesky and its
@@ -34,6 +35,8 @@ SMALL_BUCKET = 64
 REFINE_STEPS = 40  # projected Adam steps per refined candidate
 LOCAL_FRACTION = 4  # 1/4 of the sweep's candidates are perturbations of the best points
 TOP_POINTS = 5
+# The lengthscale prior's centre, as a fraction of the unit cube's diagonal (gp.py).
+LS_CENTRE = 0.4
 
 
 def bucket(n: int) -> int:
@@ -71,15 +74,22 @@ class BayesStrategy(Strategy):
        believer) or the worst observed score (``"liar"``, a pessimistic
        constant liar that pushes a batch further apart);
     3. sweeping ``n_candidates`` Sobol points plus perturbations of the best
-       trials with log EI, refining the ``n_restarts`` best by projected
-       gradient ascent, and taking the best point whose typed params are new.
+       trials with log EI, refining the best of them by projected gradient
+       ascent, then a local search over discrete changes (``proposal.py``), and
+       taking the best point whose typed params are new; when that point only
+       polishes the best trial, an untried categorical choice at the best
+       trial's continuous values goes first.
+
+    ``best_by="posterior"`` makes ``best`` the completed trial with the lowest
+    posterior mean rather than the lowest observed value: with a noisy
+    objective, the one most likely to be truly best. ``ls_prior="hvarfner"``
+    swaps the default lengthscale prior for a log-normal one (``gp.ls_prior_nlp``).
 
     All the JAX work runs in float64 inside ``jax.enable_x64``, which changes
     nothing for other code in the process (a trainer keeps float32).
-
-    Several objectives or constraints: ``mo_acquisition.py`` (ParEGO, EI x P(feasible)).
     """
 
+    # Several objectives or constraints: mo_acquisition.py (ParEGO, EI x P(feasible)).
     multi_objective = True
 
     def __init__(
@@ -93,6 +103,8 @@ class BayesStrategy(Strategy):
         n_restarts: int = 8,
         batch_strategy: str = "believer",
         warp: bool = True,
+        best_by: str = "observed",
+        ls_prior: str = "optuna",
     ) -> None:
         super().__init__(space, direction=direction, seed=seed)
         if n_initial is None:
@@ -104,17 +116,25 @@ class BayesStrategy(Strategy):
         ):
             if not (isinstance(value, int) and value >= least):
                 raise HpfwError(f"{name} must be an integer >= {least}, got {value!r}")
-        if batch_strategy not in BATCH_STRATEGIES:
-            raise HpfwError(
-                f"batch_strategy must be one of {', '.join(BATCH_STRATEGIES)}, "
-                f"got {batch_strategy!r}"
-            )
+        for name, value, allowed in (
+            ("batch_strategy", batch_strategy, BATCH_STRATEGIES),
+            ("best_by", best_by, BEST_BY),
+            ("ls_prior", ls_prior, LS_PRIORS),
+        ):
+            if value not in allowed:
+                raise HpfwError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
         self.n_initial = n_initial
         self.n_candidates = n_candidates
         self.n_restarts = min(n_restarts, n_candidates)
         self.batch_strategy = batch_strategy
         self.warp = warp
+        self.best_by = best_by
         self.encoder = Encoder(self.space)
+        cont = self.encoder.continuous
+        # The mixed kernel needs both kinds of dimension; otherwise it is one Matern.
+        self._mixed = 0 < cont.sum() < len(cont)
+        centre = LS_CENTRE * math.sqrt(self.encoder.width)
+        self._layout_args = (cont, centre, ls_prior == "hvarfner")
         self._root = seed if seed is not None else np.random.SeedSequence().entropy
         self._sobol = qmc.Sobol(d=len(self.space), scramble=True, seed=self._root)
         self._initial = np.empty((0, len(self.space)))
@@ -123,6 +143,7 @@ class BayesStrategy(Strategy):
         self._keys: set[tuple[str, ...]] = set()  # params already told or pending
         self._hyper: gp.Hyper | None = None  # the last MAP fit, the next one's warm start
         self._fitted_on: tuple[int, ...] | None = None  # the completed ids it was fitted on
+        self._targets_of: tuple[tuple[int, ...], np.ndarray] | None = None  # ids, targets
 
     # --- ask / tell ------------------------------------------------------------
 
@@ -162,6 +183,24 @@ class BayesStrategy(Strategy):
         except (KeyError, ValueError, TypeError):
             pass  # a replayed trial whose params this space cannot hold: not modelled
 
+    @property
+    def best(self) -> Trial | None:
+        """The best completed trial: lowest observed score, or lowest posterior mean.
+
+        With ``best_by="posterior"`` (and at least three completed trials) the
+        GP judges the completed trials, so one lucky noisy value does not win.
+        """
+        complete = self._complete()
+        if self.best_by == "observed" or len(complete) < 3:
+            return super().best
+        x, y, mask = self._data(complete, [], [])
+        with jax.enable_x64(True):
+            x_j, y_j, m_j = jnp.asarray(x), jnp.asarray(y), jnp.asarray(mask)
+            hyper = self._fit(tuple(t.id for t in complete), x_j, y_j, m_j)
+            post = gp.condition(hyper, self._layout(), x_j, y_j, m_j)
+            mean = np.asarray(gp.mean_at(post, x_j))
+        return complete[int(np.argmin(mean[: len(complete)]))]
+
     # --- the initial design ----------------------------------------------------
 
     def _initial_point(self, trial_id: int) -> np.ndarray:
@@ -173,85 +212,113 @@ class BayesStrategy(Strategy):
 
     # --- the model -------------------------------------------------------------
 
-    def _propose(self) -> np.ndarray | None:
-        """The next point, from the model, or ``None`` when nothing new is worth asking."""
-        if len(self.directions) > 1 or self.n_constraints:
-            from hpfw.search.bayes.mo_acquisition import propose
-
-            return propose(self)
-        done = sorted(
-            (t for t in self.trials.values() if t.id in self._x),
+    def _complete(self) -> list[Trial]:
+        return sorted(
+            (t for t in self.trials.values() if t.id in self._x and t.state == TrialState.complete),
             key=lambda t: t.id,
         )
-        complete = [t for t in done if t.state == TrialState.complete]
-        failed = [t for t in done if t.state != TrialState.complete]
-        if len(complete) < 2:
-            return None
-        y_complete = self._targets(np.array([self.score(t.value) for t in complete]))
-        worst = y_complete.max()
 
-        pending = [self._pending[i] for i in sorted(self._pending)]
+    def _data(
+        self, complete: list[Trial], failed: list[Trial], pending: list[np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Padded inputs and targets: completed rows, failed rows, pending rows, padding.
+
+        A failed row's target is the worst observed score (the acquisition
+        steers away from it); the returned mask marks the completed rows.
+        """
+        ids = tuple(t.id for t in complete)
+        if self._targets_of is None or self._targets_of[0] != ids:
+            # The warp's fit is a few ms: the asks of one batch share it.
+            scores = np.array([self.score(t.value) for t in complete])
+            self._targets_of = (ids, targets(scores, self.warp))
+        y_complete = self._targets_of[1]
         rows = [self._x[t.id] for t in complete + failed] + pending
         size = bucket(len(rows))
         x = np.full((size, self.encoder.width), 0.5)
         x[: len(rows)] = rows
         y = np.zeros(size)
         y[: len(complete)] = y_complete
-        y[len(complete) : len(complete) + len(failed)] = worst  # steer away from failures
-        n_real = len(complete) + len(failed)
-        index = np.arange(size)
-        mask_fit = (index < len(complete)).astype(float)
-        mask_real = (index < n_real).astype(float)
-        mask_pending = ((index >= n_real) & (index < len(rows))).astype(float)
+        y[len(complete) : len(complete) + len(failed)] = y_complete.max()
+        return x, y, (np.arange(size) < len(complete)).astype(float)
 
-        candidates = self._candidates(complete, y_complete)
+    def _propose(self) -> np.ndarray | None:
+        """The next point, from the model, or ``None`` when nothing new is worth asking."""
+        if len(self.directions) > 1 or self.n_constraints:
+            from hpfw.search.bayes.mo_acquisition import propose
+
+            return propose(self)
+        complete = self._complete()
+        if len(complete) < 2:
+            return None
+        done = {t.id for t in complete}
+        failed = sorted(
+            (t for t in self.trials.values() if t.id in self._x and t.id not in done),
+            key=lambda t: t.id,
+        )
+        pending = [self._pending[i] for i in sorted(self._pending)]
+        x, y, mask_fit = self._data(complete, failed, pending)
+        n_real = len(complete) + len(failed)
+        index = np.arange(len(x))
+        mask_real = (index < n_real).astype(float)
+        mask_pending = ((index >= n_real) & (index < n_real + len(pending))).astype(float)
+        y_complete = y[: len(complete)]
+        order = np.argsort(y_complete, kind="stable")
+        tops = x[order[:TOP_POINTS]]
+        rng = np.random.default_rng([self._root, self._next_id])
+        n_local = max(self.n_candidates // LOCAL_FRACTION, 1)
+        candidates = proposal.candidates(self.encoder, rng, self.n_candidates, n_local, tops)
+
         with jax.enable_x64(True):
             x_j, y_j = jnp.asarray(x), jnp.asarray(y)
             hyper = self._fit(tuple(t.id for t in complete), x_j, y_j, jnp.asarray(mask_fit))
             post, fantasy = gp.condition_with_pending(
                 hyper,
+                self._layout(),
                 x_j,
                 y_j,
                 jnp.asarray(mask_real),
                 jnp.asarray(mask_pending),
-                jnp.asarray(worst),
+                jnp.asarray(y_complete.max()),
                 believer=self.batch_strategy == "believer",
             )
             # A fantasy counts as an observation, so the incumbent includes it: a
             # believed low value makes its neighbourhood no longer an improvement.
-            best = min(y_complete.min(), float(np.min(np.asarray(fantasy)[: len(rows)])))
+            rows = (index < len(complete)) | (mask_pending > 0)
+            best = float(np.min(np.asarray(fantasy)[rows]))
+            best_j = jnp.asarray(best)
             xs, values, sweep = maximise(
                 post,
-                jnp.asarray(best),
+                best_j,
                 jnp.asarray(candidates),
                 jnp.asarray(self.encoder.free),
                 n_restarts=self.n_restarts,
                 steps=REFINE_STEPS,
-                blocks=self.encoder.categorical_blocks,
             )
             xs, values, sweep = np.asarray(xs), np.asarray(values), np.asarray(sweep)
-        # The best refined point whose typed params are new, else the best new candidate.
-        ranked = [xs[k] for k in range(len(xs)) if np.isfinite(values[k])]
-        ranked += [candidates[k] for k in np.argsort(-sweep, kind="stable")]
-        for point in ranked:
-            if self.encoder.key(self.encoder.decode(point)) not in self._keys:
-                return point
-        return None
 
-    def _targets(self, scores: np.ndarray) -> np.ndarray:
-        """Standardised scores, first warped by a Yeo-Johnson power transform if ``warp``.
+            def acquisition(points: np.ndarray) -> np.ndarray:
+                padded = np.full((proposal.padded(len(points)), points.shape[1]), 0.5)
+                padded[: len(points)] = points
+                return np.asarray(score(post, jnp.asarray(padded), best_j))[: len(points)]
 
-        The warp (fitted by maximum likelihood, as in HEBO) tames heavy tails, such
-        as a few huge values far from the optimum, that a stationary GP fits badly;
-        it is monotone, so the minimiser is unchanged.
-        """
-        y = _standardise(scores)
-        if self.warp and len(y) >= 3 and y.std() > 0:
-            with np.errstate(all="ignore"):
-                warped, _ = stats.yeojohnson(y)
-            if np.all(np.isfinite(warped)) and warped.std() > 0:
-                y = _standardise(warped)
-        return y
+            keep = np.isfinite(values)
+            if keep.any():
+                xs, values = proposal.discrete_search(self.encoder, acquisition, xs[keep])
+                keep = np.isfinite(values)
+            # The best refined point whose typed params are new, else the best new candidate.
+            ranked = [xs[k] for k in np.argsort(-values, kind="stable") if keep[k]]
+            ranked += [candidates[k] for k in np.argsort(-sweep, kind="stable")]
+            point = next((p for p in ranked if self._new(p)), None)
+            if point is not None:
+                tried = x[: n_real + len(pending)]
+                untested = proposal.untested_neighbours(self.encoder, x[order[0]], tried, point)
+                untested = [p for p in untested if self._new(p)]
+                if untested:
+                    point = untested[int(np.argmax(acquisition(np.array(untested))))]
+        return point
+
+    def _new(self, point: np.ndarray) -> bool:
+        return self.encoder.key(self.encoder.decode(point)) not in self._keys
 
     def _fit(self, ids: tuple[int, ...], x: jax.Array, y: jax.Array, mask: jax.Array) -> gp.Hyper:
         """MAP hyperparameters, refitted only when the completed trials changed."""
@@ -263,43 +330,21 @@ class BayesStrategy(Strategy):
         else:
             starts, steps = [self._hyper], WARM_FIT_STEPS
         stacked = jax.tree.map(lambda *a: jnp.stack([jnp.asarray(v) for v in a]), *starts)
-        hyper, _ = gp.fit(stacked, x, y, mask, gp.lengthscale_prior_mu(dim), jnp.asarray(steps))
+        hyper, _ = gp.fit(stacked, x, y, mask, self._layout(), jnp.asarray(steps))
         self._hyper = jax.tree.map(np.asarray, hyper)
         self._fitted_on = ids
         return hyper
 
+    def _layout(self) -> gp.Layout:
+        """The model's ``Layout`` (built inside ``jax.enable_x64``, so in float64)."""
+        return gp.layout(*self._layout_args)
+
     def _full_fit_starts(self, dim: int, n_complete: int) -> list[gp.Hyper]:
         """The last fit (if any), the prior mode and random lengthscale draws around it."""
-        mode = gp.prior_mode(dim)
+        mode = gp.prior_mode(dim, self._mixed)
         rng = np.random.default_rng([self._root, n_complete])
         draws = [
             mode._replace(log_ls=mode.log_ls + rng.normal(0.0, 1.0, dim))
             for _ in range(FULL_FIT_STARTS - 2)
         ]
         return [self._hyper if self._hyper is not None else mode, mode, *draws]
-
-    def _candidates(self, complete: list[Trial], y_complete: np.ndarray) -> np.ndarray:
-        """Sobol points over the whole space plus Gaussian steps around the best trials."""
-        rng = np.random.default_rng([self._root, self._next_id])
-        sobol = qmc.Sobol(d=len(self.space), scramble=True, seed=rng)
-        spread = self.encoder.from_params_unit(sobol.random(self.n_candidates))
-        n_local = max(self.n_candidates // LOCAL_FRACTION, 1)
-        top = np.argsort(y_complete, kind="stable")[:TOP_POINTS]
-        base = np.array([self._x[complete[k].id] for k in top])[
-            rng.integers(len(top), size=n_local)
-        ]
-        # Step sizes from 0.005 to 0.2 of the range: fine polishing to a short jump.
-        sigma = np.exp(rng.uniform(math.log(0.005), math.log(0.2), size=(n_local, 1)))
-        local = np.clip(base + rng.normal(size=base.shape) * sigma * self.encoder.free, 0.0, 1.0)
-        # Now and then a categorical takes another choice, so local search crosses them too.
-        flips = self.encoder.from_params_unit(rng.random((n_local, len(self.space))))
-        for where in self.encoder.slices.values():
-            if self.encoder.free[where.start] == 0.0:
-                swap = rng.random(n_local) < 1.0 / max(len(self.space), 2)
-                local[swap, where] = flips[swap, where]
-        return np.concatenate([spread, local])
-
-
-def _standardise(y: np.ndarray) -> np.ndarray:
-    spread = y.std()
-    return (y - y.mean()) / (spread if spread > 0 else 1.0)
