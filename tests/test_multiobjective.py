@@ -174,7 +174,10 @@ def test_bayes_models_feasibility(tmp_path):
     model = [t for t in result.trials if t.info.get("source") == "gp"]
     assert len(model) == 6
     assert result.best.feasible and result.best.value > 0.6  # Sobol's best feasible: < 0.
-    assert all(abs(t.params["x"] + t.params["y"] - 0.4) < 0.1 for t in model[1:])
+    # The model learns where feasible trials are (all 6 Sobol points were infeasible) and
+    # closes in on the constraint's boundary, x + y = 0.4, where the optimum is.
+    assert sum(t.feasible for t in model) >= 4
+    assert all(abs(t.params["x"] + t.params["y"] - 0.4) < 0.1 for t in model[-3:])
 
 
 def test_bayes_with_several_objectives(tmp_path):
