@@ -61,6 +61,13 @@ def main(cfg: DictConfig) -> float:
         optax.adam(schedule, b1=float(cfg.optimizer.b1), b2=float(cfg.optimizer.b2)),
     )
     optimizer = nnx.Optimizer(model, tx, wrt=nnx.Param)
+    return fit(cfg, data, model, optimizer)
+
+
+def fit(cfg: DictConfig, data, model, optimizer) -> float:
+    """The per-step loop over ``cfg.trainer``'s epochs; writes and returns the val accuracy."""
+    epochs, batch = int(cfg.trainer.epochs), int(cfg.trainer.batch_size)
+    steps = len(data.y_train) // batch
     rng = np.random.default_rng(int(cfg.trainer.seed))
     key = jax.random.key(int(cfg.trainer.seed))
     dropout = float(cfg.regularization.dropout)

@@ -10,16 +10,14 @@ optimiser is a new program for ``nnx.jit``. It uses hpfw's config tree, model
 and data so that only the training loop and the sweep machinery differ.
 """
 
-import json
-from pathlib import Path
-
 import hydra
-import jax
-import numpy as np
 import optax
+
+# The same steps and loop as the continuous-only baseline (this script's directory is on
+# sys.path when Hydra runs it).
+from baseline_app import fit
 from flax import nnx
 from hydra.core.config_store import ConfigStore
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from hpfw.config import config_dir, register_configs
@@ -44,23 +42,6 @@ ConfigStore.instance().store(
         ]
     },
 )
-
-
-@nnx.jit
-def train_step(model, optimizer, x, y, dropout_rate, key):
-    def loss_fn(model):
-        logits = model(x, dropout_rate=dropout_rate, key=key)
-        return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
-
-    loss, grads = nnx.value_and_grad(loss_fn)(model)
-    optimizer.update(model, grads)
-    return loss
-
-
-@nnx.jit
-def eval_step(model, x, y):
-    logits = model(x, dropout_rate=0.0, key=None)
-    return (logits.argmax(-1) == y).mean()
 
 
 def optimizer_of(cfg: DictConfig, total_steps: int) -> optax.GradientTransformation:
@@ -91,21 +72,7 @@ def main(cfg: DictConfig) -> float:
         rngs=nnx.Rngs(int(cfg.trainer.seed)),
     )
     optimizer = nnx.Optimizer(model, optimizer_of(cfg, epochs * steps), wrt=nnx.Param)
-    rng = np.random.default_rng(int(cfg.trainer.seed))
-    key = jax.random.key(int(cfg.trainer.seed))
-    dropout = float(cfg.regularization.dropout)
-    accuracy = 0.0
-    for epoch in range(epochs):
-        order = rng.permutation(len(data.y_train))
-        for step in range(steps):
-            index = order[step * batch : (step + 1) * batch]
-            step_key = jax.random.fold_in(key, epoch * steps + step)
-            x, y = data.x_train[index], data.y_train[index]
-            train_step(model, optimizer, x, y, dropout, step_key)
-        accuracy = float(eval_step(model, data.x_val, data.y_val))
-    out = Path(HydraConfig.get().runtime.output_dir) / "result.json"
-    out.write_text(json.dumps({"val_accuracy": accuracy}))
-    return accuracy
+    return fit(cfg, data, model, optimizer)
 
 
 if __name__ == "__main__":
