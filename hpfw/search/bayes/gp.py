@@ -52,6 +52,34 @@ class Layout(NamedTuple):
     log_normal: jax.Array  # 1.0: Hvarfner et al.'s log-normal lengthscale prior instead
 
 
+def bucket(n: int) -> int:
+    """The padded length for ``n`` rows: 16, then powers of two to 256, then steps of 128."""
+    if n <= 16:
+        return 16
+    if n <= 256:
+        return 1 << (n - 1).bit_length()
+    return -(-n // 128) * 128
+
+
+def padded_design(
+    rows: list, width: int, y_complete: np.ndarray, n_failed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The design matrix and targets padded to ``bucket(len(rows))`` rows.
+
+    ``rows`` are the completed trials' points, then the failed ones' (given the
+    worst completed target, so the model steers away from them), then any
+    pending ones (target 0: their rows are masked out of the fit).
+    """
+    size = bucket(len(rows))
+    x = np.full((size, width), 0.5)
+    x[: len(rows)] = rows
+    y = np.zeros(size)
+    n = len(y_complete)
+    y[:n] = y_complete
+    y[n : n + n_failed] = y_complete.max()
+    return x, y
+
+
 def layout(cont: np.ndarray, ls_centre: float = 1.0, log_normal: bool = False) -> Layout:
     """The ``Layout`` of an encoded space with continuous dimensions ``cont``."""
     f64 = jnp.float64

@@ -74,12 +74,8 @@ def propose(strategy: BayesStrategy) -> np.ndarray | None:
     worst = y_complete.max()
     pending = [s._pending[i] for i in sorted(s._pending)]
     rows = [s._x[t.id] for t in complete + failed] + pending
-    size = gp_bucket(len(rows))
-    x = np.full((size, s.encoder.width), 0.5)
-    x[: len(rows)] = rows
-    y = np.zeros(size)
-    y[: len(complete)] = y_complete
-    y[len(complete) : len(complete) + len(failed)] = worst
+    x, y = gp.padded_design(rows, s.encoder.width, y_complete, len(failed))
+    size = len(y)
     n_real = len(complete) + len(failed)
     index = np.arange(size)
     mask_fit = (index < len(complete)).astype(float)
@@ -149,9 +145,3 @@ def _log_feasibility(
         bound = -centre / spread  # slack 0, standardised
         total += np.asarray(log_ndtr((bound - mean) / jnp.sqrt(var)))
     return total
-
-
-def gp_bucket(n: int) -> int:
-    from hpfw.search.bayes.strategy import bucket  # the padding the single-objective path uses
-
-    return bucket(n)

@@ -14,6 +14,7 @@ from hpfw.errors import HpfwError
 from hpfw.search.bayes import gp, proposal
 from hpfw.search.bayes.acquisition import maximise, score
 from hpfw.search.bayes.encoding import Encoder, targets
+from hpfw.search.bayes.gp import bucket  # noqa: F401  (re-exported: tests size arrays with it)
 from hpfw.search.space import Distribution
 from hpfw.search.strategy import Strategy, Trial, TrialState
 
@@ -37,15 +38,6 @@ LOCAL_FRACTION = 4  # 1/4 of the sweep's candidates are perturbations of the bes
 TOP_POINTS = 5
 # The lengthscale prior's centre, as a fraction of the unit cube's diagonal (gp.py).
 LS_CENTRE = 0.4
-
-
-def bucket(n: int) -> int:
-    """The padded length for ``n`` rows: 16, then powers of two to 256, then steps of 128."""
-    if n <= 16:
-        return 16
-    if n <= 256:
-        return 1 << (n - 1).bit_length()
-    return -(-n // 128) * 128
 
 
 def default_n_initial(n_params: int) -> int:
@@ -233,13 +225,8 @@ class BayesStrategy(Strategy):
             self._targets_of = (ids, targets(scores, self.warp))
         y_complete = self._targets_of[1]
         rows = [self._x[t.id] for t in complete + failed] + pending
-        size = bucket(len(rows))
-        x = np.full((size, self.encoder.width), 0.5)
-        x[: len(rows)] = rows
-        y = np.zeros(size)
-        y[: len(complete)] = y_complete
-        y[len(complete) : len(complete) + len(failed)] = y_complete.max()
-        return x, y, (np.arange(size) < len(complete)).astype(float)
+        x, y = gp.padded_design(rows, self.encoder.width, y_complete, len(failed))
+        return x, y, (np.arange(len(y)) < len(complete)).astype(float)
 
     def _propose(self) -> np.ndarray | None:
         """The next point, from the model, or ``None`` when nothing new is worth asking."""
