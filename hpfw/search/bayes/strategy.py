@@ -22,16 +22,21 @@ BATCH_STRATEGIES = ("believer", "liar")
 BEST_BY = ("observed", "posterior")
 LS_PRIORS = ("optuna", "hvarfner")
 # A full fit: 4 starts side by side (the last fit, the prior mode, 2 random), many
-# steps. Up to SMALL_BUCKET rows a fit step costs well under a millisecond, so every
-# ask with new results makes a full fit. Beyond, a step (a Cholesky and its
-# gradient) costs 10-20 ms at 256 rows, so a full fit is made only when there is
-# no previous one (the first model ask of a process, e.g. after a resume); then
-# each ask with new results continues the MAP ascent for WARM_FIT_STEPS steps from
-# the last fit. One more point moves the MAP estimate little, so a few steps an ask
-# track it, and no single ask pays for a long refit (the 0.25 s budget of issue 4).
-# Padding does not change the MAP problem, so a new bucket needs no fresh fit.
+# steps; it costs about 0.15 s of CPU at 64 padded rows, so it is not made at every
+# ask. It is made when there is no previous fit (the first model ask of a process,
+# e.g. after a resume) and, up to SMALL_BUCKET rows (where the MAP estimate still
+# moves a lot as points arrive, and a fit can sit in a poor local mode), whenever the
+# completed trials have grown by REFIT_GROWTH since the last full fit (from 10
+# trials: at 13, 17, 23, 30, 39, 51). Every other ask with new results continues the MAP ascent
+# from the last fit: SMALL_WARM_FIT_STEPS Adam steps up to SMALL_BUCKET rows (a step
+# costs well under a millisecond there), WARM_FIT_STEPS beyond (a step, a Cholesky
+# and its gradient, costs 10-20 ms at 256 rows). One more point moves the MAP
+# estimate little, so a few steps an ask track it. Padding does not change the MAP
+# problem, so a new bucket needs no fresh fit. See docs/benchmarks.md (issue 19,
+# ask time) for the regret with and without this schedule.
 FULL_FIT_STARTS, FULL_FIT_STEPS = 4, 150
-WARM_FIT_STEPS = 4
+SMALL_WARM_FIT_STEPS, WARM_FIT_STEPS = 20, 4
+REFIT_GROWTH = 1.3
 SMALL_BUCKET = 64
 REFINE_STEPS = 40  # projected Adam steps per refined candidate
 LOCAL_FRACTION = 4  # 1/4 of the sweep's candidates are perturbations of the best points
@@ -135,6 +140,7 @@ class BayesStrategy(Strategy):
         self._keys: set[tuple[str, ...]] = set()  # params already told or pending
         self._hyper: gp.Hyper | None = None  # the last MAP fit, the next one's warm start
         self._fitted_on: tuple[int, ...] | None = None  # the completed ids it was fitted on
+        self._full_fit_at = 0  # completed trials at the last full fit
         self._targets_of: tuple[tuple[int, ...], np.ndarray] | None = None  # ids, targets
 
     # --- ask / tell ------------------------------------------------------------
@@ -312,10 +318,13 @@ class BayesStrategy(Strategy):
         if self._hyper is not None and self._fitted_on == ids:
             return self._hyper
         dim = self.encoder.width
-        if self._hyper is None or len(x) <= SMALL_BUCKET:
+        small = len(x) <= SMALL_BUCKET
+        if self._hyper is None or (small and len(ids) >= REFIT_GROWTH * self._full_fit_at):
             starts, steps = self._full_fit_starts(dim, len(ids)), FULL_FIT_STEPS
+            self._full_fit_at = len(ids)
         else:
-            starts, steps = [self._hyper], WARM_FIT_STEPS
+            starts = [self._hyper]
+            steps = SMALL_WARM_FIT_STEPS if small else WARM_FIT_STEPS
         stacked = jax.tree.map(lambda *a: jnp.stack([jnp.asarray(v) for v in a]), *starts)
         hyper, _ = gp.fit(stacked, x, y, mask, self._layout(), jnp.asarray(steps))
         self._hyper = jax.tree.map(np.asarray, hyper)
