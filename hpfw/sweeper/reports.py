@@ -75,9 +75,28 @@ def ranked(header: dict[str, Any], trials: Iterable[Record]) -> list[Record]:
 
 
 def best_trial(header: dict[str, Any], trials: Sequence[Record]) -> Record | None:
-    """The best completed trial in the sweep's direction, or ``None``."""
+    """The best completed trial in the sweep's direction, or ``None``.
+
+    With ``hydra.sweeper.best_by=posterior`` (bayes) the trial with the best
+    GP posterior mean, so one lucky noisy value does not win.
+    """
     order = ranked(header, trials)
+    if order and posterior(header):
+        from hpfw.search.bayes.posterior import posterior_best  # JAX: only for such sweeps
+
+        return posterior_best(header, order) or order[0]
     return order[0] if order else None
+
+
+def posterior(header: dict[str, Any]) -> bool:
+    """Whether the best trial is named by posterior mean: ``best_by=posterior`` (bayes).
+
+    Only with one objective and no constraints: the posterior is the objective's.
+    """
+    options = header.get("options") or {}
+    several = len(header.get("objectives") or ()) > 1 or bool(header.get("constraints"))
+    bayes = header.get("strategy") == "bayes"
+    return bayes and options.get("best_by") == "posterior" and not several
 
 
 def active_params(trial: Record) -> dict[str, Any]:
@@ -188,6 +207,8 @@ def _write_best(
         "command": reproduce_command(header, best),
         "metrics": dict(best.get("metrics") or {}),
     }
+    if posterior(header):
+        data["best_by"] = "posterior"  # why ``value`` need not be the lowest observed
     if header.get("objectives") and len(header["objectives"]) > 1:
         from hpfw.sweeper.front import entries  # several objectives: the Pareto front too
 

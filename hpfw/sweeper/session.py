@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from hpfw.process import allocate_gpu_memory_on_demand
-from hpfw.search import Distribution, Strategy, Trial, TrialState, create_strategy
+from hpfw.search import Distribution, Strategy, Trial, TrialState
 from hpfw.sweeper import reports
 from hpfw.sweeper.drivers import Driver, SweepLock
 from hpfw.sweeper.journal import Journal, finished
@@ -110,13 +110,7 @@ class SweepSession:
             if not existed:
                 observations = prepare_new(self.header, self.space, self.objectives, settings)
             self.enqueue = list(self.header.get("enqueue") or [])
-            strategy = create_strategy(
-                settings.strategy,
-                self.space,
-                direction=settings.direction,
-                seed=self.header["seed"],
-                **settings.options,
-            )
+            strategy = settings.create_strategy(self.space, self.header["seed"])
             if self.header.get("pruner") and strategy.max_budget is not None:
                 raise SweepError(
                     f"{settings.names('pruner')}={self.header['pruner']['name']} stops trials "

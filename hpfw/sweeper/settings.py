@@ -221,6 +221,24 @@ class SweepSettings:
                 "directory or a list of them"
             )
 
+    def create_strategy(self, space: Mapping[str, Any], seed: int | None) -> Any:
+        """The strategy these settings name; a bad option's error names it as the user set it.
+
+        A strategy names its options bare (``best_by must be one of ...``): from
+        Hydra the key is ``hydra.sweeper.best_by``.
+        """
+        from hpfw.search.registry import create_strategy  # the registry: only when sweeping
+
+        try:
+            return create_strategy(
+                self.strategy, space, direction=self.direction, seed=seed, **self.options
+            )
+        except HpfwError as error:
+            key = next((k for k in self.options if str(error).startswith(f"{k} ")), None)
+            if key is None or isinstance(error, SweepError):
+                raise
+            raise SweepError(self.names(str(error))) from None
+
     def tie_direction(self) -> str | None:
         """The tie-breaker's direction: as set, else from its name; ``None`` without one."""
         if self.tie_breaker is None:

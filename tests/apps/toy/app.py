@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import random
 import signal
 import time
 
@@ -22,6 +23,9 @@ def main(cfg: DictConfig) -> object:
     if cfg.nan_below is not None and cfg.x < cfg.nan_below:
         return math.nan
     loss = (cfg.x - 0.3) ** 2 + 0.01 * (cfg.n - 3) ** 2 + cfg.opt.penalty
+    if cfg.noise:
+        # Observation noise, the same for the same x (reproducible), as a seed moves accuracy.
+        loss += cfg.noise * random.Random(repr(cfg.x)).gauss(0.0, 1.0)
     if cfg.returns == "mapping":
         # coarse_accuracy moves in steps of 1/4, as accuracy on a small split does: trials tie.
         coarse = math.floor((1.0 - loss) * 4) / 4
