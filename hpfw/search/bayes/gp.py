@@ -62,15 +62,17 @@ def bucket(n: int) -> int:
 
 
 def padded_design(
-    rows: list, width: int, y_complete: np.ndarray, n_failed: int
+    rows: list, width: int, y_complete: np.ndarray, n_failed: int, at_least: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The design matrix and targets padded to ``bucket(len(rows))`` rows.
+    """The design matrix and targets padded to ``bucket(max(len(rows), at_least))`` rows.
 
     ``rows`` are the completed trials' points, then the failed ones' (given the
     worst completed target, so the model steers away from them), then any
-    pending ones (target 0: their rows are masked out of the fit).
+    pending ones (target 0: their rows are masked out of the fit). ``at_least``:
+    the rows a whole ``ask(q)`` will reach, so its proposals share one size (a
+    bucket crossed halfway through a batch would compile its programs in two asks).
     """
-    size = bucket(len(rows))
+    size = bucket(max(len(rows), at_least))
     x = np.full((size, width), 0.5)
     x[: len(rows)] = rows
     y = np.zeros(size)

@@ -74,7 +74,7 @@ def propose(strategy: BayesStrategy) -> np.ndarray | None:
     worst = y_complete.max()
     pending = [s._pending[i] for i in sorted(s._pending)]
     rows = [s._x[t.id] for t in complete + failed] + pending
-    x, y = gp.padded_design(rows, s.encoder.width, y_complete, len(failed))
+    x, y = gp.padded_design(rows, s.encoder.width, y_complete, len(failed), s._batch_rows)
     size = len(y)
     n_real = len(complete) + len(failed)
     index = np.arange(size)

@@ -141,12 +141,14 @@ class BayesStrategy(Strategy):
         self._hyper: gp.Hyper | None = None  # the last MAP fit, the next one's warm start
         self._fitted_on: tuple[int, ...] | None = None  # the completed ids it was fitted on
         self._full_fit_at = 0  # completed trials at the last full fit
+        self._batch_rows = 0  # model rows the current ask(n) reaches (gp.padded_design)
         self._targets_of: tuple[tuple[int, ...], np.ndarray] | None = None  # ids, targets
 
     # --- ask / tell ------------------------------------------------------------
 
     def ask(self, n: int) -> list[Trial]:
         trials = []
+        self._batch_rows = len(self._x) + len(self._pending) + n
         for _ in range(n):
             point = None
             # Warm-start observations count towards the initial design.
@@ -231,7 +233,7 @@ class BayesStrategy(Strategy):
             self._targets_of = (ids, targets(scores, self.warp))
         y_complete = self._targets_of[1]
         rows = [self._x[t.id] for t in complete + failed] + pending
-        x, y = gp.padded_design(rows, self.encoder.width, y_complete, len(failed))
+        x, y = gp.padded_design(rows, self.encoder.width, y_complete, len(failed), self._batch_rows)
         return x, y, (np.arange(len(y)) < len(complete)).astype(float)
 
     def _propose(self) -> np.ndarray | None:
