@@ -128,6 +128,32 @@ def test_large_histories_refit_briefly_from_the_last_fit(monkeypatch) -> None:
     assert calls == [full, (1, bayes_strategy.WARM_FIT_STEPS)]
 
 
+def test_small_histories_refit_fully_only_as_they_grow(monkeypatch) -> None:
+    """Up to SMALL_BUCKET rows: a full fit, warm-started short fits, a full one after growth."""
+    calls: list[tuple[int, int]] = []
+    fit = gp.fit
+
+    def recording_fit(starts, *args):
+        calls.append((len(starts.mean), int(args[-1])))
+        return fit(starts, *args)
+
+    monkeypatch.setattr(gp, "fit", recording_fit)
+    strategy = BayesStrategy({"x": Float(0.0, 1.0)}, seed=0)
+    for k, x in enumerate(np.random.default_rng(0).random(20)):
+        strategy.tell(Trial(k, {"x": float(x)}), (x - 0.3) ** 2)
+    expected, last_full = [], 0
+    for n in range(20, 28):
+        if n >= bayes_strategy.REFIT_GROWTH * last_full:
+            expected.append((bayes_strategy.FULL_FIT_STARTS, bayes_strategy.FULL_FIT_STEPS))
+            last_full = n
+        else:
+            expected.append((1, bayes_strategy.SMALL_WARM_FIT_STEPS))
+        [trial] = strategy.ask(1)
+        strategy.tell(trial, (trial.params["x"] - 0.3) ** 2)
+    assert calls == expected
+    assert (1, bayes_strategy.SMALL_WARM_FIT_STEPS) in calls and calls.count(calls[0]) >= 2
+
+
 # proposals
 
 

@@ -35,8 +35,8 @@ LS_PRIORS = ("optuna", "hvarfner")
 # problem, so a new bucket needs no fresh fit. See docs/benchmarks.md (issue 19,
 # ask time) for the regret with and without this schedule.
 FULL_FIT_STARTS, FULL_FIT_STEPS = 4, 150
-SMALL_WARM_FIT_STEPS, WARM_FIT_STEPS = 20, 4
-REFIT_GROWTH = 1.3
+SMALL_WARM_FIT_STEPS, WARM_FIT_STEPS = 30, 4
+REFIT_GROWTH = 1.15
 SMALL_BUCKET = 64
 REFINE_STEPS = 40  # projected Adam steps per refined candidate
 LOCAL_FRACTION = 4  # 1/4 of the sweep's candidates are perturbations of the best points
