@@ -205,8 +205,9 @@ def timing_report(repeats: int) -> str:
             walls, cpus = time_asks(n, asks=asks, warmup=warmup, q=q)
             load = os.getloadavg()[0]
             lines.append(
-                f"  ask({q}) at {n} observed, run {r + 1}: wall median {statistics.median(walls):.3f}"
-                f" s (min {min(walls):.3f}, max {max(walls):.3f}); CPU median "
+                f"  ask({q}) at {n} observed, run {r + 1}: wall median "
+                f"{statistics.median(walls):.3f} s (min {min(walls):.3f}, "
+                f"max {max(walls):.3f}); CPU median "
                 f"{statistics.median(cpus):.3f} s (max {max(cpus):.3f}); {len(walls)} asks, "
                 f"load average {load:.1f}"
             )

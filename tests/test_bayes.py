@@ -129,7 +129,7 @@ def test_large_histories_refit_briefly_from_the_last_fit(monkeypatch) -> None:
 
 
 def test_small_histories_refit_fully_only_as_they_grow(monkeypatch) -> None:
-    """Up to SMALL_BUCKET rows: a full fit, warm-started short fits, a full one after growth."""
+    """Up to SMALL_BUCKET rows: a full fit, short ones, a full one again after some growth."""
     calls: list[tuple[int, int]] = []
     fit = gp.fit
 
@@ -147,11 +147,12 @@ def test_small_histories_refit_fully_only_as_they_grow(monkeypatch) -> None:
             expected.append((bayes_strategy.FULL_FIT_STARTS, bayes_strategy.FULL_FIT_STEPS))
             last_full = n
         else:
-            expected.append((1, bayes_strategy.SMALL_WARM_FIT_STEPS))
+            expected.append((bayes_strategy.FULL_FIT_STARTS, bayes_strategy.SMALL_WARM_FIT_STEPS))
         [trial] = strategy.ask(1)
         strategy.tell(trial, (trial.params["x"] - 0.3) ** 2)
     assert calls == expected
-    assert (1, bayes_strategy.SMALL_WARM_FIT_STEPS) in calls and calls.count(calls[0]) >= 2
+    short = (bayes_strategy.FULL_FIT_STARTS, bayes_strategy.SMALL_WARM_FIT_STEPS)
+    assert short in calls and calls.count(calls[0]) >= 2
 
 
 # proposals

@@ -2,11 +2,14 @@
 
 The reports (best.yaml, the summary, ``hpfw.load(dir).best``) are drawn from
 the journal alone, so they cannot ask the sweep's live strategy. Instead this
-module keeps a ``BayesStrategy`` per sweep, tells it the journal's completed
-trials and returns its ``best``: the same code path as
-``create_strategy("bayes", space, best_by="posterior").best`` in Python. It is
-kept between calls and told only the trials it has not seen, so each report
-after a batch costs a warm-started refit, not a fresh one.
+module makes a ``BayesStrategy`` with the sweep's seed and options, tells it
+the journal's completed trials and returns its ``best``: the same code path as
+``create_strategy("bayes", space, best_by="posterior").best`` in Python. The
+model is fitted afresh for each set of completed trials (not warm-started from
+the last report's fit), so the sweep's own best.yaml and a later ``hpfw report``
+or ``hpfw.load`` in another process name the same trial; the answer is kept
+until the completed trials change, so the reports and the progress line of one
+batch share one fit.
 """
 
 from __future__ import annotations
@@ -20,8 +23,8 @@ from hpfw.search.space import from_json
 from hpfw.search.strategy import Trial
 
 Record = dict[str, Any]
-_KEPT = 4  # sweeps whose strategies are kept (a process reports on one or a few)
-_models: dict[str, tuple[Any, dict[int, float]]] = {}  # sweep key -> strategy, told values
+_KEPT = 8  # answers kept (a process reports on one sweep or a few)
+_answers: dict[str, int | None] = {}  # (sweep, completed trials) -> the best trial's id
 _lock = threading.Lock()  # the report writer's thread and the sweep loop both ask
 
 
@@ -39,36 +42,26 @@ def posterior_best(header: Mapping[str, Any], completed: Sequence[Record]) -> Re
     records = [r for r in completed if set(space) <= set(r.get("params") or {})]
     if not space or len(records) < 3:
         return None
-    key = json.dumps(
-        [header.get("created"), header.get("command"), header.get("seed"), header.get("space")],
-        default=str,
-    )
-    with _lock:
-        strategy, told = _model(key, header, space, records)
-        for r in records:
-            if r["id"] not in told:
-                inactive = frozenset(r.get("inactive") or ())
-                strategy.tell(Trial(r["id"], dict(r["params"]), inactive), float(r["value"]))
-                told[r["id"]] = r["value"]
-        best = strategy.best
-    by_id = {r["id"]: r for r in records}
-    return by_id.get(best.id) if best is not None else None
+    sweep = [header.get("created"), header.get("command"), header.get("seed"), header.get("space")]
+    key = json.dumps([sweep, sorted((r["id"], r["value"]) for r in records)], default=str)
+    with _lock:  # one fit for the reports and the progress line of a batch
+        if key not in _answers:
+            if len(_answers) >= _KEPT:
+                _answers.pop(next(iter(_answers)))
+            _answers[key] = _fit_best(header, space, records)
+        best = _answers[key]
+    return next((r for r in records if r["id"] == best), None)
 
 
-def _model(
-    key: str, header: Mapping[str, Any], space: dict, records: Sequence[Record]
-) -> tuple[Any, dict[int, float]]:
-    """The kept strategy for ``key``, or a new one when it is new or a told value changed."""
+def _fit_best(header: Mapping[str, Any], space: dict, records: Sequence[Record]) -> int | None:
+    """The id of the record ``BayesStrategy.best`` (best_by=posterior) picks, from a fresh fit."""
     from hpfw.search.bayes.strategy import BayesStrategy  # JAX: only when asked
 
-    kept = _models.get(key)
-    if kept is not None and all(kept[1].get(r["id"], r["value"]) == r["value"] for r in records):
-        return kept
-    options = dict(header.get("options") or {})
-    strategy = BayesStrategy(
-        space, direction=header.get("direction") or "minimize", seed=header.get("seed"), **options
-    )
-    if len(_models) >= _KEPT:
-        _models.pop(next(iter(_models)))
-    _models[key] = (strategy, {})
-    return _models[key]
+    options = {**(header.get("options") or {}), "best_by": "posterior"}
+    direction = header.get("direction") or "minimize"
+    strategy = BayesStrategy(space, direction=direction, seed=header.get("seed"), **options)
+    for r in sorted(records, key=lambda r: r["id"]):
+        inactive = frozenset(r.get("inactive") or ())
+        strategy.tell(Trial(r["id"], dict(r["params"]), inactive), float(r["value"]))
+    best = strategy.best
+    return best.id if best is not None else None

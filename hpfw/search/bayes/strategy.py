@@ -21,22 +21,20 @@ from hpfw.search.strategy import Strategy, Trial, TrialState
 BATCH_STRATEGIES = ("believer", "liar")
 BEST_BY = ("observed", "posterior")
 LS_PRIORS = ("optuna", "hvarfner")
-# A full fit: 4 starts side by side (the last fit, the prior mode, 2 random), many
-# steps; it costs about 0.15 s of CPU at 64 padded rows, so it is not made at every
-# ask. It is made when there is no previous fit (the first model ask of a process,
-# e.g. after a resume) and, up to SMALL_BUCKET rows (where the MAP estimate still
-# moves a lot as points arrive, and a fit can sit in a poor local mode), whenever the
-# completed trials have grown by REFIT_GROWTH since the last full fit (from 10
-# trials: at 13, 17, 23, 30, 39, 51). Every other ask with new results continues the MAP ascent
-# from the last fit: SMALL_WARM_FIT_STEPS Adam steps up to SMALL_BUCKET rows (a step
-# costs well under a millisecond there), WARM_FIT_STEPS beyond (a step, a Cholesky
-# and its gradient, costs 10-20 ms at 256 rows). One more point moves the MAP
-# estimate little, so a few steps an ask track it. Padding does not change the MAP
-# problem, so a new bucket needs no fresh fit. See docs/benchmarks.md (issue 19,
-# ask time) for the regret with and without this schedule.
+# A full fit: 4 starts side by side (the last fit, the prior mode, 2 random), 150
+# Adam steps; about 0.15 s of CPU at 64 padded rows. Made when there is no previous
+# fit (the first model ask of a process, e.g. after a resume) and, up to SMALL_BUCKET
+# rows, whenever the completed trials grew by REFIT_GROWTH since the last full fit.
+# Other asks with new results, up to SMALL_BUCKET rows: the same 4 starts for only
+# SMALL_WARM_FIT_STEPS steps (the last fit converges fast; the fresh starts keep a
+# chance of another mode: warm fits from the last fit alone lost Hartmann-6 runs).
+# Beyond SMALL_BUCKET rows (a step costs 5-20 ms at 256 rows): WARM_FIT_STEPS steps
+# from the last fit; one more point moves the MAP estimate little. Padding does not
+# change the MAP problem, so a new bucket needs no fresh fit. Regret and ask times
+# of these choices: docs/benchmarks.md (issue 19, ask time).
 FULL_FIT_STARTS, FULL_FIT_STEPS = 4, 150
-SMALL_WARM_FIT_STEPS, WARM_FIT_STEPS = 30, 4
-REFIT_GROWTH = 1.15
+SMALL_WARM_FIT_STEPS, WARM_FIT_STEPS = 50, 4
+REFIT_GROWTH = 1.3
 SMALL_BUCKET = 64
 REFINE_STEPS = 40  # projected Adam steps per refined candidate
 LOCAL_FRACTION = 4  # 1/4 of the sweep's candidates are perturbations of the best points
@@ -324,9 +322,10 @@ class BayesStrategy(Strategy):
         if self._hyper is None or (small and len(ids) >= REFIT_GROWTH * self._full_fit_at):
             starts, steps = self._full_fit_starts(dim, len(ids)), FULL_FIT_STEPS
             self._full_fit_at = len(ids)
+        elif small:  # every start, fewer steps (see SMALL_WARM_FIT_STEPS)
+            starts, steps = self._full_fit_starts(dim, len(ids)), SMALL_WARM_FIT_STEPS
         else:
-            starts = [self._hyper]
-            steps = SMALL_WARM_FIT_STEPS if small else WARM_FIT_STEPS
+            starts, steps = [self._hyper], WARM_FIT_STEPS
         stacked = jax.tree.map(lambda *a: jnp.stack([jnp.asarray(v) for v in a]), *starts)
         hyper, _ = gp.fit(stacked, x, y, mask, self._layout(), jnp.asarray(steps))
         self._hyper = jax.tree.map(np.asarray, hyper)
