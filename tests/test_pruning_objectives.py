@@ -127,6 +127,21 @@ def test_every_objective_in_one_report() -> None:
     hpfw.report(1, {"acc": 0.5, "params": 5})  # outside a sweep: checked, then nothing
 
 
+def test_the_trainer_reports_every_objective_it_has_per_epoch() -> None:
+    from hpfw.trainer.monitor import EpochReporter
+
+    class Channel:
+        def report(self, step, value, metrics=None):
+            self.reported = (step, value, metrics)
+
+    channel = Channel()
+    reporter = EpochReporter(channel, "val_accuracy", ("val_accuracy", "params"), {"params": 10.0})
+    reporter.report(2, {"train_loss": math.nan, "val_loss": 0.3, "val_accuracy": 0.9})
+    # Every number by name (the channel splits off the first objective); a NaN non-objective
+    # is dropped, as the one-objective reporter drops it.
+    assert channel.reported == (2, {"params": 10.0, "val_loss": 0.3, "val_accuracy": 0.9}, None)
+
+
 # Six trials, run one after another in this order: a, b, c are the Pareto front of
 # (f1 minimize, f2 maximize); d, e, f are each dominated by one of them.
 POINTS = {

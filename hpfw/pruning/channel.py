@@ -114,12 +114,16 @@ class SweepView:
         with self.lock:
             self.tail.update()
 
-    def curves(self, exclude: int | None = None) -> list[Curve]:
-        """Every trial's reported values (its latest launch), with its journal state."""
-        with self.lock:
-            return self._curves(exclude)
+    def curves(self, exclude: int | None = None, metrics: bool = False) -> list[Curve]:
+        """Every trial's reported values (its latest launch), with its journal state.
 
-    def _curves(self, exclude: int | None) -> list[Curve]:
+        ``metrics`` copies each trial's other numbers too (a pruner comparing
+        several objectives reads them; one objective needs only the values).
+        """
+        with self.lock:
+            return self._curves(exclude, metrics)
+
+    def _curves(self, exclude: int | None, metrics: bool) -> list[Curve]:
         self.tail.update()
         folder = self.sweep_dir / INTERMEDIATE_DIR
         try:
@@ -140,7 +144,12 @@ class SweepView:
                 by_trial[reported.trial] = (job, reported)
         states = {i: r.get("state", "running") for i, r in self.tail.latest.items()}
         return [
-            Curve(trial, dict(r.values), states.get(trial, "running"), metrics=_copy(r.metrics))
+            Curve(
+                trial,
+                dict(r.values),
+                states.get(trial, "running"),
+                metrics=_copy(r.metrics) if metrics else {},
+            )
             for trial, (_, r) in sorted(by_trial.items())
         ]
 
@@ -272,11 +281,11 @@ class TrialChannel:
                 return True
             if self._pruner is None or self._view is None or not self.curve.values:
                 return False
-            view, trial = self._view, self.trial
+            view, trial, multi = self._view, self.trial, self._pruner.multi
             try:
                 prune = self._pruner.prune(
                     self.curve,
-                    lambda: view.curves(exclude=trial),
+                    lambda: view.curves(exclude=trial, metrics=multi),
                     lambda: view.completed(exclude=trial),
                 )
             except Exception as error:  # a pruner must never kill the trial it judges

@@ -51,7 +51,7 @@ class EpochReporter:
 
     def report(self, epoch: int, metrics: dict[str, float]) -> None:
         numbers = {**self.constants, **metrics}
-        if len(self.objectives) > 1 and self.objectives[0] in numbers:
+        if len(self.objectives) > 1:
             # The sweep's objectives keep NaN (a diverged epoch); other numbers only when finite.
             kept = {k: v for k, v in numbers.items() if k in self.objectives or math.isfinite(v)}
             self.channel.report(epoch, kept)
@@ -114,6 +114,10 @@ def reporter_for(run: Any) -> EpochReporter | None:
     objectives = tuple(getattr(channel, "sweep_objectives", dict)())
     if len(objectives) < 2:
         return EpochReporter(channel, objective)
+    if objectives[0] not in (*EPOCH_METRICS, "params"):
+        # The first objective is the reported value; reporting another metric in its place
+        # would have the pruner compare it in the wrong direction. Nothing to report.
+        return None
     constants: dict[str, float] = {}
     if "params" in objectives:
         from hpfw.trainer.flops import param_count  # JAX: only for a trainer's run
