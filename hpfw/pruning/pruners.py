@@ -3,12 +3,12 @@
 Three, with Optuna's semantics (so a user of ``optuna.pruners`` finds what they
 know): ``median`` (MedianPruner), ``asha`` (asynchronous successive halving,
 Optuna's SuccessiveHalvingPruner) and ``hyperband`` (HyperbandPruner: ASHA
-brackets). A pruner is a pure function of the trial's curve and the other
-trials' curves, so it runs in the trial's own process, from files in the sweep
-directory, whichever launcher started it (``hpfw.pruning.channel``).
-Hand-written rather than borrowed from Optuna: Optuna's pruners read an Optuna
-``Study``, while these read hpfw's journal and channel files, and hpfw does not
-depend on Optuna.
+brackets); with several objectives they compare vectors (``vectors``). A
+pruner is a pure function of the trial's curve and the other trials' curves,
+so it runs in the trial's own process, from files in the sweep directory,
+whichever launcher started it (``hpfw.pruning.channel``). Hand-written: Optuna's
+pruners read an Optuna ``Study``, these hpfw's journal and channel files, and
+hpfw does not depend on Optuna.
 """
 
 from __future__ import annotations
