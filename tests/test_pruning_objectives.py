@@ -177,6 +177,28 @@ def test_a_python_sweep_with_two_objectives_prunes_the_dominated(tmp_path: Path)
         assert len(steps) == (4 if record["state"] == "complete" else 1)
 
 
+def scalar_loop(params: dict) -> dict[str, float]:
+    f1, f2 = POINTS[params["point"]]
+    for step in range(1, 5):
+        hpfw.report(step, f1 + 0.1 / step)  # a loop written for one objective
+        if hpfw.should_prune():
+            raise hpfw.TrialPruned()
+    return {"f1": f1, "f2": f2}
+
+
+def test_a_scalar_report_in_a_two_objective_sweep_prunes_on_the_first(tmp_path: Path) -> None:
+    result = hpfw.sweep(scalar_loop, {"point": hpfw.Categorical(list(POINTS))}, strategy="grid",
+                        objectives={"f1": "minimize", "f2": "maximize"}, directory=tmp_path,
+                        pruner={"name": "asha", "min_budget": 1, "eta": 2, "max_budget": 4},
+                        verbose=False)  # fmt: skip
+    steps = {t.params["point"]: len(t.intermediate) for t in result.trials}
+    # f1 alone decides (a 0.1, b 0.5, c 0.9, d 0.6, e 0.95, f 0.3): at step 1 b is not the
+    # one kept of two, nor c of three, d or e of the best two; f is second of six (3 kept) but
+    # not the one of two at step 2. So b and c go too, though on the front of (f1, f2).
+    assert steps == {"a": 4, "b": 1, "c": 1, "d": 1, "e": 1, "f": 2}
+    assert [t.state for t in result.trials].count("pruned") == 5
+
+
 @pytest.mark.slow
 def test_cli_digits_prunes_on_accuracy_and_parameters(tmp_path: Path) -> None:
     """hpfw's trainer reports val_accuracy and params every epoch; ASHA compares both."""
