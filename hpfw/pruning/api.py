@@ -16,7 +16,7 @@ from __future__ import annotations
 import operator
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -33,11 +33,16 @@ class TrialPruned(Exception):
     """Raise it to end the trial as ``pruned`` (after ``should_prune()``, or by your own rule)."""
 
 
-def report(step: int, value: float, **metrics: float) -> None:
+def report(
+    step: int, value: float | Mapping[str, float] | Sequence[float], **metrics: float
+) -> None:
     """Records the trial's intermediate ``value`` (the objective so far) at ``step``.
 
     ``step`` is an integer that grows (an epoch, a number of steps);
     ``metrics`` are other numbers to keep for that step (a training loss).
+    With several objectives ``value`` may hold them all: a mapping by name
+    (it must hold the first) or a sequence in the objectives' order; a number
+    is the first objective's, and the pruner then compares on it alone.
     A step reported twice keeps its first value. Outside a sweep: nothing.
 
     Example:
@@ -54,14 +59,27 @@ def report(step: int, value: float, **metrics: float) -> None:
     if isinstance(step, bool) or index < 0:
         raise TypeError(f"hpfw.report: step must be an integer >= 0, got {step!r}")
     step = index
-    if not is_number(value) and not _is_scalar(value):
-        raise TypeError(f"hpfw.report: value must be a number, got {value!r}")
+    if isinstance(value, Mapping | Sequence) and not isinstance(value, str):
+        numbers = list(value.values()) if isinstance(value, Mapping) else list(value)
+        if not numbers or not all(is_number(v) or _is_scalar(v) for v in numbers):
+            raise TypeError(f"hpfw.report: value must hold numbers, got {value!r}")
+        value = (
+            {str(k): float(v) for k, v in value.items()}
+            if isinstance(value, Mapping)
+            else [float(v) for v in numbers]
+        )
+    elif not is_number(value) and not _is_scalar(value):
+        raise TypeError(
+            f"hpfw.report: value must be a number, a mapping or a sequence of them, got {value!r}"
+        )
+    else:
+        value = float(value)
     for name, number in metrics.items():
         if not is_number(number) and not _is_scalar(number):
             raise TypeError(f"hpfw.report: metric {name} must be a number, got {number!r}")
     channel = current_channel()
     if channel is not None:
-        channel.report(step, float(value), {k: float(v) for k, v in metrics.items()})
+        channel.report(step, value, {k: float(v) for k, v in metrics.items()})
 
 
 def should_prune() -> bool:

@@ -23,12 +23,14 @@ import logging
 import math
 import os
 import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hpfw.pruning.pruners import Curve, Pruner, make_pruner
 from hpfw.sweeper.journal import parse_line, sanitize
+from hpfw.sweeper.objectives import Objectives
 from hpfw.sweeper.tail import JournalTail
 from hpfw.values import is_number
 
@@ -112,12 +114,16 @@ class SweepView:
         with self.lock:
             self.tail.update()
 
-    def curves(self, exclude: int | None = None) -> list[Curve]:
-        """Every trial's reported values (its latest launch), with its journal state."""
-        with self.lock:
-            return self._curves(exclude)
+    def curves(self, exclude: int | None = None, metrics: bool = False) -> list[Curve]:
+        """Every trial's reported values (its latest launch), with its journal state.
 
-    def _curves(self, exclude: int | None) -> list[Curve]:
+        ``metrics`` copies each trial's other numbers too (a pruner comparing
+        several objectives reads them; one objective needs only the values).
+        """
+        with self.lock:
+            return self._curves(exclude, metrics)
+
+    def _curves(self, exclude: int | None, metrics: bool) -> list[Curve]:
         self.tail.update()
         folder = self.sweep_dir / INTERMEDIATE_DIR
         try:
@@ -138,7 +144,12 @@ class SweepView:
                 by_trial[reported.trial] = (job, reported)
         states = {i: r.get("state", "running") for i, r in self.tail.latest.items()}
         return [
-            Curve(trial, dict(r.values), states.get(trial, "running"))
+            Curve(
+                trial,
+                dict(r.values),
+                states.get(trial, "running"),
+                metrics=_copy(r.metrics) if metrics else {},
+            )
             for trial, (_, r) in sorted(by_trial.items())
         ]
 
@@ -151,12 +162,21 @@ class SweepView:
         for trial, record in latest:
             if record.get("state") != "complete" or trial == exclude:
                 continue
-            values = {
-                int(s): float(v) if is_number(v) else math.nan
-                for s, v in record.get("intermediate") or ()
+            values = _steps(record.get("intermediate"))
+            metrics = {
+                str(k): _steps(v) for k, v in (record.get("intermediate_metrics") or {}).items()
             }
-            found.append(Curve(trial, values, "complete"))
+            found.append(Curve(trial, values, "complete", metrics=metrics))
         return found
+
+
+def _steps(points: Any) -> dict[int, float]:
+    """``[[step, value], ...]`` from the journal (null for NaN) as ``step -> value``."""
+    return {int(s): float(v) if is_number(v) else math.nan for s, v in points or ()}
+
+
+def _copy(metrics: dict[str, dict[int, float]]) -> dict[str, dict[int, float]]:
+    return {name: dict(steps) for name, steps in metrics.items()}
 
 
 class TrialChannel:
@@ -169,6 +189,7 @@ class TrialChannel:
         self.trial = trial
         self.curve = Curve(-1 if trial is None else trial, {})
         self.pruned_at: int | None = None
+        self.objectives: dict[str, str] = {}  # the sweep's, name -> direction, in order
         self._pruner: Pruner | None = None
         self._view: SweepView | None = None
         self._resolved = False
@@ -195,10 +216,14 @@ class TrialChannel:
         self.curve.trial = self.trial
         self._view = view
         self.active = True
+        declared = Objectives.from_header(header)
+        self.objectives = dict(zip(declared.names, declared.directions, strict=True))
         settings = header.get("pruner")
         if settings:
             direction = str(header.get("direction", "minimize"))
-            self._pruner = make_pruner(settings, direction=direction, seed=int(header["seed"]))
+            self._pruner = make_pruner(
+                settings, direction=direction, seed=int(header["seed"]), objectives=self.objectives
+            )
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._write({"trial": self.trial, "job": self.job}, mode="w")
 
@@ -206,6 +231,12 @@ class TrialChannel:
     def resolved(self) -> bool:
         """Whether it has looked for its sweep yet (``active`` says if it found one)."""
         return self._resolved
+
+    def sweep_objectives(self) -> dict[str, str]:
+        """The sweep's objectives (name -> direction, in order); empty outside a sweep."""
+        with self._lock:
+            self._resolve()
+            return dict(self.objectives)
 
     @property
     def can_prune(self) -> bool:
@@ -218,7 +249,14 @@ class TrialChannel:
         with open(self.path, mode, encoding="utf-8") as f:
             f.write(json.dumps(sanitize(data), allow_nan=False) + "\n")
 
-    def report(self, step: int, value: float, metrics: dict[str, float] | None = None) -> None:
+    def report(
+        self,
+        step: int,
+        value: float | Mapping[str, float] | Sequence[float],
+        metrics: dict[str, float] | None = None,
+    ) -> None:
+        """Records ``value`` at ``step``: a number (the first objective's), or every
+        objective's (``objective_values``: a mapping by name or a sequence in order)."""
         with self._lock:
             self._resolve()
             if not self.active:
@@ -226,10 +264,14 @@ class TrialChannel:
             if step in self.curve.values:
                 log.warning("trial %s already reported step %d; ignoring it", self.trial, step)
                 return
+            if not isinstance(value, float | int):
+                value, metrics = objective_values(value, metrics or {}, self.objectives)
             self.curve.values[step] = float(value)
             line: dict[str, Any] = {"step": step, "value": float(value)}
             if metrics:
                 line["metrics"] = {k: float(v) for k, v in metrics.items()}
+                for name, number in line["metrics"].items():
+                    self.curve.metrics.setdefault(name, {})[step] = number
             self._write(line)
 
     def should_prune(self) -> bool:
@@ -239,11 +281,11 @@ class TrialChannel:
                 return True
             if self._pruner is None or self._view is None or not self.curve.values:
                 return False
-            view, trial = self._view, self.trial
+            view, trial, multi = self._view, self.trial, self._pruner.multi
             try:
                 prune = self._pruner.prune(
                     self.curve,
-                    lambda: view.curves(exclude=trial),
+                    lambda: view.curves(exclude=trial, metrics=multi),
                     lambda: view.completed(exclude=trial),
                 )
             except Exception as error:  # a pruner must never kill the trial it judges
@@ -253,3 +295,35 @@ class TrialChannel:
                 self.pruned_at = max(self.curve.values)
                 self._write({"pruned": self.pruned_at})
             return prune
+
+
+def objective_values(
+    value: Mapping[str, float] | Sequence[float],
+    metrics: Mapping[str, float],
+    objectives: Mapping[str, str],
+) -> tuple[float, dict[str, float]]:
+    """Every objective's value at a step as (the first objective's, the other numbers).
+
+    The others are kept as metrics under their objective's name, where the
+    pruners find them (``hpfw.pruning.vectors``); a mapping's entries that
+    are no objective are metrics too. Raises ``ValueError`` (one line) when
+    the first objective is missing or a sequence does not hold one per objective.
+    """
+    names = list(objectives)
+    if isinstance(value, Mapping):
+        numbers = {str(k): float(v) for k, v in value.items()}
+        if names[0] not in numbers:
+            raise ValueError(
+                f"hpfw.report: the values must include the first objective {names[0]!r} "
+                f"(objectives: {', '.join(names)}); got {', '.join(numbers) or 'none'}"
+            )
+    else:
+        items = [float(v) for v in value]
+        if len(items) != len(names):
+            raise ValueError(
+                f"hpfw.report: got {len(items)} values for {len(names)} objective(s) "
+                f"({', '.join(names)}); give one per objective in that order, or a mapping"
+            )
+        numbers = dict(zip(names, items, strict=True))
+    first = numbers.pop(names[0])
+    return first, {**metrics, **numbers}

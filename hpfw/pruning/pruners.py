@@ -3,12 +3,12 @@
 Three, with Optuna's semantics (so a user of ``optuna.pruners`` finds what they
 know): ``median`` (MedianPruner), ``asha`` (asynchronous successive halving,
 Optuna's SuccessiveHalvingPruner) and ``hyperband`` (HyperbandPruner: ASHA
-brackets). A pruner is a pure function of the trial's curve and the other
-trials' curves, so it runs in the trial's own process, from files in the sweep
-directory, whichever launcher started it (``hpfw.pruning.channel``).
-Hand-written rather than borrowed from Optuna: Optuna's pruners read an Optuna
-``Study``, while these read hpfw's journal and channel files, and hpfw does not
-depend on Optuna.
+brackets); with several objectives they compare vectors (``vectors``). A
+pruner is a pure function of the trial's curve and the other trials' curves,
+so it runs in the trial's own process, from files in the sweep directory,
+whichever launcher started it (``hpfw.pruning.channel``). Hand-written: Optuna's
+pruners read an Optuna ``Study``, these hpfw's journal and channel files, and
+hpfw does not depend on Optuna.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from hpfw.errors import HpfwError
+from hpfw.pruning import vectors
 
 
 class PrunerError(HpfwError):
@@ -35,18 +36,36 @@ class Curve:
     values: dict[int, float]
     state: str = "running"
     rungs_passed: int = 0  # ASHA rungs this trial was already promoted past (never revisited)
+    # Its other reported numbers, name -> step -> value: the other objectives' per-step values
+    # when the sweep has several (``hpfw.pruning.vectors``).
+    metrics: dict[str, dict[int, float]] = field(default_factory=dict)
 
 
 Study = Callable[[], Sequence[Curve]]  # the other trials' curves, read when a pruner needs them
 
 
+# Set from the sweep, not options: the journal header records them elsewhere.
+SWEEP_FIELDS = ("direction", "seed", "objectives", "directions", "_brackets")
+
+
 @dataclass
 class Pruner:
-    """Decides ``prune(trial, others)``; ``direction`` is the sweep's."""
+    """Decides ``prune(trial, others)``; ``direction`` is the sweep's (its first objective's).
+
+    ``objectives`` and ``directions`` name every objective of a sweep with
+    several, in order; empty for one, which keeps the one-value rules unchanged.
+    """
 
     direction: str = "minimize"
     seed: int = 0
+    objectives: tuple[str, ...] = ()
+    directions: tuple[str, ...] = ()
     name: ClassVar[str] = ""
+
+    @property
+    def multi(self) -> bool:
+        """Whether trials are compared on objective vectors (``hpfw.pruning.vectors``)."""
+        return len(self.objectives) > 1
 
     def prune(self, trial: Curve, others: Study, completed: Study) -> bool:
         """Whether ``trial`` should stop after its last reported step.
@@ -58,9 +77,7 @@ class Pruner:
 
     def options(self) -> dict[str, Any]:
         """The pruner's options, as the journal header records them."""
-        return {
-            f: getattr(self, f) for f in self.__dataclass_fields__ if f not in ("direction", "seed")
-        }
+        return {f: getattr(self, f) for f in self.__dataclass_fields__ if f not in SWEEP_FIELDS}
 
     def _better(self, a: float, b: float) -> bool:
         """``a`` at least as good as ``b`` in the sweep's direction."""
@@ -99,6 +116,8 @@ class MedianPruner(Pruner):
         done = completed()
         if len(done) < self.n_startup_trials or not done:
             return False
+        if self.multi:
+            return vectors.median_prunes(self, trial, step, done)
         finite = [v for v in trial.values.values() if not math.isnan(v)]
         if not finite:
             return True  # only NaN so far: it diverged
@@ -154,6 +173,8 @@ class ASHAPruner(Pruner):
     def _prune(self, trial: Curve, others: Study, peer: Callable[[Curve], bool]) -> bool:
         if not trial.values:
             return False
+        if self.multi:
+            return vectors.prune_rungs(self, trial, others, peer)
         step = max(trial.values)
         everyone: list[Curve] | None = None
         while True:
@@ -216,6 +237,8 @@ class HyperbandPruner(Pruner):
         self._brackets = [
             ASHAPruner(
                 direction=self.direction,
+                objectives=self.objectives,
+                directions=self.directions,
                 min_budget=self.min_budget,
                 eta=self.eta,
                 min_early_stopping_rate=b,
@@ -287,7 +310,7 @@ def pruner_settings(value: Any, *, max_budget: int | None = None) -> dict[str, A
     if name not in PRUNERS:
         raise PrunerError(f"got {name!r}; allowed: {', '.join(PRUNERS)} or null")
     cls = PRUNERS[name]
-    allowed = [f for f in cls.__dataclass_fields__ if f not in ("direction", "seed", "_brackets")]
+    allowed = [f for f in cls.__dataclass_fields__ if f not in SWEEP_FIELDS]
     unknown = sorted(set(options) - set(allowed))
     if unknown:
         raise PrunerError(
@@ -308,7 +331,19 @@ def check_pruner(value: Any) -> None:
     pruner_settings(value, max_budget=2**31 - 1)
 
 
-def make_pruner(settings: Mapping[str, Any], *, direction: str, seed: int) -> Pruner:
-    """The pruner that ``pruner_settings`` described, for a sweep in ``direction``."""
+def make_pruner(
+    settings: Mapping[str, Any],
+    *,
+    direction: str,
+    seed: int,
+    objectives: Mapping[str, str] | None = None,
+) -> Pruner:
+    """The pruner that ``pruner_settings`` described, for a sweep in ``direction``.
+
+    ``objectives`` (name -> direction, in order) makes it compare objective
+    vectors when there are several; with one it changes nothing.
+    """
     options = {k: v for k, v in settings.items() if k != "name"}
+    if objectives and len(objectives) > 1:
+        options.update(objectives=tuple(objectives), directions=tuple(objectives.values()))
     return PRUNERS[settings["name"]](direction=direction, seed=seed, **options)

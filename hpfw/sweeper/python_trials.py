@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 import logging
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,7 +53,9 @@ class TrialHandle:
     def channel(self) -> Any:
         return channel_for(self.directory.parent, self.job, self.id)
 
-    def report(self, step: int, value: float, **metrics: float) -> None:
+    def report(
+        self, step: int, value: float | Mapping[str, float] | Sequence[float], **metrics: float
+    ) -> None:
         """Records an intermediate value at ``step`` (see ``hpfw.report``)."""
         with trial_context(self.channel()):
             report(step, value, **metrics)

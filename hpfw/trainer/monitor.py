@@ -21,7 +21,7 @@ import itertools
 import logging
 import math
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -34,12 +34,28 @@ SLOT = "monitor_slot"  # the hparams entry that carries a trial's slot
 
 @dataclass
 class EpochReporter:
-    """One trial's channel and the metric it reports as its value (its objective)."""
+    """One trial's channel and the metric it reports as its value (its objective).
+
+    With several objectives (``objectives``, the sweep's, in order) it
+    reports every one it has per epoch by name, so the pruner compares
+    vectors: the epoch's validation metrics, and ``constants`` (the trial's
+    ``params``, the same every epoch). ``train_seconds`` and ``flops`` have
+    no per-epoch value here (the program's time and cost are known when it
+    ends), so those objectives are left out of the per-epoch comparison.
+    """
 
     channel: Any
     objective: str
+    objectives: tuple[str, ...] = ()
+    constants: dict[str, float] = field(default_factory=dict)
 
     def report(self, epoch: int, metrics: dict[str, float]) -> None:
+        numbers = {**self.constants, **metrics}
+        if len(self.objectives) > 1:
+            # The sweep's objectives keep NaN (a diverged epoch); other numbers only when finite.
+            kept = {k: v for k, v in numbers.items() if k in self.objectives or math.isfinite(v)}
+            self.channel.report(epoch, kept)
+            return
         others = {k: v for k, v in metrics.items() if k != self.objective and math.isfinite(v)}
         self.channel.report(epoch, metrics[self.objective], others)
 
@@ -95,7 +111,19 @@ def reporter_for(run: Any) -> EpochReporter | None:
     objective = str(getattr(run.cfg.objective, "value", run.cfg.objective))
     if channel is None or objective not in EPOCH_METRICS:
         return None
-    return EpochReporter(channel, objective)
+    objectives = tuple(getattr(channel, "sweep_objectives", dict)())
+    if len(objectives) < 2:
+        return EpochReporter(channel, objective)
+    if objectives[0] not in (*EPOCH_METRICS, "params"):
+        # The first objective is the reported value; reporting another metric in its place
+        # would have the pruner compare it in the wrong direction. Nothing to report.
+        return None
+    constants: dict[str, float] = {}
+    if "params" in objectives:
+        from hpfw.trainer.flops import param_count  # JAX: only for a trainer's run
+
+        constants["params"] = float(param_count(run.spec))
+    return EpochReporter(channel, objective, objectives, constants)
 
 
 def report_after(run: Any, metrics: dict[str, Any]) -> None:

@@ -45,6 +45,8 @@ def bayes_params(
     direction: str,
     seed: int,
     options: Mapping[str, Any],
+    directions: Sequence[str] = (),
+    n_constraints: int = 0,
 ) -> list[dict[str, Any]]:
     """``n`` configurations proposed by a GP fitted to ``trials`` (all at one budget).
 
@@ -52,11 +54,18 @@ def bayes_params(
     away from them) and asked for ``n`` at once, so the batch is spread by its
     pending-point fantasies. Its own space-filling phase is skipped
     (``n_initial=0``): the bracket's random configurations play that part.
+    With several objectives (``directions``) or constraints it is told each
+    trial's objective vector, feasibility and slacks, so it models them all
+    (bayes's ParEGO path, and a GP per constraint).
     """
     from hpfw.search.bayes.strategy import BayesStrategy  # JAX: loaded only when used
 
     model = BayesStrategy(space, direction=direction, seed=seed, n_initial=0, **options)
+    if len(directions) > 1 or n_constraints:
+        model.set_objectives(directions or (direction,), n_constraints)
     for k, trial in enumerate(trials):
-        # Fresh ids: the model's ids are private; only params, state and value matter.
-        model.tell(Trial(k, dict(trial.params), trial.inactive, trial.state), trial.value)
+        # Fresh ids: the model's ids are private; only params, state and results matter.
+        told = Trial(k, dict(trial.params), trial.inactive, trial.state)
+        told.values, told.feasible, told.slacks = trial.values, trial.feasible, trial.slacks
+        model.tell(told, trial.value)
     return [t.params for t in model.ask(n)]

@@ -213,6 +213,8 @@ class BracketStrategy(Strategy):
                     direction=self.direction,
                     seed=seed,
                     options=self.bayes_options,
+                    directions=self.directions,
+                    n_constraints=self.n_constraints,
                 )
                 for config, values in zip(modelled, found, strict=False):
                     params[config], sources[config] = values, "model"

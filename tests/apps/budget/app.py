@@ -47,7 +47,13 @@ def main(cfg: DictConfig) -> dict[str, float]:
         directory.mkdir(parents=True, exist_ok=True)
         (directory / f"epoch_{cfg.epochs}.json").write_text(json.dumps({"loss": loss}))
     print(f"objective={loss!r} start_epoch={start}")
-    return {"objective": loss, "start_epoch": float(start), "epochs_trained": cfg.epochs - start}
+    # cost: a second objective for multi-objective sweeps (it trades off with loss below 0.3).
+    return {
+        "objective": loss,
+        "cost": 10.0 * cfg.x,
+        "start_epoch": float(start),
+        "epochs_trained": cfg.epochs - start,
+    }
 
 
 if __name__ == "__main__":
