@@ -11,7 +11,7 @@ import itertools
 import pytest
 from omegaconf import OmegaConf
 
-from hpfw.models.costs import forward_flops
+from hpfw.models.costs import forward_flops, param_count
 from hpfw.search.overrides import parse_sweep
 from hpfw.search.space import Categorical, Int
 from hpfw.sweeper.envelopes import envelope_override, listed_values
@@ -205,3 +205,44 @@ def test_multi_fidelity_budgets_become_the_epochs():
     sweep = _sweep("model.hidden_dim=choice(64,256)")
     override = envelope_override(sweep, _composed(True), trials=9, budgets=[3, 1, 9])
     assert override.endswith("epochs:[1,3,9],trials:9}")
+
+
+@pytest.mark.parametrize(
+    ("model", "sizes", "shape", "expected"),
+    [
+        ({"name": "mlp"}, {"num_layers": 2, "hidden_dim": 8}, (4,), 4 * 8 + 8 * 8 + 8 * 3),
+        (
+            {"name": "cnn", "kernel_size": 3},
+            {"num_conv_layers": 1, "channels": 2, "hidden_dim": 5},
+            (4, 4),
+            9 * 1 * 2 + 2 * 2 * 2 * 5 + 5 * 3,
+        ),
+        (
+            {"name": "decoder"},
+            {"num_layers": 2, "d_model": 4, "mlp_dim": 8, "num_heads": 1},
+            (6,),
+            2 * 4 * (4 * 4 + 2 * 8) + 4 * 3,
+        ),
+    ],
+)
+def test_param_count_counts_the_kernels(model, sizes, shape, expected):
+    assert param_count(model, sizes, shape, 3) == expected
+
+
+def test_a_padded_program_charges_the_optimiser_for_every_weight_it_holds():
+    """A one-layer trial in a four-layer box skips three layers' matmuls on a CPU, but
+    the optimiser still updates their (zero) weights each step: the wider the box, the more."""
+    import numpy as np
+
+    wide = np.array([[0, 3, 0]])  # batch 32, 512 units, one layer
+    deep_box, one_layer = Box(((0, 2), (3, 3), (0, 3))), Box(((0, 2), (3, 3), (0, 0)))
+    no_weights = dataclasses.replace(CPU, param_seconds=0.0)
+    charged = (
+        box_seconds(SEED_WIDE, CPU, deep_box, wide)[0]
+        - box_seconds(SEED_WIDE, CPU, one_layer, wide)[0]
+    )
+    uncharged = (
+        box_seconds(SEED_WIDE, no_weights, deep_box, wide)[0]
+        - box_seconds(SEED_WIDE, no_weights, one_layer, wide)[0]
+    )
+    assert charged > uncharged > 0

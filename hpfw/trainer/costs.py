@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from hpfw.models.costs import forward_flops
+from hpfw.models.costs import forward_flops, param_count
 
 DEPTH_KEY = {"mlp": "num_layers", "cnn": "num_conv_layers", "transformer": "num_layers",
              "decoder": "num_layers"}  # fmt: skip
@@ -47,6 +47,7 @@ class DeviceCosts:
     platform: str
     step_seconds: float  # fixed cost of one training step inside the program
     flops_per_second: float  # one trial's speed on its small matmuls
+    param_seconds: float  # per weight of the program, per step (the optimiser's update)
     compile_seconds: Mapping[str, float]  # one dedicated program of each family
     parallel: int  # trials (and compiles) at a time
     vmapped: bool  # trials of one program run as one vmapped group
@@ -57,9 +58,10 @@ def device_costs(platform: str, cores: int) -> DeviceCosts:
     if platform == "cpu":
         return DeviceCosts(
             "cpu",
-            step_seconds=60e-6,
-            flops_per_second=60e9,
-            compile_seconds={"mlp": 2.0, "cnn": 2.5, "transformer": 4.0, "decoder": 5.0},
+            step_seconds=550e-6,
+            flops_per_second=50e9,
+            param_seconds=5e-9,
+            compile_seconds={"mlp": 4.0, "cnn": 5.0, "transformer": 8.0, "decoder": 10.0},
             parallel=max(1, cores),
             vmapped=False,
         )
@@ -67,6 +69,7 @@ def device_costs(platform: str, cores: int) -> DeviceCosts:
         platform,
         step_seconds=40e-6,
         flops_per_second=20e12,
+        param_seconds=0.0,
         compile_seconds={"mlp": 5.0, "cnn": 6.0, "transformer": 8.0, "decoder": 9.0},
         parallel=1,
         vmapped=True,
@@ -165,6 +168,16 @@ def _flops(
     )
 
 
+@lru_cache(maxsize=65536)
+def _params(
+    model: tuple[tuple[str, Any], ...],
+    sizes: tuple[tuple[str, float], ...],
+    input_shape: tuple[int, ...],
+    num_classes: int,
+) -> float:
+    return param_count(dict(model), dict(sizes), input_shape, num_classes)
+
+
 def box_seconds(problem: Problem, costs: DeviceCosts, box: Box, points: np.ndarray) -> np.ndarray:
     """Estimated seconds of one trial at each of ``points`` (value indices) inside ``box``."""
     values = dict(problem.values)
@@ -192,6 +205,10 @@ def box_seconds(problem: Problem, costs: DeviceCosts, box: Box, points: np.ndarr
         fwd = _flops(problem.model, tuple(sorted(sizes.items())), problem.input_shape,
                      problem.num_classes, heads_padded)  # fmt: skip
         flops[depth == d] = fwd
+    # The optimiser updates every weight of the program each step (skipped layers' too).
+    box_sizes = {**static_sizes, **{k: float(hi) for k, (lo, hi) in ranges.items()}}
+    weights = _params(problem.model, tuple(sorted(box_sizes.items())), problem.input_shape,
+                      problem.num_classes)  # fmt: skip
     if batch is None:
         batch = np.full(len(points), static_sizes.get("batch_size", 32.0))
         rows = batch
@@ -202,6 +219,7 @@ def box_seconds(problem: Problem, costs: DeviceCosts, box: Box, points: np.ndarr
     step = (
         costs.step_seconds * branch_overhead(problem, ranges)
         + rows * 3.0 * flops / costs.flops_per_second
+        + weights * costs.param_seconds
     )
     evaluate = (n_val * epochs + n_test) * flops / costs.flops_per_second
     return epochs * steps * step + evaluate
@@ -234,7 +252,7 @@ def compile_seconds(problem: Problem, costs: DeviceCosts, box: Box) -> float:
     skippable = depth[1] - depth[0] if depth else 0
     batch = ranges.get("batch_size")
     padded_batch = 1 if batch and batch[0] != batch[1] else 0
-    return base * (1 + 0.15 * skippable + 0.2 * padded_batch + 0.25 * (problem.optimizers - 1))
+    return base * (1 + 0.1 * skippable + 0.1 * padded_batch + 0.1 * (problem.optimizers - 1))
 
 
 def _box_costs(
