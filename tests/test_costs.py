@@ -229,20 +229,23 @@ def test_param_count_counts_the_kernels(model, sizes, shape, expected):
     assert param_count(model, sizes, shape, 3) == expected
 
 
-def test_a_padded_program_charges_the_optimiser_for_every_weight_it_holds():
-    """A one-layer trial in a four-layer box skips three layers' matmuls on a CPU, but
-    the optimiser still updates their (zero) weights each step: the wider the box, the more."""
+def test_the_optimiser_is_charged_for_the_weights_a_trial_updates():
+    """At the box's widths, for the layers the trial runs: on a CPU the layers it skips
+    are left alone (hpfw.trainer.live), so they cost no update, only the smaller charge
+    of passing their weights through the skipped branch."""
     import numpy as np
 
-    wide = np.array([[0, 3, 0]])  # batch 32, 512 units, one layer
-    deep_box, one_layer = Box(((0, 2), (3, 3), (0, 3))), Box(((0, 2), (3, 3), (0, 0)))
+    point = np.array([[0, 0, 0]])  # batch 32, hidden 64, one layer
+    narrow, wide = Box(((0, 2), (0, 0), (0, 0))), Box(((0, 2), (0, 3), (0, 0)))
+    deep = Box(((0, 2), (0, 0), (0, 3)))
     no_weights = dataclasses.replace(CPU, param_seconds=0.0)
-    charged = (
-        box_seconds(SEED_WIDE, CPU, deep_box, wide)[0]
-        - box_seconds(SEED_WIDE, CPU, one_layer, wide)[0]
-    )
-    uncharged = (
-        box_seconds(SEED_WIDE, no_weights, deep_box, wide)[0]
-        - box_seconds(SEED_WIDE, no_weights, one_layer, wide)[0]
-    )
-    assert charged > uncharged > 0
+
+    def extra(costs, box):
+        return (
+            box_seconds(SEED_WIDE, costs, box, point)[0]
+            - box_seconds(SEED_WIDE, costs, narrow, point)[0]
+        )
+
+    assert extra(CPU, wide) > extra(no_weights, wide) > 0
+    assert extra(CPU, deep) == pytest.approx(extra(no_weights, deep))
+    assert extra(CPU, deep) > extra(dataclasses.replace(CPU, skipped_param_seconds=0.0), deep)
