@@ -11,7 +11,7 @@ import itertools
 import pytest
 from omegaconf import OmegaConf
 
-from hpfw.models.costs import forward_flops
+from hpfw.models.costs import forward_flops, param_count
 from hpfw.search.overrides import parse_sweep
 from hpfw.search.space import Categorical, Int
 from hpfw.sweeper.envelopes import envelope_override, listed_values
@@ -205,3 +205,47 @@ def test_multi_fidelity_budgets_become_the_epochs():
     sweep = _sweep("model.hidden_dim=choice(64,256)")
     override = envelope_override(sweep, _composed(True), trials=9, budgets=[3, 1, 9])
     assert override.endswith("epochs:[1,3,9],trials:9}")
+
+
+@pytest.mark.parametrize(
+    ("model", "sizes", "shape", "expected"),
+    [
+        ({"name": "mlp"}, {"num_layers": 2, "hidden_dim": 8}, (4,), 4 * 8 + 8 * 8 + 8 * 3),
+        (
+            {"name": "cnn", "kernel_size": 3},
+            {"num_conv_layers": 1, "channels": 2, "hidden_dim": 5},
+            (4, 4),
+            9 * 1 * 2 + 2 * 2 * 2 * 5 + 5 * 3,
+        ),
+        (
+            {"name": "decoder"},
+            {"num_layers": 2, "d_model": 4, "mlp_dim": 8, "num_heads": 1},
+            (6,),
+            2 * 4 * (4 * 4 + 2 * 8) + 4 * 3,
+        ),
+    ],
+)
+def test_param_count_counts_the_kernels(model, sizes, shape, expected):
+    assert param_count(model, sizes, shape, 3) == expected
+
+
+def test_the_optimiser_is_charged_for_the_weights_a_trial_updates():
+    """At the box's widths, for the layers the trial runs: on a CPU the layers it skips
+    are left alone (hpfw.trainer.live), so they cost no update, only the smaller charge
+    of passing their weights through the skipped branch."""
+    import numpy as np
+
+    point = np.array([[0, 0, 0]])  # batch 32, hidden 64, one layer
+    narrow, wide = Box(((0, 2), (0, 0), (0, 0))), Box(((0, 2), (0, 3), (0, 0)))
+    deep = Box(((0, 2), (0, 0), (0, 3)))
+    no_weights = dataclasses.replace(CPU, param_seconds=0.0)
+
+    def extra(costs, box):
+        return (
+            box_seconds(SEED_WIDE, costs, box, point)[0]
+            - box_seconds(SEED_WIDE, costs, narrow, point)[0]
+        )
+
+    assert extra(CPU, wide) > extra(no_weights, wide) > 0
+    assert extra(CPU, deep) == pytest.approx(extra(no_weights, deep))
+    assert extra(CPU, deep) > extra(dataclasses.replace(CPU, skipped_param_seconds=0.0), deep)

@@ -170,3 +170,46 @@ def test_label_smoothing_is_a_mix_of_the_label_and_the_uniform_loss(smoothing):
         jnp.asarray(logits, jnp.float32), jnp.asarray(labels), 10, jnp.float32(smoothing)
     )
     np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("clip", [False, True, jnp.asarray(True)])
+def test_a_live_step_moves_the_layers_a_trial_has_as_the_whole_step_does(clip):
+    """hpfw.trainer.live: the third layer is skipped (depth 2 of up to 3); the other
+    layers move as one optimiser step over the whole tree moves them (clipping by the
+    global norm included), and the skipped layer's weights and moments stay zero."""
+    from hpfw.trainer import live
+    from hpfw.trainer.optim import switch_families
+
+    rng = np.random.default_rng(0)
+
+    def layer(scale: float) -> dict:
+        return {"kernel": jnp.asarray(rng.normal(size=(4, 4)) * scale, jnp.float32)}
+
+    params = {"hidden": {0: layer(1.0), 1: layer(1.0), 2: layer(0.0)}, "head": layer(1.0)}
+    grads = {"hidden": {0: layer(3.0), 1: layer(3.0), 2: layer(0.0)}, "head": layer(3.0)}
+    hparams = as_hparams({**NEUTRAL, "lr": 0.1, "weight_decay": 0.1, "grad_clip_norm": 1.0})
+    options = dict(schedule="constant", total_steps=10, nesterov=False, index=jnp.asarray(1))
+    families = ("sgd", "adam", "adamw")
+    whole = switch_families(families, hparams, clip=clip, **options)
+    state = whole.init(params)
+    updates, want_state = whole.update(grads, state, params)
+    want = optax.apply_updates(params, updates)
+    groups = live.layer_groups(params, {"num_layers": (1, 3)}, {"num_layers": jnp.asarray(2)})
+    assert groups is not None and len(groups[1]) == 2  # layers 1 and 2 may be skipped
+    tx = switch_families(families, hparams, clip=False, **options)
+    got, got_state = live.live_step(
+        tx, clip, hparams["grad_clip_norm"], grads, state, params, groups
+    )
+    for path, value in jax.tree_util.tree_leaves_with_path(want):
+        np.testing.assert_allclose(_at(got, path), value, rtol=1e-6, atol=1e-7)
+    for slot in ("mu", "nu"):
+        for path, value in jax.tree_util.tree_leaves_with_path(want_state[slot]):
+            np.testing.assert_allclose(_at(got_state[slot], path), value, rtol=1e-6, atol=1e-7)
+    assert not np.any(np.asarray(got["hidden"][2]["kernel"]))
+    assert int(got_state["count"]) == 1
+
+
+def _at(tree, path):
+    for key in path:
+        tree = tree[key.key]
+    return tree

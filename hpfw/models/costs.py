@@ -53,6 +53,33 @@ def forward_flops(
     return _blocks(tokens, sizes, heads_padded) + head
 
 
+def param_count(
+    model: Mapping[str, Any], sizes: Mapping[str, float], input_shape: tuple[int, ...], classes: int
+) -> float:
+    """Weights of a model at ``sizes`` (matmul and convolution kernels; biases left out).
+
+    What the optimiser updates every step, whatever rows or depth a trial runs:
+    a program's weights are its envelope's, so a padded program updates all of them.
+    """
+    name = model["name"]
+    if name == "mlp":
+        return forward_flops(model, sizes, input_shape, classes) / 2.0
+    if name == "cnn":
+        _, _, c_in = image_shape(input_shape)
+        depth, channels, k = int(sizes["num_conv_layers"]), sizes["channels"], model["kernel_size"]
+        _, (h_out, w_out) = pooled_shapes(input_shape, depth)
+        convs = k * k * channels * (c_in + (depth - 1) * channels)
+        return (
+            convs + h_out * w_out * channels * sizes["hidden_dim"] + sizes["hidden_dim"] * classes
+        )
+    d, m = sizes["d_model"], sizes["mlp_dim"]
+    blocks = int(sizes["num_layers"]) * d * (4 * d + 2 * m)
+    if name == "transformer":
+        _, token_dim = token_shape(input_shape, model["tokens"], model["patch_size"])
+        return token_dim * d + blocks + d * classes
+    return blocks + d * classes  # decoder: its embedding table is a lookup, not a matmul
+
+
 def _cnn(
     model: Mapping[str, Any], sizes: Mapping[str, float], input_shape: tuple[int, ...], classes: int
 ) -> float:

@@ -12,11 +12,13 @@ estimated time of the whole sweep,
 (on a CPU compiles and trials share the cores; on an accelerator the trials of
 a box run as vmapped groups, so padding costs little and one box is usual).
 A trial's seconds come from its steps, the FLOPs of a step at its box's widths
-(``hpfw.models.costs``), a fixed cost per step and the device's speed
-(``DeviceCosts``, measured: docs/benchmarks.md). On a CPU a trial runs only
-its own depth, steps and epochs (skipped layers, steps and epochs are
-``lax.cond`` branches a CPU does not run); vmapped, every trial of a group
-runs the box's largest.
+(``hpfw.models.costs``), a fixed cost per step, the weights its optimiser
+updates, the weights of the layers it skips, and the device's speed
+(``DeviceCosts``, fitted to a sweep's per-trial seconds: docs/structural.md).
+On a CPU a trial runs only its own depth, steps and epochs (skipped layers
+and epochs are ``lax.cond`` branches a CPU does not run, and a padded batch
+loops over the trial's own steps); vmapped, every trial of a group runs the
+box's largest.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from hpfw.models.costs import forward_flops
+from hpfw.models.costs import forward_flops, param_count
 
 DEPTH_KEY = {"mlp": "num_layers", "cnn": "num_conv_layers", "transformer": "num_layers",
              "decoder": "num_layers"}  # fmt: skip
@@ -47,19 +49,28 @@ class DeviceCosts:
     platform: str
     step_seconds: float  # fixed cost of one training step inside the program
     flops_per_second: float  # one trial's speed on its small matmuls
+    param_seconds: float  # per weight a trial updates, per step (the optimiser's update)
+    skipped_param_seconds: float  # per weight of a layer the trial skips, per step
     compile_seconds: Mapping[str, float]  # one dedicated program of each family
     parallel: int  # trials (and compiles) at a time
     vmapped: bool  # trials of one program run as one vmapped group
 
 
 def device_costs(platform: str, cores: int) -> DeviceCosts:
-    """The cost constants of ``platform`` ("cpu", "gpu", "tpu") with ``cores`` host cores."""
+    """The cost constants of ``platform`` ("cpu", "gpu", "tpu") with ``cores`` host cores.
+
+    The CPU's are a fit to the 64 trials of a seed-wide MLP sweep on the 2-core
+    development machine, scaled to a quiet machine (docs/structural.md); the
+    accelerator's were measured on an H200 before the per-weight terms existed.
+    """
     if platform == "cpu":
         return DeviceCosts(
             "cpu",
-            step_seconds=60e-6,
-            flops_per_second=60e9,
-            compile_seconds={"mlp": 2.0, "cnn": 2.5, "transformer": 4.0, "decoder": 5.0},
+            step_seconds=660e-6,
+            flops_per_second=70e9,
+            param_seconds=8e-9,
+            skipped_param_seconds=2e-9,
+            compile_seconds={"mlp": 4.0, "cnn": 5.0, "transformer": 8.0, "decoder": 10.0},
             parallel=max(1, cores),
             vmapped=False,
         )
@@ -67,6 +78,8 @@ def device_costs(platform: str, cores: int) -> DeviceCosts:
         platform,
         step_seconds=40e-6,
         flops_per_second=20e12,
+        param_seconds=0.0,
+        skipped_param_seconds=0.0,
         compile_seconds={"mlp": 5.0, "cnn": 6.0, "transformer": 8.0, "decoder": 9.0},
         parallel=1,
         vmapped=True,
@@ -165,6 +178,16 @@ def _flops(
     )
 
 
+@lru_cache(maxsize=65536)
+def _params(
+    model: tuple[tuple[str, Any], ...],
+    sizes: tuple[tuple[str, float], ...],
+    input_shape: tuple[int, ...],
+    num_classes: int,
+) -> float:
+    return param_count(dict(model), dict(sizes), input_shape, num_classes)
+
+
 def box_seconds(problem: Problem, costs: DeviceCosts, box: Box, points: np.ndarray) -> np.ndarray:
     """Estimated seconds of one trial at each of ``points`` (value indices) inside ``box``."""
     values = dict(problem.values)
@@ -186,12 +209,21 @@ def box_seconds(problem: Problem, costs: DeviceCosts, box: Box, points: np.ndarr
     if depth is None or costs.vmapped:
         depth_hi = ranges[depth_key][1] if depth_key in ranges else static_sizes[depth_key]
         depth = np.full(len(points), depth_hi)
-    flops = np.empty(len(points))
+    flops, weights = np.empty(len(points)), np.empty(len(points))
     for d in np.unique(depth):
-        sizes = {**static_sizes, **dict(widths), depth_key: float(d)}
-        fwd = _flops(problem.model, tuple(sorted(sizes.items())), problem.input_shape,
-                     problem.num_classes, heads_padded)  # fmt: skip
-        flops[depth == d] = fwd
+        sizes = tuple(sorted({**static_sizes, **dict(widths), depth_key: float(d)}.items()))
+        flops[depth == d] = _flops(problem.model, sizes, problem.input_shape,
+                                   problem.num_classes, heads_padded)  # fmt: skip
+        # The optimiser updates the weights of the layers the trial runs, at the box's
+        # widths (``hpfw.trainer.live``; vmapped, every layer of the box).
+        weights[depth == d] = _params(problem.model, sizes, problem.input_shape,
+                                      problem.num_classes)  # fmt: skip
+    # A layer the trial skips still costs its weights' passage through the skipped
+    # branch and a zero gradient each step (measured: docs/structural.md).
+    box_depth = ranges[depth_key][1] if depth_key in ranges else static_sizes[depth_key]
+    deepest = {**static_sizes, **dict(widths), depth_key: float(box_depth)}
+    skipped = _params(problem.model, tuple(sorted(deepest.items())), problem.input_shape,
+                      problem.num_classes) - weights  # fmt: skip
     if batch is None:
         batch = np.full(len(points), static_sizes.get("batch_size", 32.0))
         rows = batch
@@ -202,6 +234,8 @@ def box_seconds(problem: Problem, costs: DeviceCosts, box: Box, points: np.ndarr
     step = (
         costs.step_seconds * branch_overhead(problem, ranges)
         + rows * 3.0 * flops / costs.flops_per_second
+        + weights * costs.param_seconds
+        + skipped * costs.skipped_param_seconds
     )
     evaluate = (n_val * epochs + n_test) * flops / costs.flops_per_second
     return epochs * steps * step + evaluate
@@ -216,8 +250,8 @@ def branch_overhead(problem: Problem, ranges: Mapping[str, tuple[int, int]]) -> 
 
     Measured on this CPU (docs/structural.md): a step of the default MLP's
     smallest trial costs ~1.35x with three skippable layers, ~1.2x with three
-    optimiser families to switch between, ~1.5x with a padded batch (its cond
-    per step), beyond the extra FLOPs.
+    optimiser families to pick between, ~1.5x with a padded batch, beyond the
+    extra FLOPs (the per-step constant was refitted with these factors in it).
     """
     depth = ranges.get(DEPTH_KEY[problem.family])
     skippable = depth[1] - depth[0] if depth else 0
@@ -234,7 +268,7 @@ def compile_seconds(problem: Problem, costs: DeviceCosts, box: Box) -> float:
     skippable = depth[1] - depth[0] if depth else 0
     batch = ranges.get("batch_size")
     padded_batch = 1 if batch and batch[0] != batch[1] else 0
-    return base * (1 + 0.15 * skippable + 0.2 * padded_batch + 0.25 * (problem.optimizers - 1))
+    return base * (1 + 0.1 * skippable + 0.1 * padded_batch + 0.1 * (problem.optimizers - 1))
 
 
 def _box_costs(

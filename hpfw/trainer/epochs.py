@@ -5,7 +5,7 @@ epochs)`` of it and skips the rest (``lax.cond``: a CPU does not run a skipped
 epoch, and under ``vmap`` its metrics are NaN like a diverged one's). When
 the program's rows outnumber a trial's batch, step ``t`` takes the trial's
 own rows ``order[t*b : (t+1)*b]`` (those its own program takes) and masks the
-others, and steps past the trial's own ``n // b`` are skipped.
+others, and the epoch loops over the trial's own ``n // b`` steps only.
 """
 
 from __future__ import annotations
@@ -54,21 +54,26 @@ def padded_epoch(
 ) -> tuple[tuple, jax.Array]:
     """One epoch of a trial whose batch is smaller than the program's rows."""
     program = trainer.program
-    rows, max_steps = program.batch_size, program.steps_per_epoch
+    rows = program.batch_size
     b = trainer.structure(hparams)["batch_size"]
     steps = trainer.steps_per_epoch(hparams)
     order = jnp.concatenate([order, jnp.zeros((rows,), order.dtype)])  # slices stay inside
     row_mask = (jnp.arange(rows) < b).astype(jnp.float32)
 
-    def step(carry: tuple, t: jax.Array) -> tuple[tuple, jax.Array]:
-        def active(carry: tuple) -> tuple[tuple, jax.Array]:
-            index = jax.lax.dynamic_slice(order, (t * b,), (rows,))
-            return trainer.step(hparams, data, dropout_key, carry, index, row_mask)
+    # A loop of exactly the trial's own steps (``fori_loop`` with a traced count, a
+    # while loop), not a scan over the program's most steps with a ``lax.cond`` in
+    # each: measured on the seed-wide MLP envelope, the scan-with-cond program
+    # compiled in ~1.3x the time for no faster steps (docs/structural.md). Under
+    # vmap the loop runs until the group's longest trial ends, masking the others,
+    # as a batched cond would.
+    def body(t: jax.Array, state: tuple) -> tuple:
+        carry, total = state
+        index = jax.lax.dynamic_slice(order, (t * b,), (rows,))
+        carry, loss = trainer.step(hparams, data, dropout_key, carry, index, row_mask)
+        return carry, total + loss
 
-        return jax.lax.cond(t < steps, active, lambda c: (c, jnp.float32(0.0)), carry)
-
-    carry, losses = jax.lax.scan(step, carry, jnp.arange(max_steps))
-    return carry, losses.sum() / steps
+    carry, total = jax.lax.fori_loop(0, steps, body, (carry, jnp.float32(0.0)))
+    return carry, total / steps
 
 
 def train(

@@ -182,9 +182,10 @@ def switch_families(
 ) -> optax.GradientTransformation:
     """One of several optimiser families, chosen by a traced ``index`` into ``families``.
 
-    Every family updates the same slots (``slots``), so the branches of the
-    ``lax.switch`` carry one set of moments and no family passes another's
-    state through. Hand-written: optax's ``multi_transform`` splits parameters
+    Every family updates the same slots (``slots``), so one set of moments
+    serves them all; each family's update is computed and the trial's picked
+    (selects, not ``lax.switch``: see below). Hand-written: optax's
+    ``multi_transform`` splits parameters
     between transformations, it does not choose one at run time.
     """
     lr = learning_rate_schedule(schedule, hparams["lr"], hparams["warmup_fraction"], total_steps)
@@ -197,7 +198,16 @@ def switch_families(
     def update(grads: Any, state: dict[str, Any], params: Any = None) -> tuple[Any, Any]:
         if len(updates) == 1 or isinstance(index, int):
             return updates[index if isinstance(index, int) else 0](grads, state, params)
-        return jax.lax.switch(index, updates, grads, state, params)
+        # Every family's update, then a select by the traced index: elementwise work
+        # on the same slots that XLA fuses into one loop per parameter. A
+        # ``lax.switch`` compiled each family as its own branch and passed the
+        # state through it: the seed-wide MLP envelope compiled in ~1.3x the time
+        # (with the padded batch's loop, 12 s -> 7-10 s), for no faster steps.
+        outs = [u(grads, state, params) for u in updates]
+        chosen = outs[-1]
+        for i in range(len(outs) - 2, -1, -1):
+            chosen = _pick(index == i, outs[i], chosen)
+        return chosen
 
     return optax.GradientTransformation(init, update)
 

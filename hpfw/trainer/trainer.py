@@ -28,7 +28,7 @@ import optax
 from flax import nnx
 
 from hpfw.models import STRUCTURAL, build_model
-from hpfw.trainer import epochs
+from hpfw.trainer import epochs, live
 from hpfw.trainer.optim import switch_families
 from hpfw.trainer.spec import (
     STRUCTURE_NAMES,
@@ -105,7 +105,8 @@ class Trainer:
             return self.program.steps_per_epoch
         return self.program.split_sizes[0] // self.structure(hparams)["batch_size"]
 
-    def optimizer(self, hparams: Hparams) -> optax.GradientTransformation:
+    def optimizer(self, hparams: Hparams, clip: bool = True) -> optax.GradientTransformation:
+        """The trial's optimiser (``clip=False``: without its clipping, which the caller does)."""
         s = self.structure(hparams)
         return switch_families(
             self.program.optimizers,
@@ -113,7 +114,7 @@ class Trainer:
             schedule=s["schedule"],
             total_steps=s["schedule_epochs"] * self.steps_per_epoch(hparams),
             nesterov=_flag(s["nesterov"]),
-            clip=_flag(s["clip"]),
+            clip=_flag(s["clip"]) if clip else False,
             index=s["optimizer"],
         )
 
@@ -176,8 +177,22 @@ class Trainer:
             return (per_row * row_mask).sum() / row_mask.sum()
 
         loss, grads = jax.value_and_grad(loss_fn)(params)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        params = optax.apply_updates(params, updates)
+        groups = live.layer_groups(
+            params, self.program.model_ranges, self._model_structure(hparams)
+        )
+        if groups is None:
+            updates, opt_state = tx.update(grads, opt_state, params)
+            params = optax.apply_updates(params, updates)
+        else:  # the layers this trial skips keep their (zero) weights without a pass over them
+            params, opt_state = live.live_step(
+                self.optimizer(hparams, clip=False),
+                _flag(self.structure(hparams)["clip"]),
+                hparams["grad_clip_norm"],
+                grads,
+                opt_state,
+                params,
+                groups,
+            )
         # A NaN or inf loss marks the run diverged for good. The state is not
         # frozen per step (a select over every parameter and optimiser slot each
         # step costs more than it saves): what follows a NaN is never reported,
