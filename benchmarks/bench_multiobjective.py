@@ -4,7 +4,8 @@ Methods: hpfw ``random`` and ``bayes`` (ParEGO + log EI, hpfw/search/bayes/mo_ac
 and Optuna's multi-objective TPE (``tpe``), NSGA-II (``nsga2``) and GPSampler (``gp``,
 log EHVI). Problems: ZDT1, ZDT2, ZDT3 (6-D, two objectives), DTLZ2 (6-D, three
 objectives) and ``digits``: hpfw's own MLP on scikit-learn's digits, val_accuracy
-(maximise) against the parameter count (minimise), 3 epochs a trial.
+(maximise) against the parameter count (minimise), 3 epochs a trial, every trial
+inside one envelope (as an hpfw sweep runs it: one compile per run, not one per trial).
 
 Every method runs ``--trials`` sequential trials per seed; the hypervolume of
 the trials so far is recorded after 50 and after ``--trials``. Hypervolumes use
@@ -25,6 +26,7 @@ Usage::
         --trials 100 --jsonl mo.jsonl
     .venv/bin/python benchmarks/bench_multiobjective.py --summarise mo.jsonl
     .venv/bin/python benchmarks/bench_multiobjective.py --warm-start --trials 30
+    .venv/bin/python benchmarks/bench_multiobjective.py --ask-times zdt1 --trials 100
 """
 
 from __future__ import annotations
@@ -101,17 +103,39 @@ def _front_hv(kind: int) -> float:
     return hypervolume(np.stack([f1, f2], 1), (1.1, 11.0))
 
 
+DIGITS_SPACE = {
+    "lr": Float(1e-4, 1e-1, log=True),
+    "hidden_dim": Int(8, 256, log=True),
+    "num_layers": Int(1, 3),
+}
+
+
+def _digits_envelope() -> str:
+    """The override a sweep of ``DIGITS_SPACE`` passes each trial (hpfw.sweeper.envelopes):
+    one program serves every width and depth, so a run compiles once, not per trial."""
+    from hpfw.sweeper.envelopes import listed_values
+
+    widths = ",".join(map(str, listed_values(DIGITS_SPACE["hidden_dim"]) or ()))
+    return f"trainer.envelope={{hidden_dim:[{widths}],num_layers:[1,2,3],trials:100}}"
+
+
 def digits(params: dict[str, Any]) -> list[float]:
+    from hydra import compose, initialize_config_dir
+
+    from hpfw.config import config_dir, register_configs
     from hpfw.trainer.run import train_and_evaluate
-    from tests.helpers import compose_config
+
+    register_configs()  # the structured schemas conf/ extends, as the CLI registers them
 
     overrides = [
         "trainer.epochs=3",
         f"optimizer.lr={params['lr']}",
         f"model.hidden_dim={params['hidden_dim']}",
         f"model.num_layers={params['num_layers']}",
+        _digits_envelope(),
     ]
-    metrics = train_and_evaluate(compose_config(overrides))
+    with initialize_config_dir(str(config_dir()), version_base="1.3"):
+        metrics = train_and_evaluate(compose("config", overrides=overrides))
     accuracy = metrics["val_accuracy"]
     if not math.isfinite(accuracy):
         accuracy = 0.0
@@ -125,11 +149,7 @@ PROBLEMS = {
     "zdt3": Problem(SIX, zdt(3), (1.1, 11.0), _front_hv(3)),
     "dtlz2": Problem(SIX, dtlz2, (1.1, 1.1, 1.1), 1.1**3 - math.pi / 6),
     "digits": Problem(
-        {
-            "lr": Float(1e-4, 1e-1, log=True),
-            "hidden_dim": Int(8, 256, log=True),
-            "num_layers": Int(1, 3),
-        },
+        DIGITS_SPACE,
         digits,
         (-0.5, 6.0),
         None,
@@ -262,6 +282,32 @@ def warm_start(trials: int, seeds: int) -> None:
                   flush=True)  # fmt: skip
 
 
+def ask_times(name: str, trials: int) -> None:
+    """Wall and process CPU seconds per multi-objective ``bayes`` ask on ``name``, seed 0."""
+    import os
+
+    problem = PROBLEMS[name]
+    strategy = hpfw.create_strategy("bayes", problem.space, seed=0)
+    strategy.set_objectives(["minimize"] * len(problem.reference))
+    rows = []
+    for i in range(trials):
+        wall, cpu = time.perf_counter(), time.process_time()
+        [trial] = strategy.ask(1)
+        rows.append((i, time.perf_counter() - wall, time.process_time() - cpu))
+        values = problem.f(trial.params)
+        trial.values, trial.state = tuple(values), TrialState.complete
+        strategy.tell(trial, values[0])
+    for lo, hi in ((10, 50), (50, trials)):  # from the first model ask (n_initial = 10)
+        part = [r for r in rows if lo <= r[0] < hi]
+        if part:
+            wall = statistics.median(r[1] for r in part)
+            cpu = statistics.median(r[2] for r in part)
+            print(
+                f"asks {lo}-{hi - 1}: wall median {wall:.3f} s, CPU median {cpu:.3f} s, "
+                f"max wall {max(r[1] for r in part):.2f} s; load {os.getloadavg()[0]:.1f}"
+            )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=3)
@@ -271,10 +317,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--jsonl", type=Path, help="append every finished run here")
     parser.add_argument("--summarise", type=Path, nargs="+")
     parser.add_argument("--warm-start", action="store_true")
+    parser.add_argument("--ask-times", choices=list(PROBLEMS), help="time bayes's asks on one")
     args = parser.parse_args(argv)
     if args.summarise:
         lines = [line for path in args.summarise for line in path.read_text().splitlines()]
         print(summarise([json.loads(line) for line in lines]))
+        return
+    if args.ask_times:
+        ask_times(args.ask_times, args.trials)
         return
     if args.warm_start:
         warm_start(args.trials, args.seeds)
