@@ -107,7 +107,8 @@ def test_log_ei_matches_direct_ei_and_stays_finite_in_the_tail() -> None:
     assert np.all(np.isfinite(grads)) and np.all(grads > 0)
 
 
-def test_large_histories_refit_briefly_from_the_last_fit(monkeypatch) -> None:
+def recorded_fits(monkeypatch) -> list[tuple[int, int]]:
+    """``(starts, steps)`` of every hyperparameter fit the GP makes from now on."""
     calls: list[tuple[int, int]] = []
     fit = gp.fit
 
@@ -116,6 +117,11 @@ def test_large_histories_refit_briefly_from_the_last_fit(monkeypatch) -> None:
         return fit(starts, *args)
 
     monkeypatch.setattr(gp, "fit", recording_fit)
+    return calls
+
+
+def test_large_histories_refit_briefly_from_the_last_fit(monkeypatch) -> None:
+    calls = recorded_fits(monkeypatch)
     strategy = BayesStrategy({"x": Float(0.0, 1.0)}, seed=0)
     xs = np.random.default_rng(0).random(bayes_strategy.SMALL_BUCKET + 6)
     for k, x in enumerate(xs):
@@ -130,14 +136,7 @@ def test_large_histories_refit_briefly_from_the_last_fit(monkeypatch) -> None:
 
 def test_small_histories_refit_fully_only_as_they_grow(monkeypatch) -> None:
     """Up to SMALL_BUCKET rows: a full fit, short ones, a full one again after some growth."""
-    calls: list[tuple[int, int]] = []
-    fit = gp.fit
-
-    def recording_fit(starts, *args):
-        calls.append((len(starts.mean), int(args[-1])))
-        return fit(starts, *args)
-
-    monkeypatch.setattr(gp, "fit", recording_fit)
+    calls = recorded_fits(monkeypatch)
     strategy = BayesStrategy({"x": Float(0.0, 1.0)}, seed=0)
     for k, x in enumerate(np.random.default_rng(0).random(20)):
         strategy.tell(Trial(k, {"x": float(x)}), (x - 0.3) ** 2)
