@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -150,6 +151,14 @@ POINTS = {
 }  # fmt: skip
 
 
+def asha_grid_sweep(objective: Any, directory: Path) -> Any:
+    """Every point of POINTS once, minimising f1 and maximising f2, under ASHA (eta 2)."""
+    return hpfw.sweep(objective, {"point": hpfw.Categorical(list(POINTS))}, strategy="grid",
+                      objectives={"f1": "minimize", "f2": "maximize"}, directory=directory,
+                      pruner={"name": "asha", "min_budget": 1, "eta": 2, "max_budget": 4},
+                      verbose=False)  # fmt: skip
+
+
 def learning(params: dict) -> dict[str, float]:
     f1, f2 = POINTS[params["point"]]
     for step in range(1, 5):
@@ -161,10 +170,7 @@ def learning(params: dict) -> dict[str, float]:
 
 
 def test_a_python_sweep_with_two_objectives_prunes_the_dominated(tmp_path: Path) -> None:
-    result = hpfw.sweep(learning, {"point": hpfw.Categorical(list(POINTS))}, strategy="grid",
-                        objectives={"f1": "minimize", "f2": "maximize"}, directory=tmp_path,
-                        pruner={"name": "asha", "min_budget": 1, "eta": 2, "max_budget": 4},
-                        verbose=False)  # fmt: skip
+    result = asha_grid_sweep(learning, tmp_path)
     states = {t.params["point"]: t.state for t in result.trials}
     assert states == {"a": "complete", "b": "complete", "c": "complete",
                       "d": "pruned", "e": "pruned", "f": "pruned"}  # fmt: skip
@@ -187,10 +193,7 @@ def scalar_loop(params: dict) -> dict[str, float]:
 
 
 def test_a_scalar_report_in_a_two_objective_sweep_prunes_on_the_first(tmp_path: Path) -> None:
-    result = hpfw.sweep(scalar_loop, {"point": hpfw.Categorical(list(POINTS))}, strategy="grid",
-                        objectives={"f1": "minimize", "f2": "maximize"}, directory=tmp_path,
-                        pruner={"name": "asha", "min_budget": 1, "eta": 2, "max_budget": 4},
-                        verbose=False)  # fmt: skip
+    result = asha_grid_sweep(scalar_loop, tmp_path)
     steps = {t.params["point"]: len(t.intermediate) for t in result.trials}
     # f1 alone decides (a 0.1, b 0.5, c 0.9, d 0.6, e 0.95, f 0.3): at step 1 b is not the
     # one kept of two, nor c of three, d or e of the best two; f is second of six (3 kept) but
