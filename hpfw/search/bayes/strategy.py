@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -11,7 +13,7 @@ import numpy as np
 from scipy.stats import qmc
 
 from hpfw.errors import HpfwError
-from hpfw.search.bayes import gp, proposal
+from hpfw.search.bayes import ahead, gp, proposal
 from hpfw.search.bayes.acquisition import maximise, score
 from hpfw.search.bayes.encoding import Encoder, targets
 from hpfw.search.bayes.gp import bucket  # noqa: F401  (re-exported: tests size arrays with it)
@@ -21,17 +23,12 @@ from hpfw.search.strategy import Strategy, Trial, TrialState
 BATCH_STRATEGIES = ("believer", "liar")
 BEST_BY = ("observed", "posterior")
 LS_PRIORS = ("optuna", "hvarfner")
-# A full fit: 4 starts side by side (the last fit, the prior mode, 2 random), 150
-# Adam steps; about 0.15 s of CPU at 64 padded rows. Made when there is no previous
-# fit (the first model ask of a process, e.g. after a resume) and, up to SMALL_BUCKET
-# rows, whenever the completed trials grew by REFIT_GROWTH since the last full fit.
-# Other asks with new results, up to SMALL_BUCKET rows: the same 4 starts for only
-# SMALL_WARM_FIT_STEPS steps (the last fit converges fast; the fresh starts keep a
-# chance of another mode: warm fits from the last fit alone lost Hartmann-6 runs).
-# Beyond SMALL_BUCKET rows (a step costs 5-20 ms at 256 rows): WARM_FIT_STEPS steps
-# from the last fit; one more point moves the MAP estimate little. Padding does not
-# change the MAP problem, so a new bucket needs no fresh fit. Regret and ask times
-# of these choices: docs/benchmarks.md (issue 19, ask time).
+# The fit schedule (docs/bayes.md, "Fit"; measured in docs/benchmarks.md, issue 19):
+# a full fit (4 starts side by side: the last fit, the prior mode, 2 random; 150 Adam
+# steps) when there is no previous fit and, up to SMALL_BUCKET rows, whenever the
+# completed trials grew by REFIT_GROWTH; other asks with new results up to SMALL_BUCKET
+# rows run the 4 starts for SMALL_WARM_FIT_STEPS (fits from the last one alone lost
+# Hartmann-6 runs); beyond, WARM_FIT_STEPS steps from the last fit.
 FULL_FIT_STARTS, FULL_FIT_STEPS = 4, 150
 SMALL_WARM_FIT_STEPS, WARM_FIT_STEPS = 50, 4
 REFIT_GROWTH = 1.3
@@ -57,31 +54,18 @@ class BayesStrategy(Strategy):
     """Proposes the maximiser of log expected improvement under a Gaussian process.
 
     The first ``n_initial`` trial ids take points of a scrambled Sobol sequence
-    (point ``id``, so they depend only on ``(seed, id)``, as with ``random``).
-    After that, and once two trials have completed, every trial is chosen by:
-
-    1. fitting the GP (exact, float64, Matern-5/2 with a lengthscale per
-       dimension; see ``gp.py``) to the completed trials' standardised scores
-       by MAP, warm-started from the previous fit;
-    2. conditioning it on failed trials at the worst observed score, and on
-       pending trials (asked, not yet told, this batch's included) at a fantasy
-       value: the posterior mean (``batch_strategy="believer"``, Kriging
-       believer) or the worst observed score (``"liar"``, a pessimistic
-       constant liar that pushes a batch further apart);
-    3. sweeping ``n_candidates`` Sobol points plus perturbations of the best
-       trials with log EI, refining the best of them by projected gradient
-       ascent, then a local search over discrete changes (``proposal.py``), and
-       taking the best point whose typed params are new; when that point only
-       polishes the best trial, an untried categorical choice at the best
-       trial's continuous values goes first.
-
-    ``best_by="posterior"`` makes ``best`` the completed trial with the lowest
-    posterior mean rather than the lowest observed value: with a noisy
-    objective, the one most likely to be truly best. ``ls_prior="hvarfner"``
-    swaps the default lengthscale prior for a log-normal one (``gp.ls_prior_nlp``).
-
-    All the JAX work runs in float64 inside ``jax.enable_x64``, which changes
-    nothing for other code in the process (a trainer keeps float32).
+    (point ``id``: they depend only on ``(seed, id)``). After that, once two
+    trials have completed, each proposal: fits the GP (``gp.py``) to the
+    completed trials' standardised scores by MAP, warm-started; conditions it on
+    failed trials at the worst score and on pending ones (this batch's included)
+    at a fantasy value (``batch_strategy``: ``believer``, the posterior mean, or
+    ``liar``, the worst score); sweeps candidates with log EI, refines the best
+    by projected gradient ascent and a discrete local search (``proposal.py``);
+    takes the best point whose typed params are new, or an untried categorical
+    choice at the incumbent's continuous values when it would only polish it.
+    ``best_by="posterior"``: ``best`` is the completed trial with the lowest
+    posterior mean. JAX work runs in float64 inside ``jax.enable_x64`` (other
+    code in the process keeps float32). Details: docs/bayes.md.
     """
 
     # Several objectives or constraints: mo_acquisition.py (ParEGO, EI x P(feasible)).
@@ -141,12 +125,15 @@ class BayesStrategy(Strategy):
         self._full_fit_at = 0  # completed trials at the last full fit
         self._batch_rows = 0  # model rows the current ask(n) reaches (gp.padded_design)
         self._targets_of: tuple[tuple[int, ...], np.ndarray] | None = None  # ids, targets
+        self._ahead = ahead.Ahead()  # the next bucket's programs, compiled in a thread
+        self._score_sizes: set[int] = set()  # padded sizes the acquisition was scored at
 
     # --- ask / tell ------------------------------------------------------------
 
     def ask(self, n: int) -> list[Trial]:
         trials = []
         self._batch_rows = len(self._x) + len(self._pending) + n
+        self._ahead.use(gp.bucket(self._batch_rows))  # if being compiled ahead, waits for it
         for _ in range(n):
             point = None
             # Warm-start observations count towards the initial design.
@@ -160,7 +147,22 @@ class BayesStrategy(Strategy):
             self._pending[trial.id] = self.encoder.encode(trial.params)
             self._keys.add(self.encoder.key(trial.params))
             trials.append(trial)
+        self._compile_ahead(n)
         return trials
+
+    def _compile_ahead(self, n: int) -> None:
+        """If the next ``ask(n)`` reaches a new bucket, compiles its programs now (ahead.py)."""
+        rows = gp.bucket(len(self._x) + len(self._pending) + n)
+        single = len(self.directions) == 1 and not self.n_constraints  # mo_acquisition: not here
+        if self._hyper is None or rows <= gp.bucket(self._batch_rows) or not single:
+            return
+        n_sweep = self.n_candidates + max(self.n_candidates // LOCAL_FRACTION, 1)
+        starts = 1 if rows > SMALL_BUCKET else FULL_FIT_STARTS
+        believer, sizes = self.batch_strategy == "believer", tuple(sorted(self._score_sizes))
+        shapes = ahead.Shapes(self.encoder.width, n_sweep, self.n_restarts, REFINE_STEPS)
+        shapes = replace(shapes, believer=believer, fit_starts=starts, score_sizes=sizes)
+        work = partial(ahead.compile_programs, self._hyper, self._layout_args, shapes, rows)
+        self._ahead.start(rows, work)
 
     def will_rerun(self, trials: Sequence[Trial]) -> None:
         """Trials running elsewhere (another driver's, or to rerun) are pending points too."""
@@ -292,6 +294,7 @@ class BayesStrategy(Strategy):
             def acquisition(points: np.ndarray) -> np.ndarray:
                 padded = np.full((proposal.padded(len(points)), points.shape[1]), 0.5)
                 padded[: len(points)] = points
+                self._score_sizes.add(len(padded))
                 return np.asarray(score(post, jnp.asarray(padded), best_j))[: len(points)]
 
             keep = np.isfinite(values)
