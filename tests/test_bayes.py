@@ -332,7 +332,7 @@ def test_beats_random_on_branin() -> None:
     assert best_bayes < 0.05
 
 
-@pytest.mark.parametrize("batch_strategy", ["believer", "liar"])
+@pytest.mark.parametrize("batch_strategy", ["believer", "liar", "fantasies"])
 def test_batches_and_pending_trials_are_distinct(batch_strategy: str) -> None:
     strategy = BayesStrategy(BRANIN, seed=0, n_initial=5, batch_strategy=batch_strategy)
     sweep(strategy, _branin, 6)

@@ -15,7 +15,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 import optax
-from jax.scipy.special import erfcx, ndtr
+from jax.scipy.special import erfcx, logsumexp, ndtr
 
 from hpfw.search.bayes.gp import Posterior, predict
 
@@ -52,10 +52,18 @@ def log_h(z: jax.Array) -> jax.Array:
 
 
 def log_ei(post: Posterior, xq: jax.Array, best: jax.Array) -> jax.Array:
-    """Log expected improvement below ``best`` at the rows of ``xq``."""
+    """Log expected improvement below ``best`` at the rows of ``xq``.
+
+    With fantasy draws of pending trials (``gp.condition_with_samples``: a mean
+    column and a ``best`` per draw), the log of the EI averaged over the draws.
+    """
     mean, var = predict(post, xq)
     sigma = jnp.sqrt(var)
-    return log_h((best - mean) / sigma) + jnp.log(sigma)
+    if mean.ndim == 1:
+        return log_h((best - mean) / sigma) + jnp.log(sigma)
+    sigma = sigma[:, None]
+    values = log_h((best[None, :] - mean) / sigma) + jnp.log(sigma)
+    return logsumexp(values, axis=1) - math.log(mean.shape[1])
 
 
 @jax.jit

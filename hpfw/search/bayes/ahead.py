@@ -5,7 +5,7 @@ compiles the fit, the posterior and the acquisition again each time it
 reaches a larger bucket: several seconds of CPU (8 s at 384 rows for a
 Hartmann-6 ``ask(32)`` on one core), in the ask that first reaches it. When the
 next ask of the same size would reach a new bucket, ``Ahead`` compiles that
-bucket's programs in a daemon thread right after this ask, while the trials
+bucket's programs in a background thread right after this ask, while the trials
 run. XLA compiles without holding the GIL, and an ahead-of-time compile
 (``jit(f).lower(...).compile()``) fills the same cache the later call looks
 up, so that ask finds them compiled. An ask that needs the bucket while its
@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hpfw.search.bayes import gp
+from hpfw.search.bayes import batch, gp
 from hpfw.search.bayes.acquisition import maximise, score
 
 
@@ -38,7 +38,7 @@ class Shapes:
     n_candidates: int  # rows of the candidate sweep
     n_restarts: int
     refine_steps: int
-    believer: bool = True
+    batch: str = "believer"  # the batch_strategy
     fit_starts: int = 1  # starts of the fit at that size
     score_sizes: tuple[int, ...] = ()  # padded row counts ``score`` was called with
 
@@ -58,21 +58,27 @@ def compile_programs(hyper: gp.Hyper, layout_args: tuple, shapes: Shapes, rows: 
         one = jax.tree.map(jnp.asarray, hyper)
         starts = jax.tree.map(lambda a: jnp.stack([a] * shapes.fit_starts), one)
         gp.fit.lower(starts, x, y, mask, layout, jnp.asarray(1)).compile()
-        args = (one, layout, x, y, mask, mask, jnp.asarray(np.float64(0.0)))
-        post, _ = gp.condition_with_pending(*args, believer=shapes.believer)  # a few ms
-        best = jnp.asarray(0.0)
-        candidates = jnp.asarray(np.full((shapes.n_candidates, shapes.width), 0.5))
         free = jnp.asarray(np.ones(shapes.width))
-        maximise.lower(
-            post,
-            best,
-            candidates,
-            free,
-            n_restarts=shapes.n_restarts,
-            steps=shapes.refine_steps,
-        ).compile()
-        for size in shapes.score_sizes:
-            score.lower(post, jnp.asarray(np.full((size, shapes.width), 0.5)), best).compile()
+        # One posterior as a batch's first proposal sees it (nothing pending), one as
+        # the later ones do; they differ only with batch_strategy="fantasies".
+        posts = []
+        for pending in (np.zeros(rows), np.ones(rows)):
+            real = np.ones(rows) - pending
+            worst = np.float64(0.0)
+            post, fantasy = batch.condition_batch(
+                one, layout, x, y, real, pending, worst, shapes.batch, 0
+            )
+            best = jnp.asarray(np.min(np.asarray(fantasy), axis=0))
+            posts.append((post, best))
+            if shapes.batch != "fantasies":
+                break
+        candidates = jnp.asarray(np.full((shapes.n_candidates, shapes.width), 0.5))
+        for post, best in posts:
+            kwargs = {"n_restarts": shapes.n_restarts, "steps": shapes.refine_steps}
+            maximise.lower(post, best, candidates, free, **kwargs).compile()
+            for size in shapes.score_sizes:
+                points = jnp.asarray(np.full((size, shapes.width), 0.5))
+                score.lower(post, points, best).compile()
 
 
 class Ahead:
@@ -89,7 +95,7 @@ class Ahead:
             return
         self._started.add(rows)
         self._rows = rows
-        self._thread = threading.Thread(target=_quietly(work), name="hpfw-bayes-ahead", daemon=True)
+        self._thread = threading.Thread(target=_quietly(work), name="hpfw-bayes-ahead")
         self._thread.start()
 
     def use(self, rows: int) -> None:

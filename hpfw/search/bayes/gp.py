@@ -11,7 +11,6 @@ target), which leaves the likelihood and the posterior of the real rows exact.
 from __future__ import annotations
 
 import math
-from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -265,40 +264,18 @@ def condition(
 ) -> Posterior:
     """The posterior given (masked) observations ``y`` at ``x``, for fixed hyperparameters."""
     chol = jnp.linalg.cholesky(_covariance(hyper, space.cont, x, mask))
-    resid = (y - hyper.mean) * mask
+    # ``y`` may hold several columns (``condition_with_samples``): one ``alpha`` each.
+    resid = (y - hyper.mean) * (mask if y.ndim == 1 else mask[:, None])
     chol_inv = solve_triangular(chol, jnp.eye(len(x), dtype=x.dtype), lower=True)
     alpha = chol_inv.T @ (chol_inv @ resid)
     return Posterior(hyper, space, x, mask, chol_inv, alpha)
 
 
-@partial(jax.jit, static_argnames=("believer",))
-def condition_with_pending(
-    hyper: Hyper,
-    space: Layout,
-    x: jax.Array,
-    y: jax.Array,
-    real: jax.Array,
-    pending: jax.Array,
-    lie: jax.Array,
-    *,
-    believer: bool,
-) -> tuple[Posterior, jax.Array]:
-    """The posterior given the real rows and fantasy values at the ``pending`` rows.
-
-    A fantasy is the posterior mean there given the real rows (``believer``,
-    Kriging believer) or ``lie`` (a constant liar). Returns the posterior and
-    the fantasy values (``y`` elsewhere).
-    """
-    if believer:
-        mean, _ = predict(condition(hyper, space, x, y, real), x)
-        fantasy = jnp.where(pending > 0, mean, y)
-    else:
-        fantasy = jnp.where(pending > 0, lie, y)
-    return condition(hyper, space, x, fantasy, jnp.maximum(real, pending)), fantasy
-
-
 def predict(post: Posterior, xq: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Posterior mean and variance of the latent function at the rows of ``xq``."""
+    """Posterior mean and variance of the latent function at the rows of ``xq``.
+
+    The mean has a column per fantasy draw when ``post`` has (``condition_with_samples``).
+    """
     hyper = post.hyper
     kq = kernel(hyper, post.layout.cont, xq, post.x) * post.mask[None, :]
     mean = hyper.mean + kq @ post.alpha

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import log_ndtr
 
-from hpfw.search.bayes import gp, proposal
+from hpfw.search.bayes import batch, gp, proposal
 from hpfw.search.bayes.acquisition import maximise, score
 from hpfw.search.bayes.encoding import targets
 from hpfw.search.pareto import as_minimized
@@ -92,9 +92,9 @@ def propose(strategy: BayesStrategy) -> np.ndarray | None:
         # A new scalarisation each ask: the fit is redone (warm-started) even on the same ids.
         ids = (*(t.id for t in complete), -1 - s._next_id)
         hyper = s._fit(ids, x_j, y_j, jnp.asarray(mask_fit))
-        post, fantasy = gp.condition_with_pending(
+        post, fantasy = batch.condition_with_pending(
             hyper, s._layout(), x_j, y_j, jnp.asarray(mask_real), jnp.asarray(mask_pending),
-            jnp.asarray(worst), believer=s.batch_strategy == "believer",
+            jnp.asarray(worst), believer=s.batch_strategy != "liar",  # fantasies: believer here
         )  # fmt: skip
         # The incumbent: the best feasible trial, or a pending point's fantasy (never an
         # infeasible trial's value). With no feasible trial, feasibility alone decides.

@@ -13,14 +13,14 @@ import numpy as np
 from scipy.stats import qmc
 
 from hpfw.errors import HpfwError
-from hpfw.search.bayes import ahead, gp, proposal
+from hpfw.search.bayes import ahead, batch, gp, proposal
 from hpfw.search.bayes.acquisition import maximise, score
 from hpfw.search.bayes.encoding import Encoder, targets
 from hpfw.search.bayes.gp import bucket  # noqa: F401  (re-exported: tests size arrays with it)
 from hpfw.search.space import Distribution
 from hpfw.search.strategy import Strategy, Trial, TrialState
 
-BATCH_STRATEGIES = ("believer", "liar")
+BATCH_STRATEGIES = ("believer", "liar", "fantasies")
 BEST_BY = ("observed", "posterior")
 LS_PRIORS = ("optuna", "hvarfner")
 # The fit schedule (docs/bayes.md, "Fit"; measured in docs/benchmarks.md, issue 19):
@@ -158,9 +158,9 @@ class BayesStrategy(Strategy):
             return
         n_sweep = self.n_candidates + max(self.n_candidates // LOCAL_FRACTION, 1)
         starts = 1 if rows > SMALL_BUCKET else FULL_FIT_STARTS
-        believer, sizes = self.batch_strategy == "believer", tuple(sorted(self._score_sizes))
+        sizes = tuple(sorted(self._score_sizes))
         shapes = ahead.Shapes(self.encoder.width, n_sweep, self.n_restarts, REFINE_STEPS)
-        shapes = replace(shapes, believer=believer, fit_starts=starts, score_sizes=sizes)
+        shapes = replace(shapes, batch=self.batch_strategy, fit_starts=starts, score_sizes=sizes)
         work = partial(ahead.compile_programs, self._hyper, self._layout_args, shapes, rows)
         self._ahead.start(rows, work)
 
@@ -266,20 +266,14 @@ class BayesStrategy(Strategy):
         with jax.enable_x64(True):
             x_j, y_j = jnp.asarray(x), jnp.asarray(y)
             hyper = self._fit(tuple(t.id for t in complete), x_j, y_j, jnp.asarray(mask_fit))
-            post, fantasy = gp.condition_with_pending(
-                hyper,
-                self._layout(),
-                x_j,
-                y_j,
-                jnp.asarray(mask_real),
-                jnp.asarray(mask_pending),
-                jnp.asarray(y_complete.max()),
-                believer=self.batch_strategy == "believer",
-            )
+            post, fantasy = batch.condition_batch(
+                hyper, self._layout(), x_j, y_j, mask_real, mask_pending, y_complete.max(),
+                self.batch_strategy, int(rng.integers(2**31)),
+            )  # fmt: skip
             # A fantasy counts as an observation, so the incumbent includes it: a
             # believed low value makes its neighbourhood no longer an improvement.
             rows = (index < len(complete)) | (mask_pending > 0)
-            best = float(np.min(np.asarray(fantasy)[rows]))
+            best = np.min(np.asarray(fantasy)[rows], axis=0)  # one per fantasy draw
             best_j = jnp.asarray(best)
             xs, values, sweep = maximise(
                 post,
