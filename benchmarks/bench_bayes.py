@@ -174,7 +174,12 @@ def stuck(problem: Problem, params: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def time_asks(
-    n_observed: int, asks: int, warmup: int, q: int = 1, eval_seconds: float = 0.0
+    n_observed: int,
+    asks: int,
+    warmup: int,
+    q: int = 1,
+    eval_seconds: float = 0.0,
+    options: dict[str, Any] | None = None,
 ) -> tuple[list, list]:
     """Wall and process CPU seconds per ``bayes`` ``ask(q)`` with ``n_observed`` told trials.
 
@@ -186,7 +191,7 @@ def time_asks(
     count every thread, so that compile counts in the ask it overlaps).
     """
     problem = PROBLEMS["hartmann6"]
-    strategy = hpfw.create_strategy("bayes", problem.space, seed=0)
+    strategy = hpfw.create_strategy("bayes", problem.space, seed=0, **(options or {}))
     rng = np.random.default_rng(0)
     for k in range(n_observed):
         params = {name: float(rng.random()) for name in problem.space}
@@ -204,13 +209,16 @@ def time_asks(
     return walls, cpus
 
 
-def timing_report(repeats: int, eval_seconds: float = 0.0) -> str:
+def timing_report(
+    repeats: int, eval_seconds: float = 0.0, options: dict[str, Any] | None = None
+) -> str:
     lines = [
-        f"bayes ask times (Hartmann-6, after warm-up asks, each ask told after {eval_seconds:g} s):"
+        "bayes ask times (Hartmann-6, after warm-up asks, each ask told after "
+        f"{eval_seconds:g} s; options {options or {}}):"
     ]
     for n, q, asks, warmup in ((50, 1, 10, 3), (200, 1, 20, 3), (200, 32, 3, 1)):
         for r in range(repeats):
-            walls, cpus = time_asks(n, asks=asks, warmup=warmup, q=q, eval_seconds=eval_seconds)
+            walls, cpus = time_asks(n, asks, warmup, q, eval_seconds, options)
             load = os.getloadavg()[0]
             lines.append(
                 f"  ask({q}) at {n} observed, run {r + 1}: wall median "
@@ -396,7 +404,7 @@ def main(argv: list[str] | None = None) -> None:
         print(summarise(records))
     if args.timing_only or (not args.no_timing and "bayes" in args.methods):
         print()
-        print(timing_report(args.timing_repeats, args.eval_seconds))
+        print(timing_report(args.timing_repeats, args.eval_seconds, options))
 
 
 if __name__ == "__main__":
