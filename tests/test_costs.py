@@ -21,9 +21,9 @@ from hpfw.trainer.costs import (
     Problem,
     box_seconds,
     compile_seconds,
-    device_costs,
     plan,
 )
+from hpfw.trainer.device_costs import device_costs
 
 MLP = (("activation", "relu"), ("name", "mlp"))
 SEED_WIDE = Problem(
@@ -249,3 +249,22 @@ def test_the_optimiser_is_charged_for_the_weights_a_trial_updates():
     assert extra(CPU, wide) > extra(no_weights, wide) > 0
     assert extra(CPU, deep) == pytest.approx(extra(no_weights, deep))
     assert extra(CPU, deep) > extra(dataclasses.replace(CPU, skipped_param_seconds=0.0), deep)
+
+
+def test_a_padded_batch_costs_its_own_rows_on_a_cpu_and_the_largest_vmapped():
+    """A CPU runs micro-batches of the smallest batch size; a GPU masks rows of the largest."""
+    import numpy as np
+
+    batches = Box(((0, 2), (3, 3), (3, 3)))  # batches 32-128, 512 wide, four layers
+    own_batch = Box(((0, 0), (3, 3), (3, 3)))
+    point = np.array([[0, 3, 3]])  # batch 32
+    cpu = (
+        box_seconds(SEED_WIDE, CPU, batches, point)[0]
+        / box_seconds(SEED_WIDE, CPU, own_batch, point)[0]
+    )
+    assert cpu == pytest.approx(1.0, rel=0.05)
+    gpu = (
+        box_seconds(SEED_WIDE, GPU, batches, point)[0]
+        / box_seconds(SEED_WIDE, GPU, own_batch, point)[0]
+    )
+    assert gpu > 1.5

@@ -27,7 +27,7 @@ from hpfw.config import (
 from hpfw.errors import ConfigError
 from hpfw.models import build_model, validate_model
 from hpfw.models import transformer as transformer_module
-from hpfw.models.layers import dropout
+from hpfw.models.layers import RowKey, dropout, site_key
 
 NUM_CLASSES = 10
 BATCH = 4
@@ -182,6 +182,16 @@ def test_vmap_over_keys() -> None:
 
         out = jax.eval_shape(jax.vmap(trial2), keys)
         assert out.shape == (3, BATCH, NUM_CLASSES)
+
+
+def test_a_micro_batch_drops_what_its_rows_drop_in_the_whole_batch() -> None:
+    """Rows 2-3 of a batch of 4 (tokens and units too), keyed by their first row."""
+    x = jnp.ones((4, 3, 5))
+    key = site_key(jax.random.key(0), 7)
+    whole = np.asarray(dropout(x, 0.5, key))
+    part = site_key(RowKey(jax.random.key(0), jnp.int32(2)), 7)
+    np.testing.assert_array_equal(np.asarray(dropout(x[2:], 0.5, part)), whole[2:])
+    assert not np.array_equal(whole[:2], whole[2:])
 
 
 def test_dropout_helper() -> None:

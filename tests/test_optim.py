@@ -129,6 +129,29 @@ def test_steps_match_optax_built_by_hand(case):
         np.testing.assert_allclose(got[key], want[key], rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.parametrize("nesterov", [False, True])
+@pytest.mark.parametrize("case", CASES)
+def test_a_program_of_three_families_steps_as_the_trials_own_family(case, nesterov):
+    """One elementwise pass for sgd, adam and adamw picks the trial's family's very numbers."""
+    from hpfw.trainer.optim import OPTIMIZERS, switch_families
+
+    name, values, clip, _ = CASES[case]
+    hparams = as_hparams({**NEUTRAL, **values})
+    options = {"schedule": "constant", "total_steps": 10, "clip": clip, "nesterov": nesterov}
+    own = build_optimizer(name, hparams, **options)
+    index = jnp.int32(OPTIMIZERS.index(name))
+    three = switch_families(OPTIMIZERS, hparams, index=index, **options)
+    params, grads = _params_and_grads(3)
+    own_state, three_state = own.init(params), three.init(params)
+    for g in grads:
+        want, own_state = own.update(g, own_state, params)
+        got, three_state = three.update(g, three_state, params)
+        for key in params:
+            np.testing.assert_allclose(got[key], want[key], rtol=1e-6, atol=1e-9)
+        for slot in own_state["mu"]:
+            np.testing.assert_allclose(three_state["mu"][slot], own_state["mu"][slot], rtol=1e-6)
+
+
 def _clipped(g: dict, norm: float) -> dict:
     total = np.sqrt(sum(float(np.sum(np.square(v))) for v in g.values()))
     return {k: v * min(1.0, norm / total) for k, v in g.items()}

@@ -109,6 +109,21 @@ def test_each_structural_key_of_the_mlp_pads_exactly(key: str) -> None:
     _assert_same_training(*_pair("mlp", trial + MLP_ONE_KEY[key]))
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("family", ["transformer", "decoder"])
+def test_a_batch_of_micro_batches_trains_its_own_network(family: str) -> None:
+    """The largest batch of the envelope runs as two micro-batches on a CPU: the same steps.
+
+    Dropout over tokens is the part at stake: each micro-batch drops what its
+    rows drop in the whole batch.
+    """
+    batch = {"transformer": 128, "decoder": 64}[family]
+    trial = [*SMALL[family], f"trainer.batch_size={batch}"]
+    own, padded = _pair(family, trial)
+    assert padded["steps"] == own["steps"]
+    _assert_same_training(own, padded)
+
+
 def _keys(overrides: list[str]) -> set[str]:
     return {o.split("=")[0] for o in overrides}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -40,7 +40,22 @@ def activation(name: Any) -> ActivationFn:
         ) from None
 
 
-def site_key(key: jax.Array | None, index: int) -> jax.Array | None:
+class RowKey(NamedTuple):
+    """A dropout key for a slice of a batch: ``first_row`` is the slice's first row in it.
+
+    A trial whose batch is trained as micro-batches (docs/structural.md) passes
+    one to its model, so each micro-batch drops the units its rows drop in the
+    whole batch of a dedicated program.
+    """
+
+    key: jax.Array
+    first_row: jax.Array
+
+
+DropoutKey = jax.Array | RowKey
+
+
+def site_key(key: DropoutKey | None, index: int) -> DropoutKey | None:
     """A key for dropout site ``index``, or None in evaluation.
 
     Folding in the site index gives every site its own mask from one model key,
@@ -48,6 +63,8 @@ def site_key(key: jax.Array | None, index: int) -> jax.Array | None:
     """
     if key is None:
         return None
+    if isinstance(key, RowKey):
+        return key._replace(key=jax.random.fold_in(key.key, index))
     return jax.random.fold_in(key, index)
 
 
@@ -60,7 +77,9 @@ def _fmix(h: jax.Array) -> jax.Array:
     return h ^ (h >> 16)
 
 
-def uniform_hash(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+def uniform_hash(
+    key: jax.Array, shape: tuple[int, ...], first_row: jax.Array | int = 0
+) -> jax.Array:
     """Uniform floats in [0, 1): one seed from ``key``, hashed with each element's position.
 
     ``jax.random.uniform`` runs threefry for every element, which costs about a
@@ -73,18 +92,20 @@ def uniform_hash(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
     first and the last axis (the unit) into that, so an element's value does not
     depend on how many units or rows the array has. A trial padded into a wider
     or taller envelope (docs/structural.md) drops exactly the units its own
-    program drops.
+    program drops. ``first_row`` shifts the leading axis: the array is rows
+    ``first_row, first_row + 1, ...`` of a larger batch.
     """
     seed = jax.random.bits(key, (), jnp.uint32)
     rows = math.prod(shape[:-1])
-    row = jnp.arange(rows, dtype=jnp.uint32).reshape((*shape[:-1], 1))
+    offset = jnp.asarray(first_row, jnp.uint32) * jnp.uint32(math.prod(shape[1:-1]))
+    row = (jnp.arange(rows, dtype=jnp.uint32) + offset).reshape((*shape[:-1], 1))
     row = _fmix(row * jnp.uint32(0x9E3779B1) + seed)
     unit = jnp.arange(shape[-1], dtype=jnp.uint32)
     h = _fmix(row + unit * jnp.uint32(0x7FEB352D))
     return (h >> 8).astype(jnp.float32) * (1.0 / (1 << 24))
 
 
-def dropout(x: jax.Array, rate: float | jax.Array, key: jax.Array | None) -> jax.Array:
+def dropout(x: jax.Array, rate: float | jax.Array, key: DropoutKey | None) -> jax.Array:
     """Inverted dropout whose ``rate`` may be a traced scalar.
 
     ``nnx.Dropout`` stores the rate as a Python float and branches on it, so each
@@ -94,7 +115,8 @@ def dropout(x: jax.Array, rate: float | jax.Array, key: jax.Array | None) -> jax
     if key is None:
         return x
     keep = 1.0 - jnp.asarray(rate, dtype=jnp.float32)
-    mask = uniform_hash(key, x.shape) < keep
+    key, first_row = key if isinstance(key, RowKey) else (key, 0)
+    mask = uniform_hash(key, x.shape, first_row) < keep
     # Guard the scale rather than dividing by keep: at rate=1 the division would
     # give inf/NaN, and jnp.where still propagates NaN into the gradient of the
     # branch it did not take.

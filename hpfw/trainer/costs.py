@@ -16,9 +16,9 @@ A trial's seconds come from its steps, the FLOPs of a step at its box's widths
 updates, the weights of the layers it skips, and the device's speed
 (``DeviceCosts``, fitted to a sweep's per-trial seconds: docs/structural.md).
 On a CPU a trial runs only its own depth, steps and epochs (skipped layers
-and epochs are ``lax.cond`` branches a CPU does not run, and a padded batch
-loops over the trial's own steps); vmapped, every trial of a group runs the
-box's largest.
+and epochs are branches a CPU does not run, and a padded batch loops over the
+trial's own steps, each as micro-batches of the box's smallest batch size);
+vmapped, every trial of a group runs the box's largest, with masked rows.
 """
 
 from __future__ import annotations
@@ -34,56 +34,13 @@ from typing import Any
 import numpy as np
 
 from hpfw.models.costs import forward_flops, param_count
+from hpfw.trainer.device_costs import DeviceCosts
 
 DEPTH_KEY = {"mlp": "num_layers", "cnn": "num_conv_layers", "transformer": "num_layers",
              "decoder": "num_layers"}  # fmt: skip
 MAX_BOXES = 8  # programs per family at most
 MAX_POINTS = 512  # grid points the expectation is taken over (a fixed sample beyond)
 MIN_GAIN = 0.02  # a split must lower the estimate by this fraction
-
-
-@dataclass(frozen=True)
-class DeviceCosts:
-    """How fast one device trains and compiles (defaults measured: docs/structural.md)."""
-
-    platform: str
-    step_seconds: float  # fixed cost of one training step inside the program
-    flops_per_second: float  # one trial's speed on its small matmuls
-    param_seconds: float  # per weight a trial updates, per step (the optimiser's update)
-    skipped_param_seconds: float  # per weight of a layer the trial skips, per step
-    compile_seconds: Mapping[str, float]  # one dedicated program of each family
-    parallel: int  # trials (and compiles) at a time
-    vmapped: bool  # trials of one program run as one vmapped group
-
-
-def device_costs(platform: str, cores: int) -> DeviceCosts:
-    """The cost constants of ``platform`` ("cpu", "gpu", "tpu") with ``cores`` host cores.
-
-    The CPU's are a fit to the 64 trials of a seed-wide MLP sweep on the 2-core
-    development machine, scaled to a quiet machine (docs/structural.md); the
-    accelerator's were measured on an H200 before the per-weight terms existed.
-    """
-    if platform == "cpu":
-        return DeviceCosts(
-            "cpu",
-            step_seconds=660e-6,
-            flops_per_second=70e9,
-            param_seconds=8e-9,
-            skipped_param_seconds=2e-9,
-            compile_seconds={"mlp": 4.0, "cnn": 5.0, "transformer": 8.0, "decoder": 10.0},
-            parallel=max(1, cores),
-            vmapped=False,
-        )
-    return DeviceCosts(
-        platform,
-        step_seconds=40e-6,
-        flops_per_second=20e12,
-        param_seconds=0.0,
-        skipped_param_seconds=0.0,
-        compile_seconds={"mlp": 5.0, "cnn": 6.0, "transformer": 8.0, "decoder": 9.0},
-        parallel=1,
-        vmapped=True,
-    )
 
 
 @dataclass(frozen=True)
@@ -224,15 +181,21 @@ def box_seconds(problem: Problem, costs: DeviceCosts, box: Box, points: np.ndarr
     deepest = {**static_sizes, **dict(widths), depth_key: float(box_depth)}
     skipped = _params(problem.model, tuple(sorted(deepest.items())), problem.input_shape,
                       problem.num_classes) - weights  # fmt: skip
+    micro = np.ones(len(points))  # passes over the data per step: micro-batches
     if batch is None:
         batch = np.full(len(points), static_sizes.get("batch_size", 32.0))
         rows = batch
         steps = n_train // batch
-    else:
-        rows = np.full(len(points), float(batch_hi)) if batch_lo != batch_hi else batch
-        steps = np.full(len(points), n_train // batch_lo) if costs.vmapped else n_train // batch
+    elif batch_lo == batch_hi:
+        rows, steps = batch, n_train // batch
+    elif costs.vmapped:  # masked rows of the box's largest batch, every step of the smallest
+        rows = np.full(len(points), float(batch_hi))
+        steps = np.full(len(points), n_train // batch_lo)
+    else:  # the trial's own steps, each as micro-batches of the box's smallest batch
+        micro = np.ceil(batch / batch_lo)
+        rows, steps = micro * batch_lo, n_train // batch
     step = (
-        costs.step_seconds * branch_overhead(problem, ranges)
+        micro * costs.step_seconds * branch_overhead(problem, ranges, costs)
         + rows * 3.0 * flops / costs.flops_per_second
         + weights * costs.param_seconds
         + skipped * costs.skipped_param_seconds
@@ -245,19 +208,22 @@ _STRUCTURAL_NAMES = ("num_layers", "hidden_dim", "num_conv_layers", "channels", 
                      "num_heads", "mlp_dim", "batch_size")  # fmt: skip
 
 
-def branch_overhead(problem: Problem, ranges: Mapping[str, tuple[int, int]]) -> float:
+def branch_overhead(
+    problem: Problem, ranges: Mapping[str, tuple[int, int]], costs: DeviceCosts
+) -> float:
     """How much a step's fixed cost grows with the branches a padded program runs per step.
 
     Measured on this CPU (docs/structural.md): a step of the default MLP's
     smallest trial costs ~1.35x with three skippable layers, ~1.2x with three
-    optimiser families to pick between, ~1.5x with a padded batch, beyond the
-    extra FLOPs (the per-step constant was refitted with these factors in it).
+    optimiser families to pick between, ~1.5x with a padded batch of masked
+    rows (vmapped) and about nothing with micro-batches, beyond the extra FLOPs
+    (the per-step constant was refitted with these factors in it).
     """
     depth = ranges.get(DEPTH_KEY[problem.family])
     skippable = depth[1] - depth[0] if depth else 0
     batch = ranges.get("batch_size")
-    padded_batch = 1.0 if batch and batch[0] != batch[1] else 0.0
-    return 1.0 + 0.12 * skippable + 0.1 * (problem.optimizers - 1) + 0.5 * padded_batch
+    masked_rows = 1.0 if batch and batch[0] != batch[1] and costs.vmapped else 0.0
+    return 1.0 + 0.12 * skippable + 0.1 * (problem.optimizers - 1) + 0.5 * masked_rows
 
 
 def compile_seconds(problem: Problem, costs: DeviceCosts, box: Box) -> float:

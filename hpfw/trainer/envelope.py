@@ -24,6 +24,7 @@ import numpy as np
 from hpfw.errors import ConfigError
 from hpfw.models import STRUCTURAL
 from hpfw.trainer import costs
+from hpfw.trainer.device_costs import device_costs, micro_batches
 from hpfw.trainer.optim import OPTIMIZERS
 from hpfw.trainer.spec import ProgramSpec, StaticSpec
 from hpfw.values import plain
@@ -111,7 +112,7 @@ def problem_for(spec: StaticSpec, envelope: Envelope) -> costs.Problem:
 @lru_cache(maxsize=64)
 def plan_for(problem: costs.Problem, platform: str, cores: int) -> costs.Plan:
     """The plan of ``problem`` on ``platform``: computed once per process, and logged."""
-    chosen = costs.plan(problem, costs.device_costs(platform, cores))
+    chosen = costs.plan(problem, device_costs(platform, cores))
     log_plan(chosen, platform)
     return chosen
 
@@ -156,7 +157,7 @@ def choose_program(spec: StaticSpec, envelope: Envelope, platform: str) -> Progr
     ranges = {k: (v, v) for k, v in own.items()}
     if problem.values:
         ranges.update(plan_for(problem, platform, _cores()).ranges_for(own))
-    return _program(spec, envelope, ranges)
+    return _program(spec, envelope, ranges, platform)
 
 
 def sibling_programs(spec: StaticSpec, envelope: Envelope, platform: str) -> list[ProgramSpec]:
@@ -170,14 +171,14 @@ def sibling_programs(spec: StaticSpec, envelope: Envelope, platform: str) -> lis
     programs = []
     for box in plan_for(problem, platform, _cores()).boxes:
         ranges = {k: (v, v) for k, v in own.items()} | box.ranges(problem)
-        program = _program(spec, envelope, ranges)
+        program = _program(spec, envelope, ranges, platform)
         if program != mine:
             programs.append(program)
     return programs
 
 
 def _program(
-    spec: StaticSpec, envelope: Envelope, ranges: Mapping[str, tuple[int, int]]
+    spec: StaticSpec, envelope: Envelope, ranges: Mapping[str, tuple[int, int]], platform: str
 ) -> ProgramSpec:
     family = spec.family
     model = dict(spec.model)
@@ -193,6 +194,7 @@ def _program(
         input_shape=spec.input_shape,
         num_classes=spec.num_classes,
         split_sizes=spec.split_sizes,
+        micro_batches=micro_batches(platform),
     )
 
 

@@ -52,7 +52,7 @@ def padded_epoch(
     carry: tuple,
     order: jax.Array,
 ) -> tuple[tuple, jax.Array]:
-    """One epoch of a trial whose batch is smaller than the program's rows."""
+    """One epoch of a trial in a program whose batch size varies: the trial's own steps."""
     program = trainer.program
     rows = program.batch_size
     b = trainer.structure(hparams)["batch_size"]
@@ -68,12 +68,52 @@ def padded_epoch(
     # as a batched cond would.
     def body(t: jax.Array, state: tuple) -> tuple:
         carry, total = state
-        index = jax.lax.dynamic_slice(order, (t * b,), (rows,))
-        carry, loss = trainer.step(hparams, data, dropout_key, carry, index, row_mask)
+        if program.micro_batches:
+            carry, loss = micro_batch_step(trainer, hparams, data, dropout_key, carry, order, t)
+        else:
+            index = jax.lax.dynamic_slice(order, (t * b,), (rows,))
+            carry, loss = trainer.step(hparams, data, dropout_key, carry, index, row_mask)
         return carry, total + loss
 
     carry, total = jax.lax.fori_loop(0, steps, body, (carry, jnp.float32(0.0)))
     return carry, total / steps
+
+
+def micro_batch_step(
+    trainer: Trainer,
+    hparams: Hparams,
+    data: DataArrays,
+    dropout_key: jax.Array,
+    carry: tuple,
+    order: jax.Array,
+    t: jax.Array,
+) -> tuple[tuple, jax.Array]:
+    """Step ``t`` of a trial as ``ceil(b / rows)`` micro-batches of the program's rows.
+
+    The micro-batches' gradients sum to the whole batch's (each is its rows' share
+    of the batch's mean loss), so the update is the trial's own program's; rows
+    past the batch's end in its last micro-batch are masked. On a CPU a trial
+    of batch 32 in a program of batches 32-128 then does its own matmul work,
+    where masked rows did four times as much (docs/structural.md).
+    """
+    rows = trainer.program.batch_size
+    b = trainer.structure(hparams)["batch_size"]
+    params, _, _, step_i = carry
+
+    def gradients(k: jax.Array) -> tuple[jax.Array, Any]:
+        first = k * rows
+        index = jax.lax.dynamic_slice(order, (t * b + first,), (rows,))
+        mask = (first + jnp.arange(rows) < b).astype(jnp.float32)
+        return trainer.gradients(hparams, data, dropout_key, params, step_i, index, mask, first, b)
+
+    def add(k: jax.Array, state: tuple) -> tuple:
+        part, part_grads = gradients(k)
+        return state[0] + part, jax.tree.map(jnp.add, state[1], part_grads)
+
+    # The first micro-batch outside the loop: a trial of the smallest batch size
+    # then runs its step as its own program does, and the loop not at all.
+    loss, grads = jax.lax.fori_loop(1, (b + rows - 1) // rows, add, gradients(jnp.int32(0)))
+    return trainer.update(hparams, carry, loss, grads)
 
 
 def train(

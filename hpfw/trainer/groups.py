@@ -34,6 +34,7 @@ import numpy as np
 from hpfw.launch.protocol import MODES
 from hpfw.trainer import compiled, monitor
 from hpfw.trainer.compiled import CompiledProgram
+from hpfw.trainer.order import TrialQueue
 from hpfw.trainer.run import PreparedRun, prepare, run_program, summarize, train_prepared
 from hpfw.trainer.spec import ProgramSpec
 from hpfw.values import one_line
@@ -110,12 +111,27 @@ def _run_side_by_side(runs: Sequence[PreparedRun], speeds: dict[str | int, float
     if workers == 1:
         return _tagged([_guarded(_run_one, run, speeds) for run in runs], "sequential", 1)
     # The first trial to need the program compiles it (and reports the compile
-    # time); the other threads wait for it (``ProgramCache``).
+    # time); the other threads wait for it (``ProgramCache``). A free thread takes
+    # the longest trial whose program is compiled (``hpfw.trainer.order``).
     start = time.perf_counter()
+    queue = TrialQueue(runs, ready=is_compiled, estimate=lambda run: run.estimate)
+    results: list[Result | None] = [None] * len(runs)
+
+    def work() -> None:
+        while (i := queue.next()) is not None:
+            results[i] = _guarded(train_prepared, runs[i])
+
     with ThreadPoolExecutor(workers, thread_name_prefix="hpfw-trial") as pool:
-        results = list(pool.map(lambda run: _guarded(train_prepared, run), runs))
+        for done in [pool.submit(work) for _ in range(workers)]:
+            done.result()
     speeds["sequential"] = (time.perf_counter() - start) / len(runs)
-    return _tagged(results, "sequential", 1)
+    return _tagged(results, "sequential", 1)  # type: ignore[arg-type]
+
+
+def is_compiled(run: PreparedRun) -> bool:
+    """Whether ``run``'s single-trial program is compiled in this process."""
+    key = compiled.program_key(run.spec, run.device, monitored=run.monitored)
+    return key in compiled.PROGRAMS
 
 
 def _vmapped_program(runs: Sequence[PreparedRun], width: int) -> tuple[CompiledProgram, int, bool]:

@@ -7,8 +7,8 @@ their weights and moments every step: zeros in, zeros out, yet on a CPU that
 memory traffic was most of a padded step (a one-layer trial in the 512-wide,
 four-layer box of the seed-wide MLP sweep stepped ~30x slower than on its own
 program, docs/structural.md). Here the step runs per layer: each layer some
-trials skip is updated under a ``lax.cond`` on the trial's depth, the rest as
-before. The arithmetic is the optimiser's own, leaf by leaf, so a trial's
+trials skip is updated by a loop that runs once or not at all, by the
+trial's depth, the rest as before. The arithmetic is the optimiser's own, leaf by leaf, so a trial's
 updates are the same numbers; clipping by global norm is taken over the whole
 tree first (a skipped layer's gradients are zero, so its norm is the trial's).
 """
@@ -85,10 +85,21 @@ def live_step(
             updates, after = tx.update(g, {"count": state["count"], **m}, w)
             return optax.apply_updates(w, updates), {k: after[k] for k in m}
 
-        def keep(args: tuple) -> tuple[list[Any], dict[str, list[Any]]]:
-            return args[2], args[1]
+        def once(_: jax.Array, args: tuple) -> tuple:
+            weights, moments = run(args)
+            return args[0], moments, weights
 
-        out = run(args) if group is None else jax.lax.cond(flags[group], run, keep, args)
+        if group is None:
+            out = run(args)
+        else:
+            # A loop of 0 or 1 iterations, not ``lax.cond``: XLA:CPU copied the skipped
+            # layer's weights and moments through a conditional's "keep" branch every
+            # step (a 512-wide one-layer trial in the seed-wide box ran at 6.5x its own
+            # program's time), while a loop updates its carry in place.
+            _, moments_out, weights_out = jax.lax.fori_loop(
+                0, flags[group].astype(jnp.int32), once, args
+            )
+            out = weights_out, moments_out
         for j, i in enumerate(idx):
             new_weights[i] = out[0][j]
             for k in new_moments:

@@ -71,6 +71,10 @@ class ProgramSpec:
     the ``(lo, hi)`` of each of the family's structural keys and of the batch
     size; ``optimizers`` the families it can switch between; ``epochs`` the
     horizon: a trial trains any epochs ``[start, end)`` with ``end <= epochs``.
+    ``micro_batches``: when the batch size varies, a step of a trial runs its
+    batch as micro-batches of the smallest batch size and sums their
+    gradients, rather than one step of the largest batch with the trial's
+    rows masked (docs/structural.md: the cost model's choice per device).
     """
 
     model: tuple[tuple[str, Any], ...]  # the model config's items, sorted
@@ -81,6 +85,7 @@ class ProgramSpec:
     input_shape: tuple[int, ...]
     num_classes: int
     split_sizes: tuple[int, int, int]  # train, val, test
+    micro_batches: bool = False
 
     @property
     def model_config(self) -> SimpleNamespace:
@@ -99,8 +104,12 @@ class ProgramSpec:
 
     @property
     def batch_size(self) -> int:
-        """Rows per step: the largest batch size; a smaller trial's extra rows are masked."""
-        return self.range("batch_size")[1]
+        """Rows per step (or micro-batch): a trial's rows beyond its batch are masked.
+
+        The largest batch size, or with ``micro_batches`` the smallest.
+        """
+        lo, hi = self.range("batch_size")
+        return lo if self.micro_batches and self.pads_batch else hi
 
     @property
     def steps_per_epoch(self) -> int:

@@ -28,6 +28,7 @@ import optax
 from flax import nnx
 
 from hpfw.models import STRUCTURAL, build_model
+from hpfw.models.layers import DropoutKey, RowKey
 from hpfw.trainer import epochs, live
 from hpfw.trainer.optim import switch_families
 from hpfw.trainer.spec import (
@@ -133,7 +134,7 @@ class Trainer:
         return state["params"], state["opt_state"], jnp.array(False), state["step"]
 
     def logits(
-        self, hparams: Hparams, params: Any, x: jax.Array, key: jax.Array | None
+        self, hparams: Hparams, params: Any, x: jax.Array, key: DropoutKey | None
     ) -> jax.Array:
         # Master weights stay float32; bfloat16 is only the compute type.
         dtype = self.program.compute_dtype
@@ -163,25 +164,57 @@ class Trainer:
         ``row_mask`` marks the rows of the trial's own batch when the program's
         rows are more (the others add nothing to the loss or its gradient).
         """
-        params, opt_state, diverged, step_i = carry
-        tx = self.optimizer(hparams)
+        params, _, _, step_i = carry
+        loss, grads = self.gradients(hparams, data, dropout_key, params, step_i, batch_index,
+                                     row_mask)  # fmt: skip
+        return self.update(hparams, carry, loss, grads)
+
+    def gradients(
+        self,
+        hparams: Hparams,
+        data: DataArrays,
+        dropout_key: jax.Array,
+        params: Any,
+        step_i: jax.Array,
+        batch_index: jax.Array,
+        row_mask: jax.Array | None = None,
+        first_row: jax.Array | None = None,
+        batch_size: jax.Array | None = None,
+    ) -> tuple[jax.Array, Any]:
+        """``(loss, gradients)`` of step ``step_i`` on the rows ``batch_index``.
+
+        With ``first_row`` and ``batch_size`` the rows are a micro-batch starting
+        at row ``first_row`` of a batch of ``batch_size``: the loss is its rows'
+        share of the batch's mean (so the micro-batches' losses and gradients sum
+        to the batch's), and dropout masks its rows as the whole batch would.
+        """
         x, y = data["x_train"][batch_index], data["y_train"][batch_index]
+        key: DropoutKey = jax.random.fold_in(dropout_key, step_i)
+        if first_row is not None:
+            key = RowKey(key, first_row)
 
         def loss_fn(params: Any) -> jax.Array:
-            logits = self.logits(hparams, params, x, jax.random.fold_in(dropout_key, step_i))
+            logits = self.logits(hparams, params, x, key)
             smoothing = hparams["label_smoothing"]
             losses = _cross_entropy(logits, y, self.program.num_classes, smoothing)
             if row_mask is None:
                 return losses.mean()
             per_row = losses.reshape(losses.shape[0], -1).mean(-1)
-            return (per_row * row_mask).sum() / row_mask.sum()
+            rows = row_mask.sum() if batch_size is None else batch_size
+            return (per_row * row_mask).sum() / rows
 
-        loss, grads = jax.value_and_grad(loss_fn)(params)
+        return jax.value_and_grad(loss_fn)(params)
+
+    def update(
+        self, hparams: Hparams, carry: tuple, loss: jax.Array, grads: Any
+    ) -> tuple[tuple, jax.Array]:
+        """The optimiser's step with ``grads``: the next carry, and ``loss``."""
+        params, opt_state, diverged, step_i = carry
         groups = live.layer_groups(
             params, self.program.model_ranges, self._model_structure(hparams)
         )
         if groups is None:
-            updates, opt_state = tx.update(grads, opt_state, params)
+            updates, opt_state = self.optimizer(hparams).update(grads, opt_state, params)
             params = optax.apply_updates(params, updates)
         else:  # the layers this trial skips keep their (zero) weights without a pass over them
             params, opt_state = live.live_step(

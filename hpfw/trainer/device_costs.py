@@ -1,0 +1,66 @@
+"""How fast a device trains and compiles: the cost model's constants, measured per platform.
+
+``hpfw.trainer.costs`` estimates a sweep's time from these; the CPU's are a fit
+to a seed-wide sweep's per-trial seconds (``benchmarks/fit_costs.py``,
+docs/structural.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class DeviceCosts:
+    """How fast one device trains and compiles (defaults measured: docs/structural.md)."""
+
+    platform: str
+    step_seconds: float  # fixed cost of one training step inside the program
+    flops_per_second: float  # one trial's speed on its small matmuls
+    param_seconds: float  # per weight a trial updates, per step (the optimiser's update)
+    skipped_param_seconds: float  # per weight of a layer the trial skips, per step
+    compile_seconds: Mapping[str, float]  # one dedicated program of each family
+    parallel: int  # trials (and compiles) at a time
+    vmapped: bool  # trials of one program run as one vmapped group
+
+
+def device_costs(platform: str, cores: int) -> DeviceCosts:
+    """The cost constants of ``platform`` ("cpu", "gpu", "tpu") with ``cores`` host cores.
+
+    The CPU's are a fit to the 64 trials of a seed-wide MLP sweep on the 2-core
+    development machine, scaled to a quiet machine (docs/structural.md); the
+    accelerator's were measured on an H200 before the per-weight terms existed.
+    """
+    if platform == "cpu":
+        return DeviceCosts(
+            "cpu",
+            step_seconds=170e-6,
+            flops_per_second=80e9,
+            param_seconds=3.5e-9,
+            skipped_param_seconds=0.3e-9,
+            compile_seconds={"mlp": 6.0, "cnn": 7.5, "transformer": 12.0, "decoder": 15.0},
+            parallel=max(1, cores),
+            vmapped=False,
+        )
+    return DeviceCosts(
+        platform,
+        step_seconds=40e-6,
+        flops_per_second=20e12,
+        param_seconds=0.0,
+        skipped_param_seconds=0.0,
+        compile_seconds={"mlp": 5.0, "cnn": 6.0, "transformer": 8.0, "decoder": 9.0},
+        parallel=1,
+        vmapped=True,
+    )
+
+
+def micro_batches(platform: str) -> bool:
+    """Whether a padded batch runs as micro-batches of the smallest (else masked rows).
+
+    On a CPU a step's cost grows with its rows, so a trial of batch 32 in a
+    program of batches 32-128 should do 32 rows of work, not 128: micro-batches.
+    An accelerator runs a 128-row step in about the time of a 32-row one, and
+    vmapped groups step together, so masked rows in one step are cheaper there.
+    """
+    return not device_costs(platform, 1).vmapped
