@@ -345,6 +345,16 @@ def test_batches_and_pending_trials_are_distinct(batch_strategy: str) -> None:
     assert [t.info["source"] for t in batch + more] == ["gp"] * 7
 
 
+def test_auto_batches_draw_fantasies_for_large_asks_only() -> None:
+    def asked(n: int, batch_strategy: str) -> list[dict]:
+        strategy = BayesStrategy(BRANIN, seed=0, n_initial=5, batch_strategy=batch_strategy)
+        sweep(strategy, _branin, 6)
+        return [t.params for t in strategy.ask(n)]
+
+    assert asked(16, "auto") == asked(16, "fantasies") != asked(16, "believer")
+    assert asked(3, "auto") == asked(3, "believer") != asked(3, "fantasies")
+
+
 def test_small_discrete_space_never_repeats_until_exhausted() -> None:
     space = {"n": Int(1, 4), "opt": Categorical(["a", "b"])}
     trials = sweep(BayesStrategy(space, seed=0, n_initial=2), lambda p: p["n"], 8, batch=3)

@@ -20,7 +20,10 @@ from hpfw.search.bayes.gp import bucket  # noqa: F401  (re-exported: tests size 
 from hpfw.search.space import Distribution
 from hpfw.search.strategy import Strategy, Trial, TrialState
 
-BATCH_STRATEGIES = ("believer", "liar", "fantasies")
+BATCH_STRATEGIES = ("auto", "believer", "liar", "fantasies")
+# "auto": fantasies for an ask of at least AUTO_FANTASIES trials, else believer (Hartmann-6,
+# Branin, Ackley-5, Levy-5 better at q = 32, Levy-5 worse at q = 8: docs/benchmarks.md).
+AUTO_FANTASIES = 16
 BEST_BY = ("observed", "posterior")
 LS_PRIORS = ("optuna", "hvarfner")
 # The fit schedule (docs/bayes.md, "Fit"; measured in docs/benchmarks.md, issue 19):
@@ -58,8 +61,8 @@ class BayesStrategy(Strategy):
     trials have completed, each proposal: fits the GP (``gp.py``) to the
     completed trials' standardised scores by MAP, warm-started; conditions it on
     failed trials at the worst score and on pending ones (this batch's included)
-    at a fantasy value (``batch_strategy``: ``believer``, the posterior mean, or
-    ``liar``, the worst score); sweeps candidates with log EI, refines the best
+    as ``batch_strategy`` says (``batch.py``; ``auto``: joint fantasies for asks of
+    16 or more, else the posterior mean); sweeps candidates with log EI, refines the best
     by projected gradient ascent and a discrete local search (``proposal.py``);
     takes the best point whose typed params are new, or an untried categorical
     choice at the incumbent's continuous values when it would only polish it.
@@ -80,7 +83,7 @@ class BayesStrategy(Strategy):
         n_initial: int | None = None,
         n_candidates: int = 512,
         n_restarts: int = 8,
-        batch_strategy: str = "believer",
+        batch_strategy: str = "auto",
         warp: bool = True,
         best_by: str = "observed",
         ls_prior: str = "optuna",
@@ -133,6 +136,9 @@ class BayesStrategy(Strategy):
     def ask(self, n: int) -> list[Trial]:
         trials = []
         self._batch_rows = len(self._x) + len(self._pending) + n
+        self._how = self.batch_strategy  # this ask's batch strategy ("auto" resolved)
+        if self._how == "auto":
+            self._how = "fantasies" if n >= AUTO_FANTASIES else "believer"
         self._ahead.use(gp.bucket(self._batch_rows))  # if being compiled ahead, waits for it
         for _ in range(n):
             point = None
@@ -160,7 +166,7 @@ class BayesStrategy(Strategy):
         starts = 1 if rows > SMALL_BUCKET else FULL_FIT_STARTS
         sizes = tuple(sorted(self._score_sizes))
         shapes = ahead.Shapes(self.encoder.width, n_sweep, self.n_restarts, REFINE_STEPS)
-        shapes = replace(shapes, batch=self.batch_strategy, fit_starts=starts, score_sizes=sizes)
+        shapes = replace(shapes, batch=self._how, fit_starts=starts, score_sizes=sizes)
         work = partial(ahead.compile_programs, self._hyper, self._layout_args, shapes, rows)
         self._ahead.start(rows, work)
 
@@ -268,7 +274,7 @@ class BayesStrategy(Strategy):
             hyper = self._fit(tuple(t.id for t in complete), x_j, y_j, jnp.asarray(mask_fit))
             post, fantasy = batch.condition_batch(
                 hyper, self._layout(), x_j, y_j, mask_real, mask_pending, y_complete.max(),
-                self.batch_strategy, int(rng.integers(2**31)),
+                self._how, int(rng.integers(2**31)),
             )  # fmt: skip
             # A fantasy counts as an observation, so the incumbent includes it: a
             # believed low value makes its neighbourhood no longer an improvement.

@@ -5,7 +5,7 @@ budget that has enough observations and keeps a fraction of purely random
 configurations so the search never stops exploring. Here the model is hpfw's
 ``bayes`` strategy (a Gaussian process with log expected improvement) instead
 of BOHB's kernel density estimator: it is already tested on hpfw's spaces and
-proposes a whole batch at once (Kriging believer), which a rung needs.
+proposes a whole batch at once (fantasies of its pending points), which a rung needs.
 """
 
 from __future__ import annotations
