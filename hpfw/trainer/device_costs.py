@@ -29,7 +29,8 @@ def device_costs(platform: str, cores: int) -> DeviceCosts:
     """The cost constants of ``platform`` ("cpu", "gpu", "tpu") with ``cores`` host cores.
 
     The CPU's are a fit to the 64 trials of a seed-wide MLP sweep on the 2-core
-    development machine, scaled to a quiet machine (docs/structural.md); the
+    development machine, as the sweep saw them (two trials side by side, the
+    compiles beside them: ``benchmarks/fit_costs.py``, docs/structural.md); the
     accelerator's were measured on an H200 before the per-weight terms existed.
     """
     if platform == "cpu":
