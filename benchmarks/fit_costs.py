@@ -19,6 +19,7 @@ import argparse
 import bisect
 import dataclasses
 import json
+import os
 from collections import defaultdict
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from scipy.optimize import nnls
 
 from hpfw.models import STRUCTURAL
 from hpfw.trainer import costs
-from hpfw.trainer.envelope import _cores, plan_for, problem_for, read_envelope
+from hpfw.trainer.envelope import plan_for, problem_for, read_envelope
 from hpfw.trainer.run import prepare
 
 TERMS = ("step_seconds", "seconds_per_flop", "param_seconds", "skipped_param_seconds")
@@ -68,7 +69,7 @@ def trial_terms(trial_dir: Path) -> tuple[np.ndarray, float, str]:
     run = prepare(cfg)
     spec, envelope = run.spec, read_envelope(cfg)
     problem = problem_for(spec, envelope)
-    plan = plan_for(problem, run.device.platform, _cores())
+    plan = plan_for(problem, run.device.platform, len(os.sched_getaffinity(0)))
     model = dict(spec.model)
     own = {k: int(model[k]) for k in STRUCTURAL[spec.family]} | {"batch_size": spec.batch_size}
     box = box_of(problem, str(metrics["program"])) if "program" in metrics else None

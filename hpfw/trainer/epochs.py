@@ -58,7 +58,7 @@ def padded_epoch(
     b = trainer.structure(hparams)["batch_size"]
     steps = trainer.steps_per_epoch(hparams)
     order = jnp.concatenate([order, jnp.zeros((rows,), order.dtype)])  # slices stay inside
-    row_mask = (jnp.arange(rows) < b).astype(jnp.float32)
+    row_mask = (jnp.arange(rows) < b).astype(jnp.float32)  # masked rows (no micro-batches)
 
     # A loop of exactly the trial's own steps (``fori_loop`` with a traced count, a
     # while loop), not a scan over the program's most steps with a ``lax.cond`` in

@@ -189,18 +189,18 @@ def switch_families(
     parameters between transformations, it does not choose one at run time.
     """
     lr = learning_rate_schedule(schedule, hparams["lr"], hparams["warmup_fraction"], total_steps)
-    updates = [family_update(name, hparams, lr, nesterov, clip) for name in families]
     second_moment = any(name != "sgd" for name in families)
+    if len(families) > 1 and not isinstance(index, int):
+        chosen = fused_families(families, hparams, lr, nesterov, clip, index)
+    else:
+        name = families[index if isinstance(index, int) else 0]
+        chosen = family_update(name, hparams, lr, nesterov, clip)
 
     def init(params: Any) -> dict[str, Any]:
         return slots(params, second_moment)
 
     def update(grads: Any, state: dict[str, Any], params: Any = None) -> tuple[Any, Any]:
-        if len(updates) == 1 or isinstance(index, int):
-            return updates[index if isinstance(index, int) else 0](grads, state, params)
-        return fused(grads, state, params)
-
-    fused = fused_families(families, hparams, lr, nesterov, clip, index)
+        return chosen(grads, state, params)
 
     return optax.GradientTransformation(init, update)
 

@@ -69,9 +69,10 @@ def condition_with_samples(
     worth what it adds to the pending ones, averaged over their outcomes.
     """
     base = condition(hyper, space, x, y, real)
-    kx = kernel(hyper, space.cont, x, x) * real[None, :]
+    k = kernel(hyper, space.cont, x, x)
+    kx = k * real[None, :]
     v = base.chol_inv @ kx.T
-    cov = kernel(hyper, space.cont, x, x) - v.T @ v
+    cov = k - v.T @ v
     cov = cov + (NOISE_FLOOR + jnp.exp(hyper.log_noise)) * jnp.eye(len(x), dtype=x.dtype)
     both = pending[:, None] * pending[None, :]
     chol = jnp.linalg.cholesky(cov * both + jnp.diag(1.0 - pending))
