@@ -18,6 +18,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy.stats import qmc
 
+from hpfw.search.bayes import basins
 from hpfw.search.bayes.encoding import Encoder
 
 LOCAL_SIGMA = (0.005, 0.2)  # steps of local candidates, as fractions of the range
@@ -27,6 +28,10 @@ SEARCH_ROUNDS = 3  # rounds of discrete local search
 # the unit cube) with its discrete values merely polishes it; a neighbour counts as
 # tried when some trial had its discrete values within TRIED_RADIUS of the incumbent.
 POLISH_RADIUS, TRIED_RADIUS = 0.15, 0.1
+# A polish gives way to a hop of one coordinate (basins.py) whose log EI is within
+# HOP_MARGIN of its own, on every HOP_EVERY-th trial id, in spaces of at most
+# HOP_MAX_DIMS continuous coordinates (measured: docs/benchmarks.md, issue 19, fourth round).
+HOP_MARGIN, HOP_EVERY, HOP_MAX_DIMS = 3.0, 3, 10
 
 
 def candidates(
@@ -116,10 +121,7 @@ def untested_neighbours(
     from trials elsewhere (docs/bayes.md, "Discrete local optima").
     """
     cont = encoder.continuous > 0
-    point = encoder.snap(point)
-    if np.any(point[~cont] != incumbent[~cont]) or np.any(
-        np.abs(point[cont] - incumbent[cont]) > POLISH_RADIUS
-    ):
+    if not polishes(encoder, incumbent, point):
         return []
     out = []
     # Integers +-1 are left to the model: checking them too cost more trials than it
@@ -132,3 +134,48 @@ def untested_neighbours(
         if not np.any(same & near):
             out.append(x)
     return out
+
+
+def polishes(encoder: Encoder, incumbent: np.ndarray, point: np.ndarray) -> bool:
+    """Whether ``point`` has the incumbent's discrete values and is within ``POLISH_RADIUS``."""
+    cont = encoder.continuous > 0
+    point = encoder.snap(point)
+    return bool(
+        np.all(point[~cont] == incumbent[~cont])
+        and np.all(np.abs(point[cont] - incumbent[cont]) <= POLISH_RADIUS)
+    )
+
+
+def at_incumbent(
+    encoder: Encoder,
+    incumbent: np.ndarray,
+    tried: np.ndarray,
+    point: np.ndarray,
+    acquisition: Callable[[np.ndarray], np.ndarray],
+    new: Callable[[np.ndarray], bool],
+    trial_id: int = 0,
+) -> np.ndarray:
+    """``point``, or when it merely polishes the incumbent, a trial worth more there.
+
+    First an untested categorical choice (``untested_neighbours``), the best by
+    the acquisition. Else a hop of one ``Float`` coordinate to an untried grid
+    value (``basins.untried_hops``) whose log EI is within ``HOP_MARGIN`` of the
+    polish's, when ``trial_id`` is a multiple of ``HOP_EVERY`` and the space has
+    at most ``HOP_MAX_DIMS`` continuous coordinates: a separable multimodal
+    function (Styblinski-Tang) otherwise polishes a point with a coordinate in
+    the wrong basin to the end. The rate and the margin bound what hops cost
+    where they do not pay (Rosenbrock's valley, a rotated Rastrigin); in many
+    dimensions there are more hops (8 per coordinate) than trials to spend.
+    """
+    untested = [p for p in untested_neighbours(encoder, incumbent, tried, point) if new(p)]
+    if untested:
+        return untested[int(np.argmax(acquisition(np.array(untested))))]
+    few = np.sum(encoder.continuous > 0) <= HOP_MAX_DIMS
+    if not few or trial_id % HOP_EVERY or not polishes(encoder, incumbent, point):
+        return point
+    hops = [p for p in basins.untried_hops(encoder, incumbent, tried, TRIED_RADIUS) if new(p)]
+    if not hops:
+        return point
+    values = acquisition(np.array([point, *hops]))
+    k = int(np.argmax(values[1:]))
+    return hops[k] if values[1 + k] >= values[0] - HOP_MARGIN else point

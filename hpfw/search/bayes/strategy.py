@@ -64,8 +64,8 @@ class BayesStrategy(Strategy):
     as ``batch_strategy`` says (``batch.py``; ``auto``: joint fantasies for asks of
     16 or more, else the posterior mean); sweeps candidates with log EI, refines the best
     by projected gradient ascent and a discrete local search (``proposal.py``);
-    takes the best point whose typed params are new, or an untried categorical
-    choice at the incumbent's continuous values when it would only polish it.
+    takes the best point whose typed params are new, or where it would only polish
+    the incumbent, an untried choice or coordinate hop there (``proposal.at_incumbent``).
     ``best_by="posterior"``: ``best`` is the completed trial with the lowest
     posterior mean. JAX work runs in float64 inside ``jax.enable_x64`` (other
     code in the process keeps float32). Details: docs/bayes.md.
@@ -307,10 +307,9 @@ class BayesStrategy(Strategy):
             point = next((p for p in ranked if self._new(p)), None)
             if point is not None:
                 tried = x[: n_real + len(pending)]
-                untested = proposal.untested_neighbours(self.encoder, x[order[0]], tried, point)
-                untested = [p for p in untested if self._new(p)]
-                if untested:
-                    point = untested[int(np.argmax(acquisition(np.array(untested))))]
+                point = proposal.at_incumbent(
+                    self.encoder, x[order[0]], tried, point, acquisition, self._new, self._next_id
+                )
         return point
 
     def _new(self, point: np.ndarray) -> bool:
