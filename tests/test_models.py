@@ -329,3 +329,63 @@ def test_decoder_positions_see_only_earlier_tokens() -> None:
     )
     np.testing.assert_array_equal(before[0, :5], after[0, :5])
     assert np.abs(before[0, 5:] - after[0, 5:]).max(axis=-1).min() > 0
+
+
+@pytest.mark.parametrize(
+    "k,c_in,c_out,h,w", [(3, 1, 8, 8, 8), (3, 16, 32, 4, 4), (2, 3, 5, 6, 6), (5, 4, 4, 7, 5)]
+)
+def test_the_cnns_convolution_and_pooling_have_xlas_values_and_gradients(k, c_in, c_out, h, w):
+    # hpfw's own gradients (fast on a CPU) must be the ones lax's ops would give.
+    from hpfw.models.conv import max_pool_2x2, same_conv
+
+    x = jax.random.normal(jax.random.key(0), (3, h, w, c_in))
+    kernel = jax.random.normal(jax.random.key(1), (k, k, c_in, c_out))
+    g = jax.random.normal(jax.random.key(2), (3, h, w, c_out))
+
+    def lax_conv(x, kernel):
+        return jax.lax.conv_general_dilated(x, kernel, (1, 1), "SAME",
+                                            dimension_numbers=("NHWC", "HWIO", "NHWC"))  # fmt: skip
+
+    ours, vjp = jax.vjp(same_conv, x, kernel)
+    theirs, lax_vjp = jax.vjp(lax_conv, x, kernel)
+    np.testing.assert_allclose(ours, theirs, atol=1e-5)
+    for a, b in zip(vjp(g), lax_vjp(g), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-4, rtol=1e-5)
+
+    def lax_pool(x):
+        return nnx.max_pool(x, window_shape=(2, 2), strides=(2, 2), padding="VALID")
+
+    np.testing.assert_array_equal(max_pool_2x2(x), lax_pool(x))
+    pooled_grad = jax.grad(lambda x: (max_pool_2x2(x) ** 2).sum())(x)
+    np.testing.assert_array_equal(pooled_grad, jax.grad(lambda x: (lax_pool(x) ** 2).sum())(x))
+
+
+@pytest.mark.parametrize("live", [True, False])
+def test_a_skippable_layer_differentiates_as_its_conditional(live):
+    # hpfw.models.skip keeps the weights out of the conditional's residuals; the
+    # values and gradients must be lax.cond's, whether the layer runs or not.
+    from hpfw.models.skip import skippable
+
+    h = jax.random.normal(jax.random.key(0), (4, 6))
+    params = (jax.random.normal(jax.random.key(1), (5, 6)), jnp.arange(6.0))
+    mask = (jnp.arange(6) < 4).astype(jnp.float32)
+
+    def linear(h, params):
+        return h[:, :5] @ params[0] + params[1]
+
+    def nonlinear(z, aux):
+        return jnp.tanh(z) * aux
+
+    def plain(h, params):
+        return jax.lax.cond(live, lambda h: nonlinear(linear(h, params), mask), lambda h: h, h)
+
+    def ours(h, params):
+        return skippable(live, linear, nonlinear, h, params, mask)
+
+    np.testing.assert_allclose(ours(h, params), plain(h, params), rtol=1e-6)
+
+    def grads(f):
+        return jax.tree.leaves(jax.grad(lambda h, p: (f(h, p) ** 2).sum(), (0, 1))(h, params))
+
+    for x, y in zip(grads(ours), grads(plain), strict=True):
+        np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)

@@ -309,3 +309,15 @@ def test_train_many_equals_train_one_by_one():
         alone = hpfw.train(overrides)
         for key in ("objective", "val_loss", "test_accuracy"):
             assert together[key] == pytest.approx(alone[key], rel=1e-4, abs=1e-5)
+
+
+def test_the_plots_are_drawn_once_after_the_last_batch(tmp_path, monkeypatch):
+    # Redrawing them after the last batch and again on closing cost every sweep a second or two.
+    from hpfw.sweeper import plots
+
+    drawn = []
+    real = plots.draw_all
+    monkeypatch.setattr(plots, "draw_all", lambda *a, **k: drawn.append(1) or real(*a, **k))
+    sweep(bowl, SPACE, strategy="random", n_trials=4, batch_size=4, seed=1, directory=tmp_path,
+          verbose=False)  # fmt: skip
+    assert len(drawn) == 1 and (tmp_path / "history.png").stat().st_size > 0

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from hpfw.models.conv import max_pool_2x2
 from hpfw.models.layers import ActivationFn, dropout, site_key
 from hpfw.models.masked import (
     Conv,
@@ -140,7 +141,7 @@ class CNN(nnx.Module):
         for conv, pool in zip(list(self.convs)[:depth], pools, strict=True):
             x = apply_mask(self.act(conv(x)), channel_mask)
             if pool:
-                x = nnx.max_pool(x, window_shape=(2, 2), strides=(2, 2), padding="VALID")
+                x = max_pool_2x2(x)
         return getattr(self, f"dense{depth}")(x)
 
     def __call__(

@@ -24,6 +24,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from hpfw.models.conv import same_conv
+
 # flax's lecun_normal: a truncated normal on [-2, 2] rescaled to unit variance.
 _TRUNCATED_STD = 0.87962566103423978
 
@@ -157,7 +159,11 @@ class Dense(nnx.Module):
         self.bias = nnx.Param(jnp.zeros((*groups, n_out), jnp.float32))
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        x, kernel, bias = _promote(x, self.kernel[...], self.bias[...])
+        return self.apply(x, self.kernel[...], self.bias[...])
+
+    @staticmethod
+    def apply(x: jax.Array, kernel: jax.Array, bias: jax.Array) -> jax.Array:
+        x, kernel, bias = _promote(x, kernel, bias)
         # The last axis of x against the kernel's first: [..., n_in] -> [..., *groups, n_out].
         return jnp.tensordot(x, kernel, axes=1) + bias
 
@@ -220,14 +226,7 @@ class Conv(nnx.Module):
 
     def __call__(self, x: jax.Array) -> jax.Array:
         x, kernel, bias = _promote(x, self.kernel[...], self.bias[...])
-        y = jax.lax.conv_general_dilated(
-            x,
-            kernel,
-            window_strides=(1, 1),
-            padding="SAME",
-            dimension_numbers=("NHWC", "HWIO", "NHWC"),
-        )
-        return y + bias
+        return same_conv(x, kernel) + bias
 
 
 class LayerNorm(nnx.Module):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -11,6 +12,7 @@ from flax import nnx
 
 from hpfw.models.layers import ActivationFn, dropout, site_key
 from hpfw.models.masked import Dense, Ranges, Sizes, apply_mask, as_key, fixed_ranges, sites
+from hpfw.models.skip import skippable
 
 STRUCTURAL = ("num_layers", "hidden_dim")
 _HEAD = 1000  # the head's weight site; hidden layer i is site i
@@ -26,7 +28,7 @@ class MLP(nnx.Module):
 
     Built for ``ranges`` of ``num_layers`` and ``hidden_dim`` (an envelope; by
     default exactly the given sizes). Layers beyond a trial's ``num_layers``
-    are skipped (``lax.cond``: a CPU runs only the active ones), units beyond
+    are skipped (``hpfw.models.skip``: a CPU runs only the active ones), units beyond
     its ``hidden_dim`` are masked. With zero hidden layers the head reads the
     inputs, so an envelope that allows zero layers carries
     ``max(inputs, hidden_dim)`` features between layers.
@@ -107,19 +109,28 @@ class MLP(nnx.Module):
         h = x.reshape(x.shape[0], -1)
         if h.shape[-1] < self.width:  # zero layers allowed: inputs and units share one width
             h = jnp.pad(h, ((0, 0), (0, self.width - h.shape[-1])))
+        aux = (dropout_rate, key, unit_mask)
         for i, layer in enumerate(self.hidden):
-
-            def active(h: jax.Array, i: int = i, layer: Dense = layer) -> jax.Array:
-                inputs = h[:, : self.in_features] if i == 0 else h[:, : layer.kernel.shape[0]]
-                out = apply_mask(self.act(layer(inputs)), unit_mask)
-                out = dropout(out, dropout_rate, site_key(key, i))
-                return jnp.pad(out, ((0, 0), (0, self.width - out.shape[-1])))
-
+            params = (layer.kernel[...], layer.bias[...])
+            linear = functools.partial(_linear, n_in=layer.kernel.shape[0])
+            nonlinear = functools.partial(self._nonlinear, site=i)
             if i < sizes.lo("num_layers"):
-                h = active(h)
+                h = nonlinear(linear(h, params), aux)
             else:  # a layer some trials of the envelope skip
-                h = jax.lax.cond(i < jnp.asarray(sizes.value("num_layers")), active, lambda h: h, h)
+                live = i < jnp.asarray(sizes.value("num_layers"))
+                h = skippable(live, linear, nonlinear, h, params, aux)
         if not self.hidden:
             h = h[:, : self.in_features]
         # Logits in float32 so the loss and metrics are stable under bfloat16 params.
         return self.head(h).astype(jnp.float32)
+
+    def _nonlinear(self, z: jax.Array, aux: Any, site: int) -> jax.Array:
+        """Activation, unit mask and dropout of a hidden layer, padded to the carried width."""
+        rate, key, unit_mask = aux
+        out = dropout(apply_mask(self.act(z), unit_mask), rate, site_key(key, site))
+        return jnp.pad(out, ((0, 0), (0, self.width - out.shape[-1])))
+
+
+def _linear(h: jax.Array, params: tuple[jax.Array, jax.Array], n_in: int) -> jax.Array:
+    """A hidden layer's matmul, reading the first ``n_in`` carried features."""
+    return Dense.apply(h[:, :n_in], *params)

@@ -35,20 +35,24 @@ class ReportWriter:
         self._last_plot, self._plot_cost = 0.0, 0.0
         self._thread: threading.Thread | None = None
         self._ready = threading.Condition()
-        self._latest: tuple[dict[str, Any], Records] | None = None
+        self._latest: tuple[dict[str, Any], Records, bool] | None = None
         self._closing = False
 
     def in_background(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="hpfw-reports", daemon=True)
         self._thread.start()
 
-    def write(self, header: dict[str, Any], records: Records, final: bool = False) -> None:
+    def write(
+        self, header: dict[str, Any], records: Records, final: bool = False, plots: bool = True
+    ) -> None:
+        """Writes the reports; the plots always when ``final``, never when not ``plots``,
+        else when they are due."""
         if self._thread is not None and not final:
             with self._ready:
-                self._latest = (header, records)  # only the newest snapshot matters
+                self._latest = (header, records, plots)  # only the newest snapshot matters
                 self._ready.notify()
             return
-        self._write(header, records, final)
+        self._write(header, records, final, plots)
 
     def close(self) -> None:
         """Stops the background thread (after its current drawing)."""
@@ -69,17 +73,19 @@ class ReportWriter:
             if latest is None:
                 return
             try:
-                self._write(*latest, final=False)
+                self._write(*latest[:2], final=False, plots=latest[2])
             except Exception as error:  # a report must not stop the sweep
                 log.warning("could not write the reports: %s", error)
 
-    def _write(self, header: dict[str, Any], records: Records, final: bool) -> None:
+    def _write(
+        self, header: dict[str, Any], records: Records, final: bool, plots: bool = True
+    ) -> None:
         if not records:
             return
         with self._lock:
             began = time.monotonic()
             wait = max(PLOT_INTERVAL_S, self._plot_cost / PLOT_SHARE)
-            plots = final or began - self._last_plot > wait
+            plots = final or (plots and began - self._last_plot > wait)
             reports.write_reports(self.sweep_dir, header, records, plots=plots)
             if plots:
                 self._last_plot = time.monotonic()

@@ -296,7 +296,10 @@ class SweepSession:
             # The sweep's best (best.yaml's: ties broken by the tie-breaker), not
             # strategy.best, which knows only the objective.
             self.progress.log(as_trial(reports.best_trial(self.header, records)))
-        self.writer.write(self.header, records)
+            # After the sweep's last results close() draws the plots; drawing them
+            # here too would cost a second or two at the end of every sweep.
+            last = self.stop_reason is not None or self.progress.done >= self.total
+        self.writer.write(self.header, records, plots=not last)
 
     def wait(self, seconds: float = 1.0) -> None:
         """Waits for trials running under other drivers (polled: they share only files)."""

@@ -31,6 +31,8 @@ from hpfw.trainer.spec import DataArrays, ProgramSpec, StaticSpec, placeholder_i
 from hpfw.trainer.state import zeros_like_abstract
 from hpfw.trainer.trainer import abstract_state, make_train_fn
 
+_LOWERING = threading.Lock()  # one program traced and lowered at a time (see _compile)
+
 
 @dataclass
 class CompiledProgram(Program):
@@ -143,7 +145,11 @@ def _compile(
     args = (*jax.device_put(args[:2], device), *args[2:])
     hits = devices.thread_cache_hits()
     start = time.perf_counter()
-    lowered = jax.jit(fn).lower(*args)
+    # Tracing and lowering are Python, under the GIL: two programs lowered at once
+    # would both reach XLA late, so one lowers at a time and the first compiles
+    # (without the GIL) while the next lowers.
+    with _LOWERING:
+        lowered = jax.jit(fn).lower(*args)
     # XLA compiles without holding the GIL, so the FLOP count (Python tracing and
     # lowering, ~0.3 s) runs beside it instead of after it.
     with ThreadPoolExecutor(1) as pool:
