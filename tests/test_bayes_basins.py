@@ -31,19 +31,17 @@ def test_hops_move_one_coordinate_to_grid_values_not_yet_tried() -> None:
 
 
 def test_a_polish_gives_way_to_a_hop_the_acquisition_rates_close_to_it() -> None:
-    encoder = Encoder(SPACE)
-    incumbent = encoder.encode({"x": 0.8, "y": 0.3, "n": 1, "k": "a"})
-    # "b" was tried at the incumbent, so the categorical check proposes nothing.
-    tried = np.array([incumbent, encoder.encode({"x": 0.8, "y": 0.3, "n": 1, "k": "b"})])
-    polish = encoder.encode({"x": 0.81, "y": 0.31, "n": 1, "k": "a"})
-    far = encoder.encode({"x": 0.1, "y": 0.9, "n": 1, "k": "a"})
+    encoder = Encoder({"x": Float(0.0, 1.0), "y": Float(0.0, 1.0)})
+    incumbent = encoder.encode({"x": 0.8, "y": 0.3})
+    tried = incumbent[None, :]
+    polish = encoder.encode({"x": 0.81, "y": 0.31})
+    far = encoder.encode({"x": 0.1, "y": 0.9})
 
-    def favours_low_x(gap: float):
+    def rates_low_x(gap: float):
         def acquisition(points: np.ndarray) -> np.ndarray:
-            # The polish scores 0; a hop of x to 0.0625 scores -gap, every other hop less.
-            return np.where(np.abs(points[:, 0] - 0.0625) < 1e-9, -gap, -50.0) * (
-                np.abs(points[:, 0] - 0.81) > 1e-9
-            )
+            # The polish scores 0, the hop of x to 0.0625 -gap, every other hop -50.
+            hop = np.isclose(points[:, 0], 0.0625)
+            return np.where(hop, -gap, np.where(np.isclose(points[:, 0], 0.81), 0.0, -50.0))
 
         return acquisition
 
@@ -51,13 +49,30 @@ def test_a_polish_gives_way_to_a_hop_the_acquisition_rates_close_to_it() -> None
         return True
 
     margin = proposal.HOP_MARGIN  # trial id 0: a hop is allowed (every HOP_EVERY-th id)
-    hop = proposal.at_incumbent(encoder, incumbent, tried, polish, favours_low_x(margin / 2), new)
-    expected = {"x": pytest.approx(0.0625), "y": pytest.approx(0.3), "n": 1, "k": "a"}
-    assert encoder.decode(hop) == expected
-    # A hop rated far below the polish, or a proposal that explores: the proposal stands.
-    kept = proposal.at_incumbent(encoder, incumbent, tried, polish, favours_low_x(2 * margin), new)
+    hop = proposal.at_incumbent(encoder, incumbent, tried, polish, rates_low_x(margin / 2), new)
+    assert encoder.decode(hop) == {"x": pytest.approx(0.0625), "y": pytest.approx(0.3)}
+    # A hop rated far below the polish, a proposal that explores, a trial id that may not
+    # hop: the proposal stands.
+    kept = proposal.at_incumbent(encoder, incumbent, tried, polish, rates_low_x(2 * margin), new)
     assert kept is polish
-    assert proposal.at_incumbent(encoder, incumbent, tried, far, favours_low_x(0.0), new) is far
+    assert proposal.at_incumbent(encoder, incumbent, tried, far, rates_low_x(0.0), new) is far
+    odd = proposal.at_incumbent(encoder, incumbent, tried, polish, rates_low_x(0.0), new, 1)
+    assert odd is polish
+
+
+def test_no_hops_in_mixed_spaces() -> None:
+    # There the untried-choice check has the polish's slots (a hop would restart it).
+    encoder = Encoder(SPACE)
+    incumbent = encoder.encode({"x": 0.8, "y": 0.3, "n": 1, "k": "a"})
+    tried = np.array([incumbent, encoder.encode({"x": 0.8, "y": 0.3, "n": 1, "k": "b"})])
+    polish = encoder.encode({"x": 0.81, "y": 0.31, "n": 1, "k": "a"})
+
+    def any_hop(points: np.ndarray) -> np.ndarray:
+        return np.where(np.isclose(points[:, 0], 0.81), -10.0, 0.0)
+
+    assert (
+        proposal.at_incumbent(encoder, incumbent, tried, polish, any_hop, lambda _: True) is polish
+    )
 
 
 def test_a_sweep_hops_on_every_third_trial_id_only(monkeypatch: pytest.MonkeyPatch) -> None:

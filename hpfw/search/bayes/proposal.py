@@ -29,8 +29,8 @@ SEARCH_ROUNDS = 3  # rounds of discrete local search
 # tried when some trial had its discrete values within TRIED_RADIUS of the incumbent.
 POLISH_RADIUS, TRIED_RADIUS = 0.15, 0.1
 # A polish gives way to a hop of one coordinate (basins.py) whose log EI is within
-# HOP_MARGIN of its own, on every HOP_EVERY-th trial id, in spaces of at most
-# HOP_MAX_DIMS continuous coordinates (measured: docs/benchmarks.md, issue 19, fourth round).
+# HOP_MARGIN of its own, on every HOP_EVERY-th trial id, in spaces of at most HOP_MAX_DIMS
+# parameters, all continuous (measured: docs/benchmarks.md, issue 19, fourth round).
 HOP_MARGIN, HOP_EVERY, HOP_MAX_DIMS = 3.0, 3, 10
 
 
@@ -161,17 +161,22 @@ def at_incumbent(
     the acquisition. Else a hop of one ``Float`` coordinate to an untried grid
     value (``basins.untried_hops``) whose log EI is within ``HOP_MARGIN`` of the
     polish's, when ``trial_id`` is a multiple of ``HOP_EVERY`` and the space has
-    at most ``HOP_MAX_DIMS`` continuous coordinates: a separable multimodal
+    at most ``HOP_MAX_DIMS`` coordinates, all continuous: a separable multimodal
     function (Styblinski-Tang) otherwise polishes a point with a coordinate in
     the wrong basin to the end. The rate and the margin bound what hops cost
     where they do not pay (Rosenbrock's valley, a rotated Rastrigin); in many
-    dimensions there are more hops (8 per coordinate) than trials to spend.
+    dimensions there are more hops (8 per coordinate) than trials to spend. In
+    a mixed space the polish's slots go to the untried-choice check, and a hop
+    that moves the incumbent starts that check over (a benchmark run then
+    ended on a wrong integer).
     """
     untested = [p for p in untested_neighbours(encoder, incumbent, tried, point) if new(p)]
     if untested:
         return untested[int(np.argmax(acquisition(np.array(untested))))]
     few = np.sum(encoder.continuous > 0) <= HOP_MAX_DIMS
-    if not few or trial_id % HOP_EVERY or not polishes(encoder, incumbent, point):
+    if encoder.discrete or not few or trial_id % HOP_EVERY:
+        return point
+    if not polishes(encoder, incumbent, point):
         return point
     hops = [p for p in basins.untried_hops(encoder, incumbent, tried, TRIED_RADIUS) if new(p)]
     if not hops:
