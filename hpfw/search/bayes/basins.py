@@ -32,8 +32,7 @@ def untried_hops(
     numeric = encoder.free > 0
     grid = (np.arange(SWEEP_VALUES) + 0.5) / SWEEP_VALUES
     hops = []
-    # Floats only: an integer's other values are the discrete local search's (and hops
-    # of integers left a mixed benchmark run on a wrong value: docs/benchmarks.md).
+    # Floats only: an integer's other values are the discrete local search's.
     for j in np.flatnonzero(encoder.continuous > 0):
         for value in grid:
             if abs(value - incumbent[j]) > radius:
