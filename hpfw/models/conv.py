@@ -6,7 +6,7 @@ convolution with the batch as its feature axis) to a slow generic loop: a
 ``same_conv`` computes that gradient as one matmul per kernel tap instead, and
 ``max_pool_2x2`` takes the maximum of a reshape, whose gradient is elementwise
 rather than ``reduce_window``'s select-and-scatter. Measurements:
-docs/structural.md ("The CNN's gradients").
+docs/structural.md ("Depth that changes shapes").
 """
 
 from __future__ import annotations

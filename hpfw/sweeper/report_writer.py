@@ -45,8 +45,7 @@ class ReportWriter:
     def write(
         self, header: dict[str, Any], records: Records, final: bool = False, plots: bool = True
     ) -> None:
-        """Writes the reports; the plots always when ``final``, never when not ``plots``,
-        else when they are due."""
+        """Writes the reports; the plots when ``final``, or when due and ``plots`` allows."""
         if self._thread is not None and not final:
             with self._ready:
                 self._latest = (header, records, plots)  # only the newest snapshot matters
