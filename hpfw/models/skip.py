@@ -38,13 +38,13 @@ def skippable(
     def skipped(h: jax.Array, params: Any, aux: Any) -> tuple[jax.Array, jax.Array]:
         return h, jnp.zeros(z_shape.shape, z_shape.dtype)
 
-    @jax.custom_vjp
-    def run(h: jax.Array, params: Any, aux: Any, live: Any) -> jax.Array:
-        return jax.lax.cond(live, active, skipped, h, params, aux)[0]
-
     def forward(h: jax.Array, params: Any, aux: Any, live: Any) -> tuple[jax.Array, Any]:
         out, z = jax.lax.cond(live, active, skipped, h, params, aux)
         return out, (h, params, aux, live, z)
+
+    @jax.custom_vjp
+    def run(h: jax.Array, params: Any, aux: Any, live: Any) -> jax.Array:
+        return forward(h, params, aux, live)[0]
 
     def backward(saved: Any, g: jax.Array) -> tuple[Any, ...]:
         h, params, aux, live, z = saved

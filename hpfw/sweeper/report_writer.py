@@ -71,8 +71,9 @@ class ReportWriter:
                 latest, self._latest = self._latest, None
             if latest is None:
                 return
+            header, records, plots = latest
             try:
-                self._write(*latest[:2], final=False, plots=latest[2])
+                self._write(header, records, final=False, plots=plots)
             except Exception as error:  # a report must not stop the sweep
                 log.warning("could not write the reports: %s", error)
 

@@ -170,13 +170,13 @@ def at_incumbent(
     that moves the incumbent starts that check over (a benchmark run then
     ended on a wrong integer).
     """
+    if not polishes(encoder, incumbent, point):
+        return point
     untested = [p for p in untested_neighbours(encoder, incumbent, tried, point) if new(p)]
     if untested:
         return untested[int(np.argmax(acquisition(np.array(untested))))]
     few = np.sum(encoder.continuous > 0) <= HOP_MAX_DIMS
     if encoder.discrete or not few or trial_id % HOP_EVERY:
-        return point
-    if not polishes(encoder, incumbent, point):
         return point
     hops = [p for p in basins.untried_hops(encoder, incumbent, tried, TRIED_RADIUS) if new(p)]
     if not hops:
