@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from scipy.stats import qmc
 
 from hpfw.search.space import Distribution
 from hpfw.search.strategy import Strategy, Trial
@@ -39,9 +38,12 @@ class RandomStrategy(Strategy):
         super().__init__(space, direction=direction, seed=seed)
         # Without a seed, pick one now: the trials still depend only on their ids.
         self._root = seed if seed is not None else np.random.SeedSequence().entropy
-        self._sobol = (
-            qmc.Sobol(d=len(self.space), scramble=True, seed=self._root) if sobol else None
-        )
+        self._sobol = None
+        if sobol:
+            # scipy.stats takes ~0.6 s to import: only a Sobol sweep pays it at start-up.
+            from scipy.stats import qmc
+
+            self._sobol = qmc.Sobol(d=len(self.space), scramble=True, seed=self._root)
         self._points = np.empty((0, len(self.space)))  # the Sobol points drawn so far
 
     def ask(self, n: int) -> list[Trial]:
