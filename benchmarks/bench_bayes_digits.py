@@ -8,13 +8,14 @@ method reports is then scored by its *true* value, estimated as the mean
 validation accuracy over ``--repeats`` fresh seeds (and the mean test accuracy
 is shown beside it). ``bayes`` reports two trials from one run: the best
 observed (``best_by="observed"``, the default) and the lowest posterior mean
-(``best_by="posterior"``).
+(``best_by="posterior"``). Every trial's params and observed value are kept
+in the ``--jsonl`` records, so a run can be replayed into a strategy.
 
 Usage::
 
     .venv/bin/python benchmarks/bench_bayes_digits.py [--seeds 5] [--budget 30]
         [--epochs 10] [--repeats 8] [--methods bayes tpe random gp] [--jsonl F]
-        [--summarise F ...]
+        [--label NAME --options key=value ...] [--summarise F ...]
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 from bench_bayes import _optuna_distributions
 from hydra import compose, initialize_config_dir
 
@@ -78,13 +80,16 @@ class Objective:
         return {k: statistics.mean(r[k] for r in runs) for k in runs[0]}
 
 
-def run_method(name: str, objective: Objective, seed: int, budget: int) -> dict[str, Any]:
+def run_method(
+    name: str, objective: Objective, seed: int, budget: int, options: dict[str, Any]
+) -> dict[str, Any]:
     """One sweep; returns each trial's params and observed value, and the reported trials."""
     rng = np.random.default_rng([seed, 11])
     trial_seeds = rng.integers(0, 2**31 - 1, size=budget)
     params, values = [], []
     if name in ("bayes", "random"):
-        strategy = hpfw.create_strategy(name, SPACE, direction="maximize", seed=seed)
+        extra = options if name == "bayes" else {}
+        strategy = hpfw.create_strategy(name, SPACE, direction="maximize", seed=seed, **extra)
         ids = []
         for k in range(budget):
             [trial] = strategy.ask(1)
@@ -93,9 +98,9 @@ def run_method(name: str, objective: Objective, seed: int, budget: int) -> dict[
             params.append(trial.params)
             values.append(value)
             ids.append(trial.id)
-        picks = {name: ids.index(strategy.best.id)}
-        if name == "bayes":
-            strategy.best_by = "posterior"
+        picks = {name: ids.index(strategy.best.id)}  # bayes: as its best_by option says
+        if name == "bayes" and strategy.best_by != "posterior":
+            strategy.best_by = "posterior"  # what that option would have reported
             picks["bayes-posterior"] = ids.index(strategy.best.id)
     else:
         import optuna
@@ -148,6 +153,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=8)
     parser.add_argument("--methods", nargs="+", default=["bayes", "tpe", "random", "gp"])
     parser.add_argument("--jsonl", type=Path)
+    parser.add_argument("--label", help="the name bayes's rows get (default: bayes)")
+    parser.add_argument(
+        "--options", nargs="*", default=[], help="bayes constructor options, key=value (YAML)"
+    )
     parser.add_argument("--summarise", type=Path, nargs="+")
     args = parser.parse_args(argv)
     if args.summarise:
@@ -157,14 +166,17 @@ def main(argv: list[str] | None = None) -> None:
 
     print(f"# {' '.join(sys.argv)}")
     print(f"# {time.strftime('%Y-%m-%d %H:%M')}", flush=True)
+    options = {k: yaml.safe_load(v) for k, v in (o.split("=", 1) for o in args.options)}
     objective = Objective(args.epochs)
     truth: dict[str, dict[str, float]] = {}  # re-evaluations, by params
     records = []
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         for name in args.methods:
             start = time.perf_counter()
-            run = run_method(name, objective, seed, args.budget)
+            run = run_method(name, objective, seed, args.budget, options)
             for label, k in run["picks"].items():
+                if args.label:
+                    label = label.replace("bayes", args.label)
                 params = run["params"][k]
                 key = json.dumps(params, sort_keys=True)
                 if key not in truth:
@@ -179,6 +191,8 @@ def main(argv: list[str] | None = None) -> None:
                     "true_val": truth[key]["val_accuracy"],
                     "true_test": truth[key]["test_accuracy"],
                     "values": run["values"],
+                    "trials": run["params"],
+                    "options": options if name == "bayes" else {},
                     "seconds": time.perf_counter() - start,
                 }
                 records.append(record)
