@@ -52,13 +52,6 @@ def groupable(cfg: DictConfig) -> bool:
         return False
 
 
-def warm_up(cfg: DictConfig, *, mode: str, channel: Any = None) -> None:
-    """Starts compiling the program of a launch's first groupable trial, in the background."""
-    from hpfw.trainer.groups import start_compiling
-
-    start_compiling(cfg, mode=mode, channel=channel)
-
-
 def train_group(
     cfgs: Sequence[DictConfig],
     *,
@@ -106,7 +99,7 @@ def sweep_defaults(cfg: DictConfig) -> dict[str, Any]:
 
 
 # The launcher and the sweeper are handed this very function: their methods live on it.
-with_group_training(train_task, groupable=groupable, warm_up=warm_up, train_group=train_group)
+with_group_training(train_task, groupable=groupable, train_group=train_group)
 with_sweep_defaults(train_task, sweep_defaults)
 # hpfw's sweeper checks a sweep's composed config with it once, before any trial runs
 # (hpfw.sweeper.precheck), instead of failing every trial on the same unknown key.

@@ -14,11 +14,10 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.types import RunMode
 from omegaconf import OmegaConf
 
-from hpfw.app import train_task
 from hpfw.config import config_dir
 from hpfw.launch.compose import JobComposer, activate, hydra_container
 from hpfw.trainer import groups
-from hpfw.trainer.compiled import PROGRAMS, CompiledProgram, program_key
+from hpfw.trainer.compiled import PROGRAMS, CompiledProgram
 from hpfw.trainer.run import prepare, run_program, train_and_evaluate
 from tests.helpers import TINY, assert_same_run, compose_config, run_cli, toy
 
@@ -299,22 +298,3 @@ def test_auto_mode_on_a_cpu_runs_side_by_side_without_a_vmapped_compile(monkeypa
     assert all(r["compile_seconds"] == 0.0 for r in results if r is not reported[0])
     (speeds,) = [v for k, v in groups._speeds.items() if ("hidden_dim", 44) in k[0].model]
     assert list(speeds) == ["sequential"]
-
-
-def test_the_launchers_warm_up_starts_the_program_its_group_then_trains_on(monkeypatch):
-    # The batched launcher hands hpfw's task function a launch's first groupable config
-    # before composing the other jobs; its program compiles meanwhile, and the group
-    # trains on that same program: one compile in all.
-    monkeypatch.setattr(groups, "concurrency", lambda device, n: min(n, 2))
-    cfgs = _cfgs(*[[f"optimizer.lr={lr}", "model.hidden_dim=45"] for lr in (1e-3, 2e-3)])
-    run = prepare(cfgs[0])
-    key = program_key(run.spec, run.device)
-    train_task.warm_up(cfgs[0], mode="vmap")  # a vmapped group never runs that program
-    assert key not in PROGRAMS and PROGRAMS.compile_count == 0
-    train_task.warm_up(cfgs[0], mode="auto", channel=None)
-    # Compiling or compiled: get waits for it instead of compiling it itself.
-    PROGRAMS.get(key, lambda: pytest.fail("warm_up started no compile"))
-    results = groups.train_many(cfgs, mode="auto")
-    assert [r["status"] for r in results] == ["complete", "complete"]
-    assert PROGRAMS.compile_count == 1
-    train_task.warm_up(compose_config(["model.hidden_dim=0"]), mode="auto")  # left to its job

@@ -90,21 +90,20 @@ class GroupLauncher:
             sweep_dir = Path(str(hydra.sweep.dir)).absolute()
             sweep_dir.mkdir(parents=True, exist_ok=True)
             log.info("Launching %d jobs in this process (batched)", len(job_overrides))
-            task = self.task_function
             jobs: list[ComposedJob | BaseException] = []
-            grouped: list[int] = []
-            for i, overrides in enumerate(job_overrides):
+            for overrides in job_overrides:
                 try:
-                    job = self.composer.compose(list(overrides))
+                    jobs.append(self.composer.compose(list(overrides)))
                 except Exception as error:  # the job fails as it would under Hydra
                     jobs.append(error)
-                    continue
-                jobs.append(job)
-                if isinstance(task, GroupTaskFunction) and task.groupable(job.task_cfg):
-                    if not grouped:  # its program compiles while the other jobs compose
-                        channel = channel_for(sweep_dir, initial_job_idx + i)
-                        task.warm_up(job.task_cfg, mode=self.mode, channel=channel)
-                    grouped.append(i)
+            task = self.task_function
+            grouped = []
+            if isinstance(task, GroupTaskFunction):
+                grouped = [
+                    i
+                    for i, job in enumerate(jobs)
+                    if isinstance(job, ComposedJob) and task.groupable(job.task_cfg)
+                ]
 
         tasks: list[JobTask | None] = [None] * len(jobs)  # None: the task function itself
         if grouped:

@@ -34,15 +34,6 @@ class GroupTaskFunction(Protocol):
         """Whether ``cfg``'s trial can train in a group (else it runs in its job)."""
         ...
 
-    def warm_up(self, cfg: Any, *, mode: str, channel: Any = None) -> None:
-        """Starts, in the background, what the group of ``cfg`` will need first.
-
-        Called with a launch's first groupable config, before the others are
-        composed; ``train_group`` later finds it started. An error is left for
-        the config's job to report.
-        """
-        ...
-
     def train_group(
         self,
         cfgs: Sequence[Any],
@@ -66,7 +57,6 @@ def with_group_training(
     task: JobTask,
     *,
     groupable: Callable[[Any], bool],
-    warm_up: Callable[..., None],
     train_group: Callable[..., list[JobTask]],
 ) -> GroupTaskFunction:
     """``task`` with the ``GroupTaskFunction`` methods attached.
@@ -75,7 +65,6 @@ def with_group_training(
     methods live on that function object.
     """
     task.groupable = groupable  # type: ignore[attr-defined]
-    task.warm_up = warm_up  # type: ignore[attr-defined]
     task.train_group = train_group  # type: ignore[attr-defined]
     assert isinstance(task, GroupTaskFunction)
     return task

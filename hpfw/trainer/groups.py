@@ -234,21 +234,6 @@ def _prefetch(
                     )
 
 
-def start_compiling(cfg: Any, *, mode: str = "auto", channel: Any = None) -> None:
-    """Starts compiling ``cfg``'s single-trial program (unless ``mode="vmap"``) in the background.
-
-    The batched launcher calls this with a launch's first groupable config, before
-    composing the others (~35 ms each), so that program compiles meanwhile."""
-    if mode == "vmap":
-        return
-    try:
-        run = prepare(cfg)
-    except Exception:  # its job reports the error
-        return
-    run.channel = channel
-    compiled.prefetch_program(run.spec, run.data, run.device, monitored=run.monitored)
-
-
 def _log_programs(groups: dict[GroupKey, list[int]], prepared: dict[int, PreparedRun],
                   results: list[Result | None]) -> None:  # fmt: skip
     """One line per program: its trials, their compile and training time, the estimate."""
