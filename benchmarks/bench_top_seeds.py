@@ -1,15 +1,23 @@
-"""Whether a structural sweep's best validation accuracy is luck of seeds: top configs retrained.
+"""Whether a structural sweep's best validation accuracy differs by chance: top configs retrained.
 
 ``bench_structural.py`` compares the best validation accuracy of one 64-trial
-sweep run by hpfw now and by hpfw before envelopes. The two train different
-initial weights (envelopes draw each unit's weights by its index:
-docs/structural.md), so the best of 64 differs by chance. This script runs
-the setting's seed-0 sweep with hpfw now, takes its ``--top`` configs, and
-trains each with ``--seeds`` seeds (``trainer.seed``) under both codes: a
-systematic difference shows in the means over every config and seed; a lucky
-seed does not.
+sweep run by hpfw now, by hpfw before envelopes and by the per-step baseline.
+"Before" trains different initial weights (envelopes draw each unit's weights
+by its index: docs/structural.md), and the baseline's sampler draws other
+configs, so the best of 64 differs by chance. This script runs a seed-0 sweep
+of the setting, takes its ``--top`` configs, and trains each with ``--seeds``
+seeds (``trainer.seed``) under two codes:
+
+- ``--before PATH``: hpfw's sweep; its configs trained by hpfw now and before;
+- ``--baseline-python PATH``: the baseline's sweep; its configs trained by hpfw
+  now and by the baseline app.
+
+A systematic difference shows in the means over every config and seed; a
+lucky seed does not.
 
     python benchmarks/bench_top_seeds.py --setting transformer --before /work/wt-before
+    python benchmarks/bench_top_seeds.py --setting transformer \\
+        --baseline-python /tmp/venv-base/bin/python
 """
 
 from __future__ import annotations
@@ -23,46 +31,118 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench_structural import CONTINUOUS, SETTINGS
+import yaml
+from bench_structural import BASELINE_APP, CONTINUOUS, SETTINGS
 
 
-def accuracies(python: str, overrides: list[str], seeds: int, out: Path, env: dict) -> list[float]:
+def hpfw_code(python: str) -> list[str]:
+    return [python, "-m", "hpfw"]
+
+
+def baseline_code(python: str) -> list[str]:
+    return [python, str(BASELINE_APP)]
+
+
+def accuracies(
+    code: list[str], overrides: list[str], seeds: int, out: Path, env: dict
+) -> list[float]:
     seed_values = ",".join(str(s) for s in range(seeds))
-    cmd = [python, "-m", "hpfw", "-m", "hydra/launcher=batched", *overrides,
-           f"trainer.seed={seed_values}", f"hydra.sweep.dir={out}"]  # fmt: skip
+    batched = ["hydra/launcher=batched"] if code[1] == "-m" else []
+    cmd = [
+        *code,
+        "-m",
+        *batched,
+        *overrides,
+        f"trainer.seed={seed_values}",
+        f"hydra.sweep.dir={out}",
+    ]
     # Outside any checkout: ``python -m hpfw`` imports the package of the current directory.
     subprocess.run(cmd, cwd=out.parent, env=env, check=True, capture_output=True)
-    return [json.loads(p.read_text())["val_accuracy"] for p in sorted(out.glob("*/metrics.json"))]
+    results = sorted(out.glob("*/metrics.json")) or sorted(out.glob("*/result.json"))
+    return [json.loads(p.read_text())["val_accuracy"] for p in results]
+
+
+def top_configs(code: list[str], space: list[str], top: int, sweep: Path, env: dict) -> list:
+    """The ``top`` (value, overrides) of a seed-0 random sweep run by ``code``."""
+    if code[1] == "-m":
+        args = [
+            "-m",
+            "hydra/sweeper=random",
+            "hydra.sweeper.seed=0",
+            "hydra.sweeper.n_trials=64",
+            "hydra/launcher=batched",
+            "hydra.sweeper.batch_size=64",
+            "optimizer=sgd,adam,adamw",
+        ]
+    else:
+        args = [
+            "-m",
+            "hydra/sweeper=optuna",
+            "hydra/sweeper/sampler=random",
+            "hydra.sweeper.sampler.seed=0",
+            "hydra.sweeper.n_trials=64",
+            "hydra.sweeper.direction=maximize",
+            "optimizer=choice(sgd,adam,adamw)",
+        ]
+    cmd = [*code, *args, *space, f"hydra.sweep.dir={sweep}"]
+    subprocess.run(cmd, cwd=sweep.parent, env=env, check=True, capture_output=True)
+    if code[1] == "-m":
+        rows = [json.loads(line) for line in (sweep / "trials.jsonl").read_text().splitlines()[1:]]
+        found = [
+            (r["value"], [f"{k}={v}" for k, v in r["params"].items()])
+            for r in rows
+            if r.get("state") == "complete"
+        ]
+    else:
+        found = [
+            (
+                json.loads((d / "result.json").read_text())["val_accuracy"],
+                [
+                    o
+                    for o in yaml.safe_load((d / ".hydra" / "overrides.yaml").read_text())
+                    if o.split("=")[0] in {s.split("=")[0] for s in space} | {"optimizer"}
+                ],
+            )
+            for d in sweep.iterdir()
+            if (d / "result.json").exists()
+        ]
+    return sorted(found, key=lambda f: -f[0])[:top]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--setting", default="transformer", choices=SETTINGS)
-    parser.add_argument("--before", required=True, help="a worktree of hpfw before envelopes")
+    against = parser.add_mutually_exclusive_group(required=True)
+    against.add_argument("--before", help="a worktree of hpfw before envelopes, with .venv")
+    against.add_argument("--baseline-python", help="python of a venv with hydra-optuna-sweeper")
     parser.add_argument("--top", type=int, default=5)
     parser.add_argument("--seeds", type=int, default=5)
     args = parser.parse_args(argv)
-    codes = {"now": sys.executable, "before": str(Path(args.before) / ".venv" / "bin" / "python")}
+    now = hpfw_code(sys.executable)
+    if args.before:
+        codes = {
+            "now": now,
+            "before": hpfw_code(str(Path(args.before) / ".venv" / "bin" / "python")),
+        }
+        sweeper = now
+    else:
+        codes = {"now": now, "baseline": baseline_code(args.baseline_python)}
+        sweeper = codes["baseline"]
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         env = {**os.environ, "HPFW_CACHE_DIR": str(work / "cache")}
-        sweep = work / "sweep"
         space = [*SETTINGS[args.setting], *CONTINUOUS]
-        subprocess.run(
-            [sys.executable, "-m", "hpfw", "-m", "hydra/sweeper=random", "hydra.sweeper.seed=0",
-             "hydra.sweeper.n_trials=64", "hydra/launcher=batched", "hydra.sweeper.batch_size=64",
-             "optimizer=sgd,adam,adamw", *space, f"hydra.sweep.dir={sweep}"],
-            cwd=work, env=env, check=True, capture_output=True,
-        )  # fmt: skip
-        rows = [json.loads(line) for line in (sweep / "trials.jsonl").read_text().splitlines()[1:]]
-        done = [r for r in rows if r.get("state") == "complete"]
         every: dict[str, list[float]] = {label: [] for label in codes}
-        for k, row in enumerate(sorted(done, key=lambda r: -r["value"])[: args.top]):
-            params = [f"{key}={value}" for key, value in row["params"].items()]
-            overrides = [SETTINGS[args.setting][0], *params]
-            line = [f"config {k} (sweep {row['value']:.4f}): {' '.join(overrides[1:])}"]
-            for label, python in codes.items():
-                values = accuracies(python, overrides, args.seeds, work / f"c{k}-{label}", env)
+        for k, (value, params) in enumerate(
+            top_configs(sweeper, space, args.top, work / "sweep", env)
+        ):
+            overrides = [
+                SETTINGS[args.setting][0],
+                *(p for p in params if not p.startswith("model=")),
+            ]
+            line = [f"config {k} (sweep {value:.4f}): {' '.join(overrides[1:])}"]
+            for label, code in codes.items():
+                values = accuracies(code, overrides, args.seeds, work / f"c{k}-{label}", env)
                 every[label] += values
                 line.append(f"  {label}: mean {statistics.mean(values):.4f} "
                             f"{[round(v, 4) for v in values]}")  # fmt: skip
