@@ -106,28 +106,36 @@ def hpfw_figures(sweep: Path) -> dict[str, float]:
     }
 
 
+def hpfw_sweep(space: list[str], trials: int) -> list[str]:
+    """hpfw's arguments (after ``python``) for the setting's seed-0 random sweep."""
+    return [
+        "-m", "hpfw", "-m", "hydra/sweeper=random", f"hydra.sweeper.n_trials={trials}",
+        "hydra.sweeper.seed=0", "hydra/launcher=batched", f"hydra.sweeper.batch_size={trials}",
+        "optimizer=sgd,adam,adamw", *space,
+    ]  # fmt: skip
+
+
+def baseline_sweep(space: list[str], trials: int) -> list[str]:
+    """The baseline app's arguments (after ``python``): optuna's seed-0 random sampler."""
+    return [
+        str(BASELINE_APP), "-m", "hydra/sweeper=optuna", "hydra/sweeper/sampler=random",
+        "hydra.sweeper.sampler.seed=0", f"hydra.sweeper.n_trials={trials}",
+        "hydra.sweeper.direction=maximize", "optimizer=choice(sgd,adam,adamw)", *space,
+    ]  # fmt: skip
+
+
 def setting(name: str, args: argparse.Namespace, work: Path, env: dict[str, str]) -> dict:
-    n = args.trials
     if name == "readme_hyperband":
         space = []
         hpfw_args = ["-m", "hpfw", "-m", *README_HYPERBAND]
     else:
         space = [*SETTINGS[name], *CONTINUOUS]
-        hpfw_args = [
-            "-m", "hpfw", "-m", "hydra/sweeper=random", f"hydra.sweeper.n_trials={n}",
-            "hydra.sweeper.seed=0", "hydra/launcher=batched", f"hydra.sweeper.batch_size={n}",
-            "optimizer=sgd,adam,adamw", *space,
-        ]  # fmt: skip
+        hpfw_args = hpfw_sweep(space, args.trials)
     runs: dict[str, list[str]] = {"hpfw": [sys.executable, *hpfw_args]}
     if args.before:
         runs["before"] = [str(Path(args.before) / ".venv" / "bin" / "python"), *hpfw_args]
     if args.baseline_python and space:
-        runs["baseline"] = [
-            args.baseline_python, str(BASELINE_APP), "-m", "hydra/sweeper=optuna",
-            "hydra/sweeper/sampler=random", "hydra.sweeper.sampler.seed=0",
-            f"hydra.sweeper.n_trials={n}", "hydra.sweeper.direction=maximize",
-            "optimizer=choice(sgd,adam,adamw)", *space,
-        ]  # fmt: skip
+        runs["baseline"] = [args.baseline_python, *baseline_sweep(space, args.trials)]
     out: dict[str, dict] = {}
     for label, cmd in runs.items():
         sweep = work / f"{name}-{label}"

@@ -32,7 +32,7 @@ import tempfile
 from pathlib import Path
 
 import yaml
-from bench_structural import BASELINE_APP, CONTINUOUS, SETTINGS
+from bench_structural import BASELINE_APP, CONTINUOUS, SETTINGS, baseline_sweep, hpfw_sweep
 
 
 def hpfw_code(python: str) -> list[str]:
@@ -47,7 +47,7 @@ def accuracies(
     code: list[str], overrides: list[str], seeds: int, out: Path, env: dict
 ) -> list[float]:
     seed_values = ",".join(str(s) for s in range(seeds))
-    batched = ["hydra/launcher=batched"] if code[1] == "-m" else []
+    batched = ["hydra/launcher=batched"] if code == hpfw_code(code[0]) else []
     cmd = [
         *code,
         "-m",
@@ -64,29 +64,11 @@ def accuracies(
 
 def top_configs(code: list[str], space: list[str], top: int, sweep: Path, env: dict) -> list:
     """The ``top`` (value, overrides) of a seed-0 random sweep run by ``code``."""
-    if code[1] == "-m":
-        args = [
-            "-m",
-            "hydra/sweeper=random",
-            "hydra.sweeper.seed=0",
-            "hydra.sweeper.n_trials=64",
-            "hydra/launcher=batched",
-            "hydra.sweeper.batch_size=64",
-            "optimizer=sgd,adam,adamw",
-        ]
-    else:
-        args = [
-            "-m",
-            "hydra/sweeper=optuna",
-            "hydra/sweeper/sampler=random",
-            "hydra.sweeper.sampler.seed=0",
-            "hydra.sweeper.n_trials=64",
-            "hydra.sweeper.direction=maximize",
-            "optimizer=choice(sgd,adam,adamw)",
-        ]
-    cmd = [*code, *args, *space, f"hydra.sweep.dir={sweep}"]
+    hpfw = code == hpfw_code(code[0])
+    sweep_args = hpfw_sweep(space, 64) if hpfw else baseline_sweep(space, 64)
+    cmd = [code[0], *sweep_args, f"hydra.sweep.dir={sweep}"]
     subprocess.run(cmd, cwd=sweep.parent, env=env, check=True, capture_output=True)
-    if code[1] == "-m":
+    if hpfw:
         rows = [json.loads(line) for line in (sweep / "trials.jsonl").read_text().splitlines()[1:]]
         found = [
             (r["value"], [f"{k}={v}" for k, v in r["params"].items()])
