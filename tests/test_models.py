@@ -389,3 +389,31 @@ def test_a_skippable_layer_differentiates_as_its_conditional(live):
 
     for x, y in zip(grads(ours), grads(plain), strict=True):
         np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
+
+
+def test_initial_weights_are_lecun_normal_and_keyed_by_position() -> None:
+    """A weight depends on its key and indices only, so a padded envelope holds the trial's own."""
+    from hpfw.models.masked import position_normals, unit_weights
+
+    @jax.jit
+    def draws(key: jax.Array) -> tuple[jax.Array, ...]:
+        return (
+            position_normals(key, (256, 512), truncated=True),
+            position_normals(key, (100, 300), truncated=True),
+            position_normals(key, (256, 512), truncated=False),
+            position_normals(jax.random.fold_in(key, 1), (256, 512), truncated=True),
+            unit_weights(key, 256, (512,), fan_in=128),
+        )
+
+    big, small, normal, other, weights = map(np.asarray, draws(jax.random.key(0)))
+    np.testing.assert_array_equal(big[:100, :300], small)
+    assert np.abs(big).max() <= 2.0
+    assert np.abs(normal).max() > 3.0  # untruncated tails
+    # flax's lecun_normal: a [-2, 2] truncated normal (std 0.8796) rescaled to unit variance.
+    assert abs(big.mean()) < 0.01 and abs(big.std() - 0.8796) < 0.01
+    assert abs(normal.mean()) < 0.01 and abs(normal.std() - 1.0) < 0.01
+    assert abs(weights.std() * np.sqrt(128) - 1.0) < 0.01
+    # Another key, another draw; neighbouring units and inputs are uncorrelated.
+    assert abs(np.corrcoef(big.ravel(), other.ravel())[0, 1]) < 0.01
+    assert abs(np.corrcoef(big[:-1].ravel(), big[1:].ravel())[0, 1]) < 0.01
+    assert abs(np.corrcoef(big[:, :-1].ravel(), big[:, 1:].ravel())[0, 1]) < 0.01

@@ -9,9 +9,8 @@ and the optimiser never moves them.
 
 Such a trial must train the same network as its own (dedicated) program, so a
 weight must not depend on the sizes around it: each unit draws its weights
-from its own key (the layer's key folded with the unit's index), the draw runs
-along the fan-in axis (JAX's counter-based generator gives a shorter draw the
-same leading values), and the scale comes from the active fan-in.
+keyed by its position (the layer's key hashed with the unit's and the input's
+indices, ``position_normals``), and the scale comes from the active fan-in.
 ``tests/test_structural.py`` checks dedicated and padded programs agree.
 """
 
@@ -22,12 +21,19 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 from hpfw.models.conv import same_conv
+from hpfw.models.layers import fmix, is_prng_key
 
 # flax's lecun_normal: a truncated normal on [-2, 2] rescaled to unit variance.
 _TRUNCATED_STD = 0.87962566103423978
+# erf(2 / sqrt(2)): the truncation points [-2, 2] on the scale that erf_inv inverts.
+_ERF_TWO = 0.9544997361036416
+# Odd constants that spread consecutive indices of each axis apart before hashing.
+_AXIS_MULTIPLIERS = tuple(np.uint32(c) for c in (0x9E3779B1, 0x7FEB352D, 0x846CA68B, 0xCC9E2D51))
+_SITE_MULTIPLIER = np.uint32(0xC2B2AE3D)
 
 Ranges = Mapping[str, tuple[int, int]]
 
@@ -82,29 +88,35 @@ def _promote(x: jax.Array, *params: jax.Array) -> list[jax.Array]:
     return [a.astype(dtype) for a in (x, *params)]
 
 
-def _draw(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
-    """Truncated normals of ``shape`` whose leading entries do not depend on ``shape[0]``.
+def position_normals(key: jax.Array, shape: tuple[int, ...], truncated: bool) -> jax.Array:
+    """Standard normals of ``shape`` (truncated to [-2, 2] if asked) keyed by each entry's position.
 
-    With JAX's default partitionable threefry, a draw's entry ``i`` along the
-    leading axis is the same for every length; without it, each leading index
-    gets its own key.
+    ``key`` is a PRNG key or a uint32 seed (``sites``). Entry ``(i, j, ...)``
+    depends on ``key`` and its indices only, never on
+    ``shape``: a weight of a padded envelope equals the dedicated program's.
+    One random seed per call is hashed with the indices, axis by axis (murmur3's
+    finaliser, as ``hpfw.models.layers.uniform_hash`` does for dropout), and
+    turned into a normal by the inverse CDF, as ``jax.random.truncated_normal``
+    does with its uniforms. Written here rather than taken from
+    ``jax.random`` because a threefry draw per unit (``vmap`` over
+    ``fold_in``) was about a third of an envelope program's compile time
+    (docs/structural.md) and this is one elementwise kernel.
     """
-    if jax.config.jax_threefry_partitionable:
-        return jax.random.truncated_normal(key, -2.0, 2.0, shape)
-
-    def row(i: jax.Array) -> jax.Array:
-        return jax.random.truncated_normal(jax.random.fold_in(key, i), -2.0, 2.0, shape[1:])
-
-    return jax.vmap(row)(jnp.arange(shape[0]))
+    h = jax.random.bits(key, (), jnp.uint32) if is_prng_key(key) else key
+    for axis, n in enumerate(shape):
+        index = jnp.arange(n, dtype=jnp.uint32) * _AXIS_MULTIPLIERS[axis % len(_AXIS_MULTIPLIERS)]
+        h = fmix(h[..., None] + index)
+    u = ((h >> 8).astype(jnp.float32) + 0.5) * (1.0 / (1 << 24))  # in (0, 1)
+    lo, hi = (-_ERF_TWO, _ERF_TWO) if truncated else (-1.0, 1.0)
+    return jnp.sqrt(2.0) * jax.lax.erf_inv(lo + u * (hi - lo))
 
 
 def unit_weights(key: jax.Array, units: int, draw_shape: tuple[int, ...], fan_in: Any) -> jax.Array:
-    """``[units, *draw_shape]``: unit ``j`` draws from ``fold_in(key, j)``, scaled by ``fan_in``.
+    """``[units, *draw_shape]`` lecun-normal weights (as ``nnx.Linear`` draws) keyed by position.
 
-    ``draw_shape[0]`` is the axis whose active size is part of ``fan_in``;
-    lecun-normal scaling, as ``nnx.Linear`` and ``nnx.Conv`` initialise.
+    ``draw_shape[0]`` is the axis whose active size is part of ``fan_in``.
     """
-    draws = jax.vmap(lambda j: _draw(jax.random.fold_in(key, j), draw_shape))(jnp.arange(units))
+    draws = position_normals(key, (units, *draw_shape), truncated=True)
     std = jnp.sqrt(1.0 / jnp.asarray(fan_in, jnp.float32)) / _TRUNCATED_STD
     return draws * std
 
@@ -256,33 +268,29 @@ class LayerNorm(nnx.Module):
 
 
 def embed_table(key: jax.Array, rows: int, units: int, fan_in: Any, std: float | None) -> Any:
-    """``[rows, units]``: unit ``j`` draws its column from ``fold_in(key, j)``.
+    """``[rows, units]`` normals keyed by position (``position_normals``).
 
     ``std=None``: normal with variance ``1 / fan_in`` (nnx.Embed's default);
     otherwise a normal of that standard deviation (learned positions).
     """
-
-    def column(j: jax.Array) -> jax.Array:
-        k = jax.random.fold_in(key, j)
-        if jax.config.jax_threefry_partitionable:
-            return jax.random.normal(k, (rows,))
-        return jax.vmap(lambda i: jax.random.normal(jax.random.fold_in(k, i), ()))(jnp.arange(rows))
-
-    table = jax.vmap(column, out_axes=1)(jnp.arange(units))
+    table = position_normals(key, (units, rows), truncated=False).T
     scale = std if std is not None else jnp.sqrt(1.0 / jnp.asarray(fan_in, jnp.float32))
     return table * scale
 
 
 def sites(key: jax.Array, *names: int) -> jax.Array:
-    """The key of one weight site: ``key`` folded with fixed site numbers, never a counter.
+    """The seed of one weight site: ``key`` hashed with fixed site numbers, never a counter.
 
     A counter (``nnx.Rngs``) would give a layer another key when the layers
     before it change; a fixed number per site keeps each layer's weights the
-    same whatever the depth or width around it.
+    same whatever the depth or width around it. ``key`` is a PRNG key or a
+    site's seed (a uint32); hashing rather than ``fold_in`` keeps threefry's
+    loops out of the compiled program (``position_normals``).
     """
+    seed = jax.random.bits(key, (), jnp.uint32) if is_prng_key(key) else key
     for name in names:
-        key = jax.random.fold_in(key, name)
-    return key
+        seed = fmix(seed + jnp.uint32(name + 1) * _SITE_MULTIPLIER)
+    return seed
 
 
 def as_key(rngs_or_key: Any) -> jax.Array:

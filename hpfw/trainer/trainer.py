@@ -28,7 +28,7 @@ import optax
 from flax import nnx
 
 from hpfw.models import STRUCTURAL, build_model
-from hpfw.models.layers import DropoutKey, RowKey
+from hpfw.models.layers import DropoutKey, RowKey, step_seed
 from hpfw.trainer import epochs, live
 from hpfw.trainer.optim import switch_families
 from hpfw.trainer.spec import (
@@ -189,7 +189,7 @@ class Trainer:
         to the batch's), and dropout masks its rows as the whole batch would.
         """
         x, y = data["x_train"][batch_index], data["y_train"][batch_index]
-        key: DropoutKey = jax.random.fold_in(dropout_key, step_i)
+        key: DropoutKey = step_seed(dropout_key, step_i)
         if first_row is not None:
             key = RowKey(key, first_row)
 
