@@ -180,17 +180,19 @@ def time_asks(
     q: int = 1,
     eval_seconds: float = 0.0,
     options: dict[str, Any] | None = None,
+    problem_name: str = "hartmann6",
 ) -> tuple[list, list]:
     """Wall and process CPU seconds per ``bayes`` ``ask(q)`` with ``n_observed`` told trials.
 
-    Hartmann-6; every ask is told before the next, so each one refits the model
-    as in a sweep. CPU time is reported too: on a shared machine the wall time
-    also counts the time other jobs held the cores. ``eval_seconds``: the time
+    On ``problem_name`` (Hartmann-6 by default); every ask is told before the
+    next, so each one refits the model as in a sweep. CPU time is reported
+    too: on a shared machine the wall time also counts the time other jobs
+    held the cores. ``eval_seconds``: the time
     the asked trials take to run (a sleep) before they are told, which a
     background compile of the next padded size can use (process CPU seconds
     count every thread, so that compile counts in the ask it overlaps).
     """
-    problem = PROBLEMS["hartmann6"]
+    problem = PROBLEMS[problem_name]
     strategy = hpfw.create_strategy("bayes", problem.space, seed=0, **(options or {}))
     rng = np.random.default_rng(0)
     for k in range(n_observed):
@@ -210,15 +212,18 @@ def time_asks(
 
 
 def timing_report(
-    repeats: int, eval_seconds: float = 0.0, options: dict[str, Any] | None = None
+    repeats: int,
+    eval_seconds: float = 0.0,
+    options: dict[str, Any] | None = None,
+    problem: str = "hartmann6",
 ) -> str:
     lines = [
-        "bayes ask times (Hartmann-6, after warm-up asks, each ask told after "
+        f"bayes ask times ({problem}, after warm-up asks, each ask told after "
         f"{eval_seconds:g} s; options {options or {}}):"
     ]
     for n, q, asks, warmup in ((50, 1, 10, 3), (200, 1, 20, 3), (200, 32, 3, 1)):
         for r in range(repeats):
-            walls, cpus = time_asks(n, asks, warmup, q, eval_seconds, options)
+            walls, cpus = time_asks(n, asks, warmup, q, eval_seconds, options, problem)
             load = os.getloadavg()[0]
             lines.append(
                 f"  ask({q}) at {n} observed, run {r + 1}: wall median "
@@ -331,6 +336,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--timing-only", action="store_true", help="only the ask timing")
     parser.add_argument("--timing-repeats", type=int, default=3)
     parser.add_argument(
+        "--timing-problems", nargs="+", default=["hartmann6"], help="timing: on these problems"
+    )
+    parser.add_argument(
         "--eval-seconds", type=float, default=0.0, help="timing: seconds between ask and tell"
     )
     parser.add_argument("--summarise", type=Path, nargs="+", help="summarise these files only")
@@ -404,7 +412,8 @@ def main(argv: list[str] | None = None) -> None:
         print(summarise(records))
     if args.timing_only or (not args.no_timing and "bayes" in args.methods):
         print()
-        print(timing_report(args.timing_repeats, args.eval_seconds, options))
+        for problem in args.timing_problems:
+            print(timing_report(args.timing_repeats, args.eval_seconds, options, problem))
 
 
 if __name__ == "__main__":
