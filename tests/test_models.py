@@ -208,6 +208,12 @@ def test_dropout_helper() -> None:
     np.testing.assert_array_equal(dropout(x, 1.0, key), jnp.zeros_like(x))
     grad = jax.grad(lambda v: dropout(v, jnp.float32(1.0), key).sum())(x)
     assert not np.any(np.isnan(np.asarray(grad)))
+    # A raw (legacy) key is a key, not a seed: the same mask as its typed twin.
+    raw = jax.random.PRNGKey(0)
+    np.testing.assert_array_equal(dropout(x, 0.5, raw), dropout(x, 0.5, key))
+    np.testing.assert_array_equal(
+        dropout(x, 0.5, site_key(raw, 3)), dropout(x, 0.5, site_key(key, 3))
+    )
 
 
 def test_each_dropout_site_gets_its_own_key(monkeypatch: pytest.MonkeyPatch) -> None:

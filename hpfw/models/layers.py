@@ -63,8 +63,11 @@ _SITE_MULTIPLIER = np.uint32(0x85EBCA77)
 
 
 def is_prng_key(key: jax.Array) -> bool:
-    """Whether ``key`` is a JAX PRNG key (rather than a uint32 seed)."""
-    return jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
+    """Whether ``key`` is a JAX PRNG key, typed or raw (``uint32[2]``), rather than a seed.
+
+    A seed (``step_seed``, ``hpfw.models.masked.sites``) is a scalar uint32.
+    """
+    return not (key.dtype == jnp.uint32 and key.ndim == 0)
 
 
 def step_seed(key: jax.Array, step: jax.Array | int) -> jax.Array:
