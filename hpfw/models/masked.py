@@ -92,15 +92,15 @@ def position_normals(key: jax.Array, shape: tuple[int, ...], truncated: bool) ->
     """Standard normals of ``shape`` (truncated to [-2, 2] if asked) keyed by each entry's position.
 
     ``key`` is a PRNG key or a uint32 seed (``sites``). Entry ``(i, j, ...)``
-    depends on ``key`` and its indices only, never on
-    ``shape``: a weight of a padded envelope equals the dedicated program's.
-    One random seed per call is hashed with the indices, axis by axis (murmur3's
-    finaliser, as ``hpfw.models.layers.uniform_hash`` does for dropout), and
-    turned into a normal by the inverse CDF, as ``jax.random.truncated_normal``
-    does with its uniforms. Written here rather than taken from
-    ``jax.random`` because a threefry draw per unit (``vmap`` over
-    ``fold_in``) was about a third of an envelope program's compile time
-    (docs/structural.md) and this is one elementwise kernel.
+    depends on ``key`` and its indices only, never on ``shape``: a weight of a
+    padded envelope equals the dedicated program's. One random seed per call is
+    hashed with the indices, axis by axis (murmur3's finaliser, as
+    ``hpfw.models.layers.uniform_hash`` does for dropout), and turned into a
+    normal by the inverse CDF, as ``jax.random.truncated_normal`` does with its
+    uniforms. Written here rather than taken from ``jax.random`` because a
+    threefry draw per unit (``vmap`` over ``fold_in``) was about a third of an
+    envelope program's compile time (docs/structural.md), and this is one
+    elementwise kernel.
     """
     h = jax.random.bits(key, (), jnp.uint32) if is_prng_key(key) else key
     for axis, n in enumerate(shape):
