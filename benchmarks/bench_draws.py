@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_envelope_compile import in_checkout
 
 
 def overrides(model: str, rng: np.random.Generator) -> list[str]:
@@ -82,11 +83,9 @@ def main() -> None:
         print(json.dumps(measure(args.model, args.configs, args.seeds)))
         return
     this = np.array(measure(args.model, args.configs, args.seeds))
-    cmd = [sys.executable, __file__, "--child", "--model", args.model, "--against", "-",
-           "--configs", str(args.configs), "--seeds", str(args.seeds)]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(args.against.resolve())}
-    out = subprocess.run(cmd, env=env, cwd=args.against, capture_output=True, text=True, check=True)
-    other = np.array(json.loads(out.stdout.splitlines()[-1]))
+    child = ["--child", "--model", args.model, "--against", "-",
+             "--configs", str(args.configs), "--seeds", str(args.seeds)]  # fmt: skip
+    other = np.array(in_checkout(args.against.resolve(), __file__, child))
     for j, epoch in enumerate(["last epoch", "best epoch"]):
         diff = this[:, :, j].mean(1) - other[:, :, j].mean(1)
         se = diff.std(ddof=1) / len(diff) ** 0.5

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 # name: (the trial's overrides, the envelope it trains in)
 PROGRAMS = {
@@ -93,9 +94,10 @@ def measure(names: list[str]) -> dict[str, dict[str, float]]:
     return figures
 
 
-def in_child(checkout: Path, names: list[str]) -> dict[str, dict[str, float]]:
+def in_checkout(checkout: Path, script: str, args: list[str]) -> Any:
+    """The JSON on the last stdout line of ``script args``, run importing hpfw from ``checkout``."""
     env = {**os.environ, "PYTHONPATH": str(checkout)}
-    cmd = [sys.executable, __file__, "--child", *names]
+    cmd = [sys.executable, script, *args]
     out = subprocess.run(cmd, cwd=checkout, env=env, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.splitlines()[-1])
 
@@ -115,7 +117,7 @@ def main() -> None:
     results: dict[str, list[dict[str, dict[str, float]]]] = {side: [] for side in sides}
     for _ in range(args.rounds):
         for side, checkout in sides.items():
-            results[side].append(in_child(checkout, args.programs))
+            results[side].append(in_checkout(checkout, __file__, ["--child", *args.programs]))
     for name in args.programs:
         medians = {}
         for side in sides:

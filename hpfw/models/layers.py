@@ -57,9 +57,8 @@ class RowKey(NamedTuple):
 # optionally with the batch row it starts at (``RowKey``).
 DropoutKey = jax.Array | RowKey
 
-# Odd constants that spread consecutive steps and sites apart before hashing.
-_STEP_MULTIPLIER = np.uint32(0x9E3779B1)
-_SITE_MULTIPLIER = np.uint32(0x85EBCA77)
+# An odd constant that spreads consecutive indices (steps, sites) apart before hashing.
+_INDEX_MULTIPLIER = np.uint32(0x85EBCA77)
 
 
 def is_prng_key(key: jax.Array) -> bool:
@@ -68,6 +67,16 @@ def is_prng_key(key: jax.Array) -> bool:
     A seed (``step_seed``, ``hpfw.models.masked.sites``) is a scalar uint32.
     """
     return not (key.dtype == jnp.uint32 and key.ndim == 0)
+
+
+def as_seed(key: jax.Array) -> jax.Array:
+    """``key`` as a scalar uint32 seed: a PRNG key's bits, or the seed itself."""
+    return jax.random.bits(key, (), jnp.uint32) if is_prng_key(key) else key
+
+
+def hash_index(seed: jax.Array, index: int | jax.Array) -> jax.Array:
+    """The seed of item ``index`` (a step, a dropout or weight site) under ``seed``: one hash."""
+    return fmix(seed + (jnp.asarray(index, jnp.uint32) + 1) * _INDEX_MULTIPLIER)
 
 
 def step_seed(key: jax.Array, step: jax.Array | int) -> jax.Array:
@@ -79,8 +88,7 @@ def step_seed(key: jax.Array, step: jax.Array | int) -> jax.Array:
     kernels from 607 to 416 (docs/structural.md); dropout masks need no
     cryptographic generator (``uniform_hash``).
     """
-    step_bits = jnp.asarray(step, jnp.uint32) * _STEP_MULTIPLIER
-    return fmix(jax.random.bits(key, (), jnp.uint32) + step_bits)
+    return hash_index(as_seed(key), step)
 
 
 def site_key(key: DropoutKey | None, index: int) -> DropoutKey | None:
@@ -96,7 +104,7 @@ def site_key(key: DropoutKey | None, index: int) -> DropoutKey | None:
         return key._replace(key=site_key(key.key, index))
     if is_prng_key(key):
         return jax.random.fold_in(key, index)
-    return fmix(key + jnp.uint32(index + 1) * _SITE_MULTIPLIER)
+    return hash_index(key, index)
 
 
 def fmix(h: jax.Array) -> jax.Array:
@@ -126,7 +134,7 @@ def uniform_hash(
     program drops. ``first_row`` shifts the leading axis: the array is rows
     ``first_row, first_row + 1, ...`` of a larger batch.
     """
-    seed = jax.random.bits(key, (), jnp.uint32) if is_prng_key(key) else key
+    seed = as_seed(key)
     rows = math.prod(shape[:-1])
     offset = jnp.asarray(first_row, jnp.uint32) * jnp.uint32(math.prod(shape[1:-1]))
     row = (jnp.arange(rows, dtype=jnp.uint32) + offset).reshape((*shape[:-1], 1))

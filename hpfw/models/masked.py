@@ -25,7 +25,7 @@ import numpy as np
 from flax import nnx
 
 from hpfw.models.conv import same_conv
-from hpfw.models.layers import fmix, is_prng_key
+from hpfw.models.layers import as_seed, fmix, hash_index
 
 # flax's lecun_normal: a truncated normal on [-2, 2] rescaled to unit variance.
 _TRUNCATED_STD = 0.87962566103423978
@@ -33,7 +33,6 @@ _TRUNCATED_STD = 0.87962566103423978
 _ERF_TWO = 0.9544997361036416
 # Odd constants that spread consecutive indices of each axis apart before hashing.
 _AXIS_MULTIPLIERS = tuple(np.uint32(c) for c in (0x9E3779B1, 0x7FEB352D, 0x846CA68B, 0xCC9E2D51))
-_SITE_MULTIPLIER = np.uint32(0xC2B2AE3D)
 
 Ranges = Mapping[str, tuple[int, int]]
 
@@ -102,7 +101,7 @@ def position_normals(key: jax.Array, shape: tuple[int, ...], truncated: bool) ->
     envelope program's compile time (docs/structural.md), and this is one
     elementwise kernel.
     """
-    h = jax.random.bits(key, (), jnp.uint32) if is_prng_key(key) else key
+    h = as_seed(key)
     for axis, n in enumerate(shape):
         index = jnp.arange(n, dtype=jnp.uint32) * _AXIS_MULTIPLIERS[axis % len(_AXIS_MULTIPLIERS)]
         h = fmix(h[..., None] + index)
@@ -287,9 +286,9 @@ def sites(key: jax.Array, *names: int) -> jax.Array:
     site's seed (a uint32); hashing rather than ``fold_in`` keeps threefry's
     loops out of the compiled program (``position_normals``).
     """
-    seed = jax.random.bits(key, (), jnp.uint32) if is_prng_key(key) else key
+    seed = as_seed(key)
     for name in names:
-        seed = fmix(seed + jnp.uint32(name + 1) * _SITE_MULTIPLIER)
+        seed = hash_index(seed, name)
     return seed
 
 
