@@ -16,6 +16,7 @@ from hpfw.process import PREALLOCATE
 from hpfw.testing import contract_space
 from tests.helpers import (
     TOY,
+    _run,
     assert_same_run,
     journal,
     kill_mid_sweep,
@@ -127,7 +128,7 @@ def test_a_killed_worker_fails_its_trial_and_the_sweep_goes_on(
 ) -> None:
     out = tmp_path / "sweep"
     extra = [o for o in LAUNCHERS[launcher] if "num_cpus" not in o]
-    result = toy(
+    args = [
         "hydra/sweeper=grid",
         "hydra.sweeper.batch_size=2",
         "x=0.1,0.2,0.9,0.3",
@@ -135,8 +136,11 @@ def test_a_killed_worker_fails_its_trial_and_the_sweep_goes_on(
         *extra,
         *(["+hydra.launcher.ray.init.num_cpus=2"] if launcher == "ray" else []),
         f"hydra.sweep.dir={out}",
-        cwd=tmp_path,
-    )
+    ]
+    # submitit still reports the dead job (UncompletedJobError), after 1 s rather than
+    # its 15 s wait for a result file (tests/apps/toy/app.py), at each of two launches.
+    quick = {"TOY_SUBMITIT_RESULTS_TIMEOUT_S": "1"} if launcher == "submitit_local" else None
+    result = _run([sys.executable, str(TOY), "-m", *args], tmp_path, quick)
     assert result.returncode == 0, result.stderr[-3000:]
     records = journal(out)[1]
     states = {r["params"]["x"]: r["state"] for r in records.values()}
