@@ -25,12 +25,12 @@ from tests.helpers import (
     toy,
 )
 
-# Six random trials of hpfw's trainer, two per launched batch; two widths, so every
+# Four random trials of hpfw's trainer, two per launched batch; two widths, so every
 # launcher carries the envelope (trainer.envelope) and all trials share one program.
 SWEEP = (
     "-m",
     "hydra/sweeper=random",
-    "hydra.sweeper.n_trials=6",
+    "hydra.sweeper.n_trials=4",
     "hydra.sweeper.batch_size=2",
     "hydra.sweeper.seed=3",
     "trainer.epochs=2",
@@ -99,7 +99,7 @@ def test_vmapped_groups_through_hydra_equal_the_basic_launcher(shared) -> None:
     args = [a for a in SWEEP if not a.startswith("hydra.sweeper.batch_size=")]
     result = run_cli(
         *args,
-        "hydra.sweeper.batch_size=4",  # 4 trials a launch, in vmapped programs of 2
+        "hydra.sweeper.batch_size=4",  # all 4 trials in one launch, in vmapped programs of 2
         "hydra/launcher=batched",
         "hydra.launcher.mode=vmap",
         "hydra.launcher.max_group_size=2",
@@ -114,7 +114,7 @@ def test_vmapped_groups_through_hydra_equal_the_basic_launcher(shared) -> None:
         assert ours["state"] == theirs["state"] == "complete"
         assert ours["value"] == pytest.approx(theirs["value"], abs=2 / 359)  # val_accuracy
     vmapped, alone = _job_metrics(out), _job_metrics(cwd / "basic")
-    assert len(vmapped) == len(alone) == 6
+    assert len(vmapped) == len(alone) == 4
     for ours, theirs in zip(vmapped, alone, strict=True):
         assert ours["group"] == {"mode": "vmap", "width": 2}  # no silent fallback
         assert "group" not in theirs
