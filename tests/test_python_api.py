@@ -25,6 +25,17 @@ def bowl(params: dict) -> float:
     return (params["x"] - 0.3) ** 2 + 0.01 * (params["n"] - 3) ** 2 + (params["kind"] == "b")
 
 
+@pytest.fixture
+def no_drawing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For tests about which trials run, not the reports: no PNGs or report.html.
+
+    Drawing them is most of a small sweep's time; best.yaml and trials.csv are still
+    written. The plots are tested here (the first and the last test) and in test_report*.py.
+    """
+    monkeypatch.setattr("hpfw.sweeper.plots.draw_all", lambda *args, **kwargs: None)
+    monkeypatch.setattr("hpfw.sweeper.report_html.write_html", lambda *args, **kwargs: None)
+
+
 def test_a_python_sweep_writes_the_journal_and_reports(tmp_path):
     result = sweep(
         bowl, SPACE, strategy="random", n_trials=6, seed=1, directory=tmp_path, verbose=False
@@ -79,6 +90,7 @@ def test_a_missing_objective_key_stops_the_sweep(tmp_path):
 
 
 @pytest.mark.parametrize("strategy", ["random", "bayes"])
+@pytest.mark.usefixtures("no_drawing")
 def test_n_jobs_changes_where_trials_run_not_which(tmp_path, strategy):
     runs = {}
     for n_jobs, backend in ((1, "processes"), (2, "processes"), (2, "threads")):
@@ -101,6 +113,7 @@ def test_n_jobs_changes_where_trials_run_not_which(tmp_path, strategy):
 
 
 @pytest.mark.parametrize("backend", ["processes", "threads"])
+@pytest.mark.usefixtures("no_drawing")
 def test_n_jobs_trials_run_at_once(tmp_path, backend):
     """Four trials meet at a rendezvous that none passes until all four have arrived."""
     meeting = tmp_path / "meeting"
@@ -174,6 +187,7 @@ sweep(objective, {"x": hpfw.Float(0, 1)}, strategy="random", n_trials=10, seed=4
 """
 
 
+@pytest.mark.usefixtures("no_drawing")
 def test_a_killed_python_sweep_resumes_without_losing_or_repeating_trials(tmp_path):
     from tests.helpers import kill_mid_sweep
 
@@ -233,6 +247,7 @@ def test_load_equals_what_the_cli_reports_show(tmp_path):
         load(tmp_path)
 
 
+@pytest.mark.usefixtures("no_drawing")
 def test_table_without_pandas_is_rows_of_dicts(tmp_path, monkeypatch):
     sweep(bowl, SPACE, strategy="random", n_trials=2, seed=0, directory=tmp_path, verbose=False)
     monkeypatch.setitem(sys.modules, "pandas", None)  # import pandas now raises ImportError
@@ -240,6 +255,7 @@ def test_table_without_pandas_is_rows_of_dicts(tmp_path, monkeypatch):
     assert isinstance(rows, list) and set(rows[0]) >= {"id", "state", "value", "x", "n", "kind"}
 
 
+@pytest.mark.usefixtures("no_drawing")
 def test_import_path_of_the_reproduce_command(tmp_path):
     result = sweep(
         bowl, SPACE, strategy="random", n_trials=2, seed=0, directory=tmp_path, verbose=False
@@ -278,6 +294,7 @@ def test_train_returns_the_task_functions_numbers_and_writes_metrics(tmp_path):
         hpfw.train("trainer.epochs=1")
 
 
+@pytest.mark.usefixtures("no_drawing")
 def test_a_python_sweep_of_hpfws_trainer(tmp_path):
     def objective(params):
         return hpfw.train([*TINY_RUN, f"optimizer.lr={params['lr']}"])
