@@ -25,17 +25,6 @@ def bowl(params: dict) -> float:
     return (params["x"] - 0.3) ** 2 + 0.01 * (params["n"] - 3) ** 2 + (params["kind"] == "b")
 
 
-@pytest.fixture
-def no_drawing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """For tests about which trials run, not the reports: no PNGs or report.html.
-
-    Drawing them is most of a small sweep's time; best.yaml and trials.csv are still
-    written. The plots are tested here (the first and the last test) and in test_report*.py.
-    """
-    monkeypatch.setattr("hpfw.sweeper.plots.draw_all", lambda *args, **kwargs: None)
-    monkeypatch.setattr("hpfw.sweeper.report_html.write_html", lambda *args, **kwargs: None)
-
-
 def test_a_python_sweep_writes_the_journal_and_reports(tmp_path):
     result = sweep(
         bowl, SPACE, strategy="random", n_trials=6, seed=1, directory=tmp_path, verbose=False
