@@ -17,12 +17,13 @@ Usage::
     .venv/bin/python benchmarks/bench_bayes.py [--seeds 10] [--budget 50] [--batch 1]
         [--problems classic mixed ...] [--methods bayes random tpe gp]
         [--options best_by=posterior ...] [--label NAME] [--jsonl runs.jsonl]
-        [--timing-only | --no-timing] [--summarise runs.jsonl ...]
+        [--timing-only | --no-timing] [--summarise runs.jsonl ...] [--plot regret.png]
 
 ``--problems`` takes names or groups (see ``GROUPS``); without ``--budget`` a
 problem runs its group's budget. Every finished run is appended to ``--jsonl``
 as it ends, so a long benchmark can be split across processes and summarised
-together with ``--summarise``.
+together with ``--summarise``. ``--plot`` draws the runs' regret over trials
+(``bayes_plots.py``): the median over seeds per method, one panel per problem.
 """
 
 from __future__ import annotations
@@ -310,6 +311,14 @@ def summarise(records: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _plot(records: list[dict[str, Any]], path: Path | None) -> None:
+    if path is not None:
+        from bayes_plots import plot_regret  # matplotlib: only when drawing
+
+        problems = plot_regret([_labelled(r) for r in records], path)
+        print(f"\nregret over trials ({', '.join(problems)}): {path}")
+
+
 def _parse_options(items: list[str]) -> dict[str, Any]:
     options = {}
     for item in items:
@@ -343,6 +352,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--summarise", type=Path, nargs="+", help="summarise these files only")
     parser.add_argument("--rename", nargs="*", default=[], help="with --summarise: OLD=NEW label")
+    parser.add_argument("--plot", type=Path, help="draw the runs' regret over trials (PNG)")
     args = parser.parse_args(argv)
 
     if args.summarise:
@@ -359,6 +369,7 @@ def main(argv: list[str] | None = None) -> None:
             if r["seed"] in seeds or not {"--seeds", "--first-seed"} & explicit
         ]
         print(summarise(records))
+        _plot(records, args.plot)
         return
     names = [p for g in args.problems for p in (GROUPS[g][0] if g in GROUPS else [g])]
     unknown = [p for p in names if p not in PROBLEMS]
@@ -410,6 +421,7 @@ def main(argv: list[str] | None = None) -> None:
     if records:
         print()
         print(summarise(records))
+        _plot(records, args.plot)
     if args.timing_only or (not args.no_timing and "bayes" in args.methods):
         print()
         for problem in args.timing_problems:

@@ -1,6 +1,6 @@
 """What the ``bayes`` GP knows of Hartmann-6's optimum after ``n`` trials asked ``q`` at a time.
 
-For each seed: runs ``bayes`` (``n_initial=32``) for ``n`` trials in asks of
+For each seed: runs ``bayes`` (``n_initial=32`` unless told) for ``n`` trials in asks of
 ``q``, fits the GP to them as the next ask would, minimises its posterior mean
 with L-BFGS-B from the five best trials, and prints the true regret of the
 best trial and of that minimiser. The minimiser's regret bounds what a next
@@ -10,6 +10,7 @@ round). Uses the strategy's private model methods: a measurement, not an API.
 Usage::
 
     .venv/bin/python benchmarks/bench_bayes_floor.py --q 32 --n 96 --seeds 10
+    .venv/bin/python benchmarks/bench_bayes_floor.py --q 8 --n 56 --n-initial 10 --first-seed 10
 """
 
 from __future__ import annotations
@@ -26,10 +27,10 @@ import hpfw
 from hpfw.search.bayes import gp
 
 
-def floor(seed: int, q: int, n: int) -> tuple[float, float]:
+def floor(seed: int, q: int, n: int, n_initial: int = 32) -> tuple[float, float]:
     """Regrets of the best trial and of the posterior mean's minimiser after ``n`` trials."""
     problem = PROBLEMS["hartmann6"]
-    strategy = hpfw.create_strategy("bayes", problem.space, seed=seed, n_initial=32)
+    strategy = hpfw.create_strategy("bayes", problem.space, seed=seed, n_initial=n_initial)
     done = 0
     while done < n:
         for trial in strategy.ask(min(q, n - done)):
@@ -59,9 +60,11 @@ def main() -> None:
     parser.add_argument("--q", type=int, default=32)
     parser.add_argument("--n", type=int, default=96)
     parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--n-initial", type=int, default=32)
     args = parser.parse_args()
-    for seed in range(args.seeds):
-        observed, minimiser = floor(seed, args.q, args.n)
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
+        observed, minimiser = floor(seed, args.q, args.n, args.n_initial)
         print(f"seed {seed}: best trial {observed:.3g}, posterior mean minimiser {minimiser:.3g}")
 
 

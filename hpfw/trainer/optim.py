@@ -239,14 +239,27 @@ def fused_families(
         )
         grads = _pick(clip, clipped, grads)
         grads = jax.tree.map(lambda g, p: g + coupled * p, grads, params)
-        # sgd: optax.trace's ``g + momentum * t``, Nesterov looking one step ahead.
+        # The new moments. sgd: optax.trace's ``g + momentum * t`` is its ``mu``; adam and
+        # adamw: optax.scale_by_adam's moments (sgd keeps ``nu`` as it is).
         trace = jax.tree.map(lambda g, t: g + momentum * t, grads, state["mu"])
-        ahead = jax.tree.map(lambda g, t: g + momentum * t, grads, trace)
-        sgd = _pick(nesterov, ahead, trace)
-        # adam and adamw: optax.scale_by_adam's formulas.
         count = optax.safe_increment(state["count"])
-        mu = optax.tree.update_moment(grads, state["mu"], b1, 1)
-        nu = optax.tree.update_moment_per_elem_norm(grads, state["nu"], b2, 2)
+        mu = jax.tree.map(
+            lambda t, m: jnp.where(is_sgd, t, m),
+            trace,
+            optax.tree.update_moment(grads, state["mu"], b1, 1),
+        )
+        nu = jax.tree.map(
+            lambda v, n: jnp.where(is_sgd, v, n),
+            state["nu"],
+            optax.tree.update_moment_per_elem_norm(grads, state["nu"], b2, 2),
+        )
+        # The update reads the new moments, not the old ones recomputed: left to itself
+        # XLA:CPU fused the moments' formulas into the update's loop, which then read the
+        # old moments after their in-place writes, so it copied every weight and moment
+        # each step (~10 MB a step for three 512-wide layers; docs/structural.md).
+        mu, nu = jax.lax.optimization_barrier((mu, nu))
+        ahead = jax.tree.map(lambda g, t: g + momentum * t, grads, mu)  # Nesterov
+        sgd = _pick(nesterov, ahead, mu)
         mu_hat = optax.tree.bias_correction(mu, b1, count)
         nu_hat = optax.tree.bias_correction(nu, b2, count)
         adam = jax.tree.map(
@@ -254,12 +267,7 @@ def fused_families(
         )
         step = -lr(state["count"])
         updates = jax.tree.map(lambda a, b: step * jnp.where(is_sgd, a, b), sgd, adam)
-        new = {
-            "count": count,
-            "mu": jax.tree.map(lambda a, b: jnp.where(is_sgd, a, b), trace, mu),
-            "nu": jax.tree.map(lambda a, b: jnp.where(is_sgd, a, b), state["nu"], nu),
-        }
-        return updates, new
+        return updates, {"count": count, "mu": mu, "nu": nu}
 
     return update
 
