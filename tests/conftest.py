@@ -61,3 +61,15 @@ def fresh_counters() -> Iterator[None]:
     if groups is not None:
         groups._speeds.clear()
     yield
+
+
+@pytest.fixture
+def no_drawing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For in-process sweeps in tests about which trials run, not the reports.
+
+    No PNGs and no report.html: drawing them is most of a small sweep's time.
+    best.yaml and trials.csv are still written. The drawings have tests of their
+    own (test_report*.py, and the tests that look for the files).
+    """
+    monkeypatch.setattr("hpfw.sweeper.plots.draw_all", lambda *args, **kwargs: None)
+    monkeypatch.setattr("hpfw.sweeper.report_html.write_html", lambda *args, **kwargs: None)

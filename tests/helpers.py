@@ -61,8 +61,29 @@ def journal(sweep_dir: Path) -> tuple[dict, dict[int, dict]]:
     return lines[0], {r["id"]: r for r in lines[1:]}
 
 
+def app_jax_cache() -> dict[str, str]:
+    """Environment that gives a sweep of a test app (not hpfw's trainer) the JAX cache.
+
+    hpfw's own CLI turns JAX's persistent compilation cache on (the session's
+    ``HPFW_CACHE_DIR``) at its first trial, so a bayes sweep of the trainer loads
+    the GP's programs that an earlier sweep compiled. A test app's driver never
+    turns it on and compiles them anew (about 5 s a process): with this, it uses
+    the session's cache as hpfw's CLI does. The programs are the same either way.
+    """
+    return {
+        "JAX_COMPILATION_CACHE_DIR": os.environ["HPFW_CACHE_DIR"],
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+        "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
+    }
+
+
 def kill_mid_sweep(
-    command: Sequence[str], cwd: Path, sweep_dir: Path, completed: int, timeout: float = 180
+    command: Sequence[str],
+    cwd: Path,
+    sweep_dir: Path,
+    completed: int,
+    timeout: float = 180,
+    env: dict[str, str] | None = None,
 ) -> None:
     """Starts a sweep and SIGKILLs it (its whole process group) while a trial is running.
 
@@ -73,14 +94,15 @@ def kill_mid_sweep(
     sweep ends first: a test must never go on with a sweep killed at a moment
     it did not ask for.
     """
-    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    full_env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    full_env.update(env or {})
     path = sweep_dir / "trials.jsonl"
     reached = False
     with tempfile.TemporaryFile() as stderr:  # a pipe could fill up and stall the sweep
         proc = subprocess.Popen(
             list(command),
             cwd=cwd,
-            env=env,
+            env=full_env,
             stdout=subprocess.DEVNULL,
             stderr=stderr,
             start_new_session=True,

@@ -81,6 +81,7 @@ def test_single_objective_with_a_constraint(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("no_drawing")
 def test_resume_with_several_objectives(tmp_path):
     sweep(tmp_path / "s", n_trials=5)
     sweep(tmp_path / "s", n_trials=9, resume=True)  # a finished sweep extends
@@ -163,6 +164,7 @@ def test_cli_digits_accuracy_against_parameters(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("no_drawing")
 def test_bayes_models_feasibility(tmp_path):
     # Maximise f2 subject to 10 (x + y) <= 4: the optimum is x = 0.4, y = 0 (f2 = 0.64).
     def costly(params):
@@ -180,6 +182,7 @@ def test_bayes_models_feasibility(tmp_path):
     assert all(abs(t.params["x"] + t.params["y"] - 0.4) < 0.1 for t in model[-3:])
 
 
+@pytest.mark.usefixtures("no_drawing")
 def test_bayes_with_several_objectives(tmp_path):
     result = hpfw.sweep(two, SPACE, strategy="bayes", n_trials=12, seed=0, n_initial=5,
                         objectives=TWO, directory=tmp_path / "s", verbose=False)  # fmt: skip

@@ -79,6 +79,7 @@ def test_a_missing_objective_key_stops_the_sweep(tmp_path):
 
 
 @pytest.mark.parametrize("strategy", ["random", "bayes"])
+@pytest.mark.usefixtures("no_drawing")
 def test_n_jobs_changes_where_trials_run_not_which(tmp_path, strategy):
     runs = {}
     for n_jobs, backend in ((1, "processes"), (2, "processes"), (2, "threads")):
@@ -101,6 +102,7 @@ def test_n_jobs_changes_where_trials_run_not_which(tmp_path, strategy):
 
 
 @pytest.mark.parametrize("backend", ["processes", "threads"])
+@pytest.mark.usefixtures("no_drawing")
 def test_n_jobs_trials_run_at_once(tmp_path, backend):
     """Four trials meet at a rendezvous that none passes until all four have arrived."""
     meeting = tmp_path / "meeting"
@@ -174,6 +176,7 @@ sweep(objective, {"x": hpfw.Float(0, 1)}, strategy="random", n_trials=10, seed=4
 """
 
 
+@pytest.mark.usefixtures("no_drawing")
 def test_a_killed_python_sweep_resumes_without_losing_or_repeating_trials(tmp_path):
     from tests.helpers import kill_mid_sweep
 
@@ -233,6 +236,7 @@ def test_load_equals_what_the_cli_reports_show(tmp_path):
         load(tmp_path)
 
 
+@pytest.mark.usefixtures("no_drawing")
 def test_table_without_pandas_is_rows_of_dicts(tmp_path, monkeypatch):
     sweep(bowl, SPACE, strategy="random", n_trials=2, seed=0, directory=tmp_path, verbose=False)
     monkeypatch.setitem(sys.modules, "pandas", None)  # import pandas now raises ImportError
@@ -240,6 +244,7 @@ def test_table_without_pandas_is_rows_of_dicts(tmp_path, monkeypatch):
     assert isinstance(rows, list) and set(rows[0]) >= {"id", "state", "value", "x", "n", "kind"}
 
 
+@pytest.mark.usefixtures("no_drawing")
 def test_import_path_of_the_reproduce_command(tmp_path):
     result = sweep(
         bowl, SPACE, strategy="random", n_trials=2, seed=0, directory=tmp_path, verbose=False
@@ -278,6 +283,7 @@ def test_train_returns_the_task_functions_numbers_and_writes_metrics(tmp_path):
         hpfw.train("trainer.epochs=1")
 
 
+@pytest.mark.usefixtures("no_drawing")
 def test_a_python_sweep_of_hpfws_trainer(tmp_path):
     def objective(params):
         return hpfw.train([*TINY_RUN, f"optimizer.lr={params['lr']}"])

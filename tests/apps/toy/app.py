@@ -11,6 +11,15 @@ import time
 import hydra
 from omegaconf import DictConfig
 
+# submitit waits up to 15 s for the result file of a job that has ended, for network file
+# systems that show it late; a SIGKILLed job never writes one, so a test that kills a
+# worker would wait 15 s at each launch that meets it. On a local disk the file of a job
+# that ended is already there: a test may shorten the wait (the driver reads this).
+if os.environ.get("TOY_SUBMITIT_RESULTS_TIMEOUT_S"):
+    from submitit.core.core import Job
+
+    Job._results_timeout_s = float(os.environ["TOY_SUBMITIT_RESULTS_TIMEOUT_S"])
+
 
 @hydra.main(version_base="1.3", config_path=".", config_name="toy")
 def main(cfg: DictConfig) -> object:
