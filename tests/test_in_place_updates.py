@@ -15,10 +15,9 @@ import re
 import jax
 import pytest
 
-from hpfw.trainer import device as devices
+from hpfw.trainer.compiled import compiled_program
 from hpfw.trainer.run import prepare
-from hpfw.trainer.spec import placeholder_inputs
-from hpfw.trainer.trainer import abstract_state, make_train_fn
+from hpfw.trainer.trainer import abstract_state
 from tests.helpers import compose_config
 
 TRIAL = ["model=mlp", "model.hidden_dim=24", "model.num_layers=3", "trainer.batch_size=32",
@@ -33,14 +32,11 @@ ENVELOPES = {
 def _loop_copies(envelope: str) -> list[str]:
     """The copy instructions of weight-shaped arrays inside the program's loop bodies."""
     run = prepare(compose_config([*TRIAL, f"trainer.envelope={envelope}"]))
-    state = abstract_state(run.spec.program)
-    lowered = jax.jit(make_train_fn(run.spec.program, with_state=True)).lower(
-        placeholder_inputs(), jax.random.key(0), run.data, state
-    )
-    text = lowered.compile(devices.compiler_options(jax.devices()[0])).as_text()
+    # The program a sweep's trial runs, compiled as the trainer compiles it.
+    text = compiled_program(run.spec, run.data, run.device).run.as_text()
     shapes = {
         f"f32[{','.join(map(str, leaf.shape))}]"
-        for leaf in jax.tree.leaves(state)
+        for leaf in jax.tree.leaves(abstract_state(run.spec.program))
         if getattr(leaf, "ndim", 0) == 2
     }
     bodies = set(re.findall(r"body=%([\w.\-]+)", text))
