@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hpfw.process import allocate_gpu_memory_on_demand
+from hpfw.quick_exit import run_then_exit
 
 
 def _check_overrides(arguments: list[str]) -> None:
@@ -77,6 +78,11 @@ def _is_completion_query(arguments: list[str]) -> bool:
     """``-sc query=<shell>``: the line a completion script runs at each Tab."""
     flag = {"-sc", "--shell-completion"} & set(arguments)
     return bool(flag) and any(a.startswith("query=") for a in arguments)
+
+
+def run() -> None:
+    """The console script: ``main``, then an exit without the interpreter's teardown."""
+    run_then_exit(main)
 
 
 def main() -> None:

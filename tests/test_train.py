@@ -14,7 +14,7 @@ import pytest
 
 from hpfw.data import load_dataset
 from hpfw.trainer.compiled import PROGRAMS, device_arrays
-from hpfw.trainer.flops import program_flops
+from hpfw.trainer.flops import param_count, program_flops
 from hpfw.trainer.programs import Program, ProgramCache
 from hpfw.trainer.run import train_and_evaluate
 from hpfw.trainer.spec import (
@@ -24,7 +24,7 @@ from hpfw.trainer.spec import (
     hparams_from_config,
     static_spec,
 )
-from hpfw.trainer.trainer import make_train_fn
+from hpfw.trainer.trainer import abstract_state, make_train_fn
 from tests.helpers import TINY, compose_config
 
 
@@ -162,6 +162,25 @@ def test_reported_flops_match_an_analytic_matmul_count(overrides):
     else:  # lowering only: the default 20-epoch program is not compiled
         flops = program_flops(spec, device_arrays(dataset, jax.devices()[0]))
     assert flops == pytest.approx(expected, rel=0.25)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        ["model=mlp", "model.hidden_dim=48", "model.num_layers=3"],
+        ["model=cnn", "model.channels=8", "model.num_conv_layers=2"],
+        ["model=transformer", "model.d_model=32", "model.num_heads=2", "model.num_layers=1"],
+    ],
+    ids=["mlp", "cnn", "transformer"],
+)
+def test_params_counts_the_trials_own_weights_whatever_it_trains_with(model):
+    # Trials that train differently share one count (flops.param_count): it must
+    # still be each trial's own, leaf for leaf.
+    for training in (["optimizer=sgd"], [*ADAMW_CLIP, "trainer.batch_size=16", "trainer.epochs=7"]):
+        cfg = compose_config([*model, *training])
+        spec = static_spec(cfg, load_dataset(cfg.data))
+        leaves = jax.tree.leaves(abstract_state(spec)["params"])
+        assert param_count(spec) == sum(math.prod(leaf.shape) for leaf in leaves)
 
 
 @pytest.mark.parametrize(

@@ -172,7 +172,11 @@ def _compile(
 
 
 def _flops(spec: StaticSpec | ProgramSpec, data: DataArrays) -> float:
-    if not isinstance(spec, StaticSpec):
+    # Only a trial on its own program reports the program's count (``run.summarize``);
+    # an envelope's trials count their own sizes. So an envelope skips the count,
+    # which would trace and lower a second program (~1 s under the GIL) while the
+    # batch's next program lowers.
+    if not isinstance(spec, StaticSpec) or spec.program != spec.dedicated:
         return 0.0
     try:  # a fresh trial's: a continued one shares the program but trains fewer epochs
         return program_flops(dataclasses.replace(spec, start_epoch=0), data)
