@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import hydra
@@ -58,13 +58,14 @@ def train_group(
     mode: str = "auto",
     max_group_size: int | None = None,
     channels: Sequence[Any] | None = None,
+    while_training: Callable[[], None] | None = None,
 ) -> list[JobTask]:
     """Trains groupable trials together; returns one stand-in task function per config.
 
     The batched launcher (``hydra/launcher=batched``) calls this with a
     launch's groupable configs, then runs each stand-in inside that trial's
     job, where it writes ``metrics.json`` and the log lines and returns what
-    ``train_task`` would.
+    ``train_task`` would. ``while_training``: see ``train_many``.
     """
     from hpfw.trainer.groups import train_many
     from hpfw.trainer.metrics import write_run_metrics
@@ -77,7 +78,13 @@ def train_group(
 
         return task
 
-    results = train_many(cfgs, mode=mode, max_group_size=max_group_size, channels=channels)
+    results = train_many(
+        cfgs,
+        mode=mode,
+        max_group_size=max_group_size,
+        channels=channels,
+        while_training=while_training,
+    )
     return [stand_in(result) for result in results]
 
 

@@ -55,6 +55,14 @@ def toy(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return _run([sys.executable, str(TOY), "-m", *args], cwd, None)
 
 
+GROUPED = ROOT / "tests" / "apps" / "grouped" / "app.py"
+
+
+def grouped(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """A multirun of tests/apps/grouped: a user app whose trials train as one group."""
+    return _run([sys.executable, str(GROUPED), "-m", *args], cwd, env)
+
+
 def journal(sweep_dir: Path) -> tuple[dict, dict[int, dict]]:
     """The journal's header and the latest record of each trial, by id."""
     lines = [json.loads(line) for line in (sweep_dir / "trials.jsonl").read_text().splitlines()]

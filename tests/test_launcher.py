@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+import threading
 from pathlib import Path
 
 import jax
@@ -15,11 +17,12 @@ from hydra.types import RunMode
 from omegaconf import OmegaConf
 
 from hpfw.config import config_dir
+from hpfw.launch import idle
 from hpfw.launch.compose import JobComposer, activate, hydra_container
 from hpfw.trainer import groups
 from hpfw.trainer.compiled import PROGRAMS, CompiledProgram
 from hpfw.trainer.run import prepare, run_program, train_and_evaluate
-from tests.helpers import TINY, assert_same_run, compose_config, run_cli, toy
+from tests.helpers import TINY, assert_same_run, compose_config, grouped, run_cli, toy
 
 OVERRIDE_TABLE = [
     ["optimizer.lr=0.01"],
@@ -97,6 +100,70 @@ def test_job_dirs_look_the_same_as_under_hydras_launcher(tmp_path):
         [yaml.safe_load(line)["value"] for line in j if '"complete"' in line] for j in journals
     ]
     assert values[0] == values[1]
+
+
+def test_a_groups_job_files_are_written_while_it_trains_and_look_as_under_hydra(tmp_path):
+    """The batched launcher writes the jobs' files, and runs idle tasks, during training."""
+    runs = {}
+    for launcher in ("basic", "batched"):
+        cwd = tmp_path / launcher
+        cwd.mkdir()
+        env = {"GROUPED_RECORD": str(cwd / "record.json"), "GROUPED_SWEEP_DIR": "sweep"}
+        args = [f"hydra/launcher={launcher}", "x=1,2,3", "hydra.sweep.dir=sweep"]
+        done = grouped(*args, cwd=cwd, env=env)
+        assert done.returncode == 0, done.stderr
+        runs[launcher] = cwd / "sweep"
+    # Under the batched launcher the group trained (train_group ran) with every job's
+    # files already written and the idle task done; the basic launcher never groups.
+    record = json.loads((tmp_path / "batched" / "record.json").read_text())
+    assert record == {"hydra_files": ["0", "1", "2"], "idle_task_ran": True}
+    assert not (tmp_path / "basic" / "record.json").exists()
+    for job in ("0", "1", "2"):
+        basic, batched = runs["basic"] / job / ".hydra", runs["batched"] / job / ".hydra"
+        for name in ("config.yaml", "overrides.yaml"):
+            assert (basic / name).read_text() == (batched / name).read_text()
+        assert _normalised_hydra(basic / "hydra.yaml") == _normalised_hydra(batched / "hydra.yaml")
+
+
+def test_idle_tasks_run_once_and_a_failing_one_is_skipped():
+    ran = []
+
+    def broken() -> None:
+        raise RuntimeError("no matplotlib here")
+
+    for task in (broken, lambda: ran.append(1)):
+        idle.when_idle(task)
+    idle.when_idle(broken)  # registered once
+    idle.run_idle_tasks()
+    idle.run_idle_tasks()
+    assert ran == [1]
+
+
+def test_while_training_runs_once_in_this_thread_while_the_trials_train(monkeypatch):
+    """The launcher's idle moment: after the batch's programs compile, before its trials end."""
+    called = threading.Event()
+    calls = []
+    seen_by_last_trial = []
+    train_prepared = groups.train_prepared
+    started = []
+
+    def trial(run):
+        started.append(run)
+        if len(started) == 3:  # the batch's last trial ends only once the callback ran
+            seen_by_last_trial.append(called.wait(timeout=60))
+        return train_prepared(run)
+
+    def while_training():
+        runs = [prepare(cfg) for cfg in cfgs]
+        calls.append((threading.current_thread().name, all(map(groups.is_compiled, runs))))
+        called.set()
+
+    monkeypatch.setattr(groups, "train_prepared", trial)
+    cfgs = _cfgs(*[[f"optimizer.lr={lr}", "model.hidden_dim=24"] for lr in (1e-3, 2e-3, 5e-3)])
+    results = groups.train_many(cfgs, mode="sequential", while_training=while_training)
+    assert all(r["status"] == "complete" for r in results)
+    assert calls == [(threading.current_thread().name, True)]
+    assert seen_by_last_trial == [True]
 
 
 def _cfgs(*extra: list[str]) -> list:

@@ -221,6 +221,26 @@ def test_program_cache_compiles_once_for_threads_asking_at_once():
     assert cache.compile_count == 0 and "key" in cache
 
 
+def test_program_cache_wait_returns_once_a_background_compile_ends():
+    cache: ProgramCache[Program] = ProgramCache()
+
+    def slow() -> Program:
+        time.sleep(0.3)
+        return Program(run=print, compile_seconds=0.3)
+
+    def broken() -> Program:
+        time.sleep(0.3)
+        raise RuntimeError("out of memory")
+
+    cache.prefetch("slow", slow)
+    cache.prefetch("broken", broken)
+    cache.wait("slow")
+    assert "slow" in cache
+    cache.wait("broken")  # a failed compile ends the wait too, without raising
+    assert not cache.compiling("broken") and "broken" not in cache
+    cache.wait("never asked for")
+
+
 def test_program_cache_keeps_nothing_when_compiling_fails():
     cache: ProgramCache[Program] = ProgramCache()
 

@@ -80,10 +80,39 @@ class JobRunner:
         """The launcher restores Hydra's own logging: the next job configures from scratch."""
         self._logging_dir = None
 
+    def write_files(self, job: ComposedJob, num: int) -> None:
+        """Creates job ``num``'s output directory and writes its ``.hydra`` files.
+
+        ``run`` does this itself unless told the files are written; the batched
+        launcher writes them while the trials train, when this thread is idle.
+        """
+        output_dir = activate(job, num, self.job_dir_key, self.job_subdir_key)
+        Path(output_dir).mkdir(parents=True, exist_ok=True)
+        self._write_hydra_files(job, output_dir, hydra_container(job))
+
+    def _write_hydra_files(self, job: ComposedJob, output_dir: str, data: dict[str, Any]) -> None:
+        subdir = job.base.hydra_view.hydra.output_subdir
+        if subdir is None:
+            return
+        meta = Path(output_dir) / str(subdir)
+        meta.mkdir(parents=True, exist_ok=True)
+        # Same content as Hydra's OmegaConf.to_yaml files; config.yaml through
+        # OmegaConf since it may hold interpolations and typed nodes.
+        (meta / "config.yaml").write_text(OmegaConf.to_yaml(job.task_cfg))
+        (meta / "hydra.yaml").write_text(hydra_yaml(job, _dump, data))
+        (meta / "overrides.yaml").write_text(_dump(list(job.overrides)))
+
     def run(
-        self, job: ComposedJob, num: int, task: Callable[[DictConfig], Any] | None = None
+        self,
+        job: ComposedJob,
+        num: int,
+        task: Callable[[DictConfig], Any] | None = None,
+        files_written: bool = False,
     ) -> JobReturn:
-        """Runs ``task`` (default: the task function) as Hydra job number ``num``."""
+        """Runs ``task`` (default: the task function) as Hydra job number ``num``.
+
+        ``files_written``: ``write_files`` has already written the job's files.
+        """
         task = task or self.task_function
         hydra_config = HydraConfig.instance()
         previous, old_cwd = hydra_config.cfg, os.getcwd()
@@ -97,14 +126,8 @@ class JobRunner:
                 os.chdir(output_dir)
             self._configure_logging(hydra, output_dir)
             hydra_data = hydra_container(job)
-            if hydra.output_subdir is not None:
-                meta = Path(output_dir) / str(hydra.output_subdir)
-                meta.mkdir(parents=True, exist_ok=True)
-                # Same content as Hydra's OmegaConf.to_yaml files; config.yaml through
-                # OmegaConf since it may hold interpolations and typed nodes.
-                (meta / "config.yaml").write_text(OmegaConf.to_yaml(job.task_cfg))
-                (meta / "hydra.yaml").write_text(hydra_yaml(job, _dump, hydra_data))
-                (meta / "overrides.yaml").write_text(_dump(list(job.overrides)))
+            if not files_written:
+                self._write_hydra_files(job, output_dir, hydra_data)
             ret = JobReturnWithLazyHydra(
                 hydra_data=hydra_data,
                 overrides=list(job.overrides),

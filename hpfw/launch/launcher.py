@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 
 from hpfw.errors import ConfigError
 from hpfw.launch.compose import ComposedJob, JobComposer
+from hpfw.launch.idle import run_idle_tasks
 from hpfw.launch.jobs import JobRunner
 from hpfw.launch.protocol import MODES, GroupTaskFunction, JobTask
 from hpfw.process import allocate_gpu_memory_on_demand
@@ -106,6 +107,17 @@ class GroupLauncher:
                 ]
 
         tasks: list[JobTask | None] = [None] * len(jobs)  # None: the task function itself
+        written: set[int] = set()  # jobs whose files are written
+
+        def while_training() -> None:
+            # This thread would wait: write the grouped jobs' files, then what else
+            # is waiting for an idle moment (hpfw.launch.idle).
+            with self._lock:
+                for i in grouped:
+                    self.runner.write_files(jobs[i], initial_job_idx + i)  # type: ignore[arg-type]
+                    written.add(i)
+            run_idle_tasks()
+
         if grouped:
             stand_ins = task.train_group(
                 [jobs[i].task_cfg for i in grouped],
@@ -113,6 +125,7 @@ class GroupLauncher:
                 max_group_size=self.max_group_size,
                 # Each trial's channel (hpfw.report): found by its job number, as in a job.
                 channels=[channel_for(sweep_dir, initial_job_idx + i) for i in grouped],
+                while_training=while_training,
             )
             for i, stand_in in zip(grouped, stand_ins, strict=True):
                 tasks[i] = stand_in
@@ -128,7 +141,9 @@ class GroupLauncher:
                 if isinstance(job, BaseException):
                     returns.append(_failed(list(overrides), job))
                     continue
-                returns.append(self.runner.run(job, num, tasks[offset]))
+                returns.append(
+                    self.runner.run(job, num, tasks[offset], files_written=offset in written)
+                )
             configure_log(hydra.hydra_logging, hydra.verbose)
             self.runner.end_of_launch()
             return returns

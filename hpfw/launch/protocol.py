@@ -41,6 +41,7 @@ class GroupTaskFunction(Protocol):
         mode: str,
         max_group_size: int | None,
         channels: Sequence[Any] | None = None,
+        while_training: Callable[[], None] | None = None,
     ) -> list[JobTask]:
         """Trains ``cfgs`` together; returns, per config, what its job then runs.
 
@@ -48,7 +49,9 @@ class GroupTaskFunction(Protocol):
         ``channels`` holds each config's sweep channel (``hpfw.pruning``), through
         which its trial reports intermediate values and learns whether to stop:
         the group trains before any job runs, so a trial cannot find its channel
-        from Hydra's job config then.
+        from Hydra's job config then. ``while_training`` is to be called once, in
+        the calling thread, while the trials train elsewhere if they do (else
+        at any point): the launcher writes the jobs' files there.
         """
         ...
 

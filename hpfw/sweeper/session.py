@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from hpfw.launch.idle import when_idle
 from hpfw.process import allocate_gpu_memory_on_demand
 from hpfw.search import Distribution, Strategy, Trial, TrialState
 from hpfw.sweeper import reports
@@ -99,6 +100,7 @@ class SweepSession:
         """Creates, joins or resumes the sweep; the strategy then knows every trial so far."""
         # The sweeper's own model (bayes) may start JAX: share a GPU with the trials.
         allocate_gpu_memory_on_demand()
+        when_idle(reports.import_drawing_libraries)  # for the reports at the end
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
         with self.lock:
             existed = self.journal.exists()

@@ -23,7 +23,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -105,11 +105,23 @@ def concurrency(device: jax.Device, n: int) -> int:
     return max(1, min(n, len(os.sched_getaffinity(0))))
 
 
-def _run_side_by_side(runs: Sequence[PreparedRun], speeds: dict[str | int, float]) -> list[Result]:
-    """Runs ``runs`` on the single-trial program, ``concurrency`` of them at a time."""
+def _run_side_by_side(
+    runs: Sequence[PreparedRun],
+    speeds: dict[str | int, float],
+    while_training: Callable[[], None] | None = None,
+) -> list[Result]:
+    """Runs ``runs`` on the single-trial program, ``concurrency`` of them at a time.
+
+    ``while_training`` runs in this thread once the runs' programs are compiled
+    and the trials train in threads (before, this thread's Python would slow
+    their tracing, which holds the GIL); with one thread, after the trials.
+    """
     workers = concurrency(runs[0].device, len(runs))
     if workers == 1:
-        return _tagged([_guarded(_run_one, run, speeds) for run in runs], "sequential", 1)
+        results = [_guarded(_run_one, run, speeds) for run in runs]
+        if while_training is not None:
+            while_training()
+        return _tagged(results, "sequential", 1)
     # The first trial to need the program compiles it (and reports the compile
     # time); the other threads wait for it (``ProgramCache``). A free thread takes
     # the longest trial whose program is compiled (``hpfw.trainer.order``).
@@ -122,7 +134,12 @@ def _run_side_by_side(runs: Sequence[PreparedRun], speeds: dict[str | int, float
             results[i] = _guarded(train_prepared, runs[i])
 
     with ThreadPoolExecutor(workers, thread_name_prefix="hpfw-trial") as pool:
-        for done in [pool.submit(work) for _ in range(workers)]:
+        threads = [pool.submit(work) for _ in range(workers)]
+        if while_training is not None:
+            for key in {_program_key(run) for run in runs}:
+                compiled.PROGRAMS.wait(key)
+            while_training()
+        for done in threads:
             done.result()
     speeds["sequential"] = (time.perf_counter() - start) / len(runs)
     return _tagged(results, "sequential", 1)  # type: ignore[arg-type]
@@ -130,8 +147,11 @@ def _run_side_by_side(runs: Sequence[PreparedRun], speeds: dict[str | int, float
 
 def is_compiled(run: PreparedRun) -> bool:
     """Whether ``run``'s single-trial program is compiled in this process."""
-    key = compiled.program_key(run.spec, run.device, monitored=run.monitored)
-    return key in compiled.PROGRAMS
+    return _program_key(run) in compiled.PROGRAMS
+
+
+def _program_key(run: PreparedRun) -> tuple[Any, ...]:
+    return compiled.program_key(run.spec, run.device, monitored=run.monitored)
 
 
 def _vmapped_program(runs: Sequence[PreparedRun], width: int) -> tuple[CompiledProgram, int, bool]:
@@ -261,6 +281,7 @@ def train_many(
     mode: str = "auto",
     max_group_size: int | None = None,
     channels: Sequence[Any] | None = None,
+    while_training: Callable[[], None] | None = None,
 ) -> list[Result]:
     """Trains every config; returns, in order, its metrics or the exception it raised.
 
@@ -271,7 +292,9 @@ def train_many(
     sweep channels (``hpfw.report``), one per config or None: each trial
     reports its epochs, and with a pruner may stop early (in a vmapped group a
     pruned trial is frozen: its lane idles to the end of the program, as a
-    diverged one does).
+    diverged one does). ``while_training`` is called once in this thread:
+    while the trials train side by side (``_run_side_by_side``), else after
+    they have trained.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
@@ -329,7 +352,10 @@ def train_many(
     if side_by_side:
         runs = [prepared[i] for i in side_by_side]
         speeds = _speeds.setdefault(next(iter(groups)), {})
-        for i, result in zip(side_by_side, _run_side_by_side(runs, speeds), strict=True):
+        outcome = _run_side_by_side(runs, speeds, while_training)
+        for i, result in zip(side_by_side, outcome, strict=True):
             results[i] = result
+    elif while_training is not None:
+        while_training()
     _log_programs(groups, prepared, results)
     return results  # type: ignore[return-value]

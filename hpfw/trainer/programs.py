@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Hashable
-from concurrent.futures import Future
+from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -127,6 +127,13 @@ class ProgramCache(Generic[P]):
 
     def __len__(self) -> int:
         return len(self._programs)
+
+    def wait(self, key: Hashable) -> None:
+        """Returns once ``key`` is not compiling: compiled, failed, or never asked for."""
+        with self._lock:
+            future = self._pending.get(key)
+        if future is not None:
+            wait([future])
 
     def compiling(self, key: Hashable) -> bool:
         return key in self._pending
