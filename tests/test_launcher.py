@@ -19,7 +19,7 @@ from omegaconf import OmegaConf
 from hpfw.config import config_dir
 from hpfw.launch import idle
 from hpfw.launch.compose import JobComposer, activate, hydra_container
-from hpfw.trainer import groups
+from hpfw.trainer import groups, one_by_one
 from hpfw.trainer.compiled import PROGRAMS, CompiledProgram
 from hpfw.trainer.run import prepare, run_program, train_and_evaluate
 from tests.helpers import TINY, assert_same_run, compose_config, grouped, run_cli, toy
@@ -144,7 +144,7 @@ def test_while_training_runs_once_in_this_thread_while_the_trials_train(monkeypa
     called = threading.Event()
     calls = []
     seen_by_last_trial = []
-    train_prepared = groups.train_prepared
+    train_prepared = one_by_one.train_prepared
     started = []
 
     def trial(run):
@@ -155,10 +155,10 @@ def test_while_training_runs_once_in_this_thread_while_the_trials_train(monkeypa
 
     def while_training():
         runs = [prepare(cfg) for cfg in cfgs]
-        calls.append((threading.current_thread().name, all(map(groups.is_compiled, runs))))
+        calls.append((threading.current_thread().name, all(map(one_by_one.is_compiled, runs))))
         called.set()
 
-    monkeypatch.setattr(groups, "train_prepared", trial)
+    monkeypatch.setattr(one_by_one, "train_prepared", trial)
     cfgs = _cfgs(*[[f"optimizer.lr={lr}", "model.hidden_dim=24"] for lr in (1e-3, 2e-3, 5e-3)])
     results = groups.train_many(cfgs, mode="sequential", while_training=while_training)
     assert all(r["status"] == "complete" for r in results)
@@ -314,15 +314,15 @@ def test_non_hpfw_app_runs_job_by_job(tmp_path):
 
 def test_auto_mode_measures_then_picks_the_faster_and_keeps_the_measured_result(monkeypatch):
     # As on an accelerator (one trial at a time): one trial alone, the other two vmapped.
-    monkeypatch.setattr(groups, "concurrency", lambda device, n: 1)
+    monkeypatch.setattr(one_by_one, "concurrency", lambda device, n: 1)
     alone = []
-    real_one = groups._run_one
+    real_one = one_by_one.run_one
 
     def run_one(run, speeds):
         alone.append(run)
         return real_one(run, speeds)
 
-    monkeypatch.setattr(groups, "_run_one", run_one)
+    monkeypatch.setattr(one_by_one, "run_one", run_one)
 
     def cfgs(*lrs: float) -> list:
         return _cfgs(*[[f"optimizer.lr={lr}", "model.hidden_dim=48"] for lr in lrs])
@@ -347,13 +347,13 @@ def test_auto_mode_measures_then_picks_the_faster_and_keeps_the_measured_result(
 def test_concurrency_is_one_trial_per_usable_core(monkeypatch):
     cpu = jax.devices("cpu")[0]
     for cores, n, expected in ((1, 4, 1), (2, 4, 2), (8, 3, 3)):
-        monkeypatch.setattr(groups.os, "sched_getaffinity", lambda pid, c=cores: set(range(c)))
-        assert groups.concurrency(cpu, n) == expected
+        monkeypatch.setattr(one_by_one.os, "sched_getaffinity", lambda pid, c=cores: set(range(c)))
+        assert one_by_one.concurrency(cpu, n) == expected
 
 
 def test_auto_mode_on_a_cpu_runs_side_by_side_without_a_vmapped_compile(monkeypatch):
     # Two trials at a time whatever the machine's core count.
-    monkeypatch.setattr(groups, "concurrency", lambda device, n: min(n, 2))
+    monkeypatch.setattr(one_by_one, "concurrency", lambda device, n: min(n, 2))
     cfgs = _cfgs(*[[f"optimizer.lr={lr}", "model.hidden_dim=44"] for lr in (1e-3, 2e-3, 4e-3)])
     results = groups.train_many(cfgs, mode="auto")
     assert all(r["status"] == "complete" for r in results)

@@ -24,7 +24,6 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import jax
@@ -32,10 +31,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from hpfw.launch.protocol import MODES
-from hpfw.trainer import compiled, monitor
+from hpfw.trainer import compiled, monitor, one_by_one
 from hpfw.trainer.compiled import CompiledProgram
-from hpfw.trainer.order import TrialQueue
-from hpfw.trainer.run import PreparedRun, prepare, run_program, summarize, train_prepared
+from hpfw.trainer.one_by_one import Result, guarded, tagged
+from hpfw.trainer.run import PreparedRun, prepare, run_program, summarize
 from hpfw.trainer.spec import ProgramSpec
 from hpfw.values import one_line
 
@@ -47,8 +46,6 @@ MEMORY_FRACTION = 0.5  # of the device's free memory one program may plan to use
 # Seconds per trial measured for each (signature, device): "sequential" or a vmap width.
 GroupKey = tuple[ProgramSpec, str, bool, bool]  # program, device, resumes, monitored
 _speeds: dict[GroupKey, dict[str | int, float]] = {}
-
-Result = dict[str, Any] | BaseException
 
 
 def _bucket(n: int) -> int:
@@ -72,86 +69,6 @@ def _program_bytes(program: CompiledProgram) -> int:
     if memory is None:
         return 0
     return int(memory.temp_size_in_bytes + memory.output_size_in_bytes)
-
-
-def _tagged(results: list[Result], mode: str, width: int, reason: str = "") -> list[Result]:
-    """``results`` with how they ran (``"group"`` in metrics.json) added to each metrics dict."""
-    group: dict[str, Any] = {"mode": mode, "width": width}
-    if reason:
-        group["reason"] = reason
-    for result in results:
-        if isinstance(result, dict):
-            result["group"] = dict(group)
-    return results
-
-
-def _run_one(run: PreparedRun, speeds: dict[str | int, float]) -> dict[str, Any]:
-    metrics = train_prepared(run)
-    speeds["sequential"] = metrics["train_seconds"]
-    return metrics
-
-
-def concurrency(device: jax.Device, n: int) -> int:
-    """How many trials run side by side on the single-trial program.
-
-    XLA:CPU runs one trial's small operations on about one core, and JAX
-    releases the GIL while a program runs, so on a CPU one trial per core in
-    threads finishes a group that many times sooner (2x on this 2-core machine:
-    docs/benchmarks.md). An accelerator already spreads one trial's work over
-    its cores: there trials run one at a time (or vmapped).
-    """
-    if device.platform != "cpu":
-        return 1
-    return max(1, min(n, len(os.sched_getaffinity(0))))
-
-
-def _run_side_by_side(
-    runs: Sequence[PreparedRun],
-    speeds: dict[str | int, float],
-    while_training: Callable[[], None] | None = None,
-) -> list[Result]:
-    """Runs ``runs`` on the single-trial program, ``concurrency`` of them at a time.
-
-    ``while_training`` runs in this thread once the runs' programs are compiled
-    and the trials train in threads (before, this thread's Python would slow
-    their tracing, which holds the GIL); with one thread, after the trials.
-    """
-    workers = concurrency(runs[0].device, len(runs))
-    if workers == 1:
-        results = [_guarded(_run_one, run, speeds) for run in runs]
-        if while_training is not None:
-            while_training()
-        return _tagged(results, "sequential", 1)
-    # The first trial to need the program compiles it (and reports the compile
-    # time); the other threads wait for it (``ProgramCache``). A free thread takes
-    # the longest trial whose program is compiled (``hpfw.trainer.order``).
-    start = time.perf_counter()
-    queue = TrialQueue(runs, ready=is_compiled, estimate=lambda run: run.estimate)
-    results: list[Result | None] = [None] * len(runs)
-
-    def work() -> None:
-        while (i := queue.next()) is not None:
-            results[i] = _guarded(train_prepared, runs[i])
-
-    with ThreadPoolExecutor(workers, thread_name_prefix="hpfw-trial") as pool:
-        threads = [pool.submit(work) for _ in range(workers)]
-        if while_training is not None:
-            for key in {_program_key(run) for run in runs}:
-                compiled.PROGRAMS.wait(key)
-            while_training()
-        for done in threads:
-            done.result()
-    speeds["sequential"] = (time.perf_counter() - start) / len(runs)
-    return _tagged(results, "sequential", 1)  # type: ignore[arg-type]
-
-
-def is_compiled(run: PreparedRun) -> bool:
-    """Whether ``run``'s single-trial program is compiled in this process."""
-    return _program_key(run) in compiled.PROGRAMS
-
-
-def _program_key(run: PreparedRun) -> tuple[Any, ...]:
-    return compiled.program_key(run.spec, run.device, monitored=run.monitored)
 
 
 def _vmapped_program(runs: Sequence[PreparedRun], width: int) -> tuple[CompiledProgram, int, bool]:
@@ -198,7 +115,8 @@ def _run_vmapped(
     except Exception as error:  # e.g. out of memory: isolate failures trial by trial
         reason = f"the {width}-wide vmapped program failed: {one_line(error)}"
         log.warning("%s; running its %d trials one by one (group.mode=fallback)", reason, len(runs))
-        return _tagged([_guarded(_run_one, r, speeds) for r in runs], "fallback", 1, reason)
+        alone = [guarded(one_by_one.run_one, r, speeds) for r in runs]
+        return tagged(alone, "fallback", 1, reason)
     finally:
         for slot in slots:
             monitor.release(slot)
@@ -221,14 +139,7 @@ def _run_vmapped(
     if not slots:
         for run, metrics in zip(runs, results, strict=True):
             monitor.report_after(run, metrics)
-    return _tagged(results, "vmap", width)
-
-
-def _guarded(fn: Any, *args: Any) -> Result:
-    try:
-        return fn(*args)
-    except Exception as error:
-        return error
+    return tagged(results, "vmap", width)
 
 
 def _prefetch(
@@ -242,7 +153,7 @@ def _prefetch(
     """
     for (_, _, resume, monitored), indices in groups.items():
         first = prepared[indices[0]]
-        threads = concurrency(first.device, len(indices)) > 1
+        threads = one_by_one.concurrency(first.device, len(indices)) > 1
         if mode != "vmap":
             compiled.prefetch_program(first.spec, first.data, first.device, monitored=monitored)
         if mode == "vmap" or (mode == "auto" and not threads and len(indices) > 1):
@@ -293,7 +204,7 @@ def train_many(
     reports its epochs, and with a pruner may stop early (in a vmapped group a
     pruned trial is frozen: its lane idles to the end of the program, as a
     diverged one does). ``while_training`` is called once in this thread:
-    while the trials train side by side (``_run_side_by_side``), else after
+    while the trials train side by side (``one_by_one.run_side_by_side``), else after
     they have trained.
     """
     if mode not in MODES:
@@ -326,14 +237,14 @@ def train_many(
         device = prepared[indices[0]].device
         # On a CPU, trials side by side in threads beat vmapped programs (measured:
         # docs/benchmarks.md), so auto mode measures vmap widths on accelerators only.
-        threads = concurrency(device, len(indices)) > 1
+        threads = one_by_one.concurrency(device, len(indices)) > 1
         if threads and mode != "vmap":
             side_by_side += indices
             continue
         if mode == "auto" and not threads and len(indices) > 1 and "sequential" not in speeds:
             first = indices[0]  # measure one trial on its own first
-            (results[first],) = _tagged(
-                [_guarded(_run_one, prepared[first], speeds)], "sequential", 1
+            (results[first],) = tagged(
+                [guarded(one_by_one.run_one, prepared[first], speeds)], "sequential", 1
             )
         todo = [i for i in indices if results[i] is None]
         for start in range(0, len(todo), cap):
@@ -346,13 +257,16 @@ def train_many(
                 vmap = False
             else:  # auto: a width not measured yet is tried once
                 vmap = speeds.get(width, 0.0) < speeds.get("sequential", math.inf)
-            outcome = _run_vmapped(runs, width, speeds) if vmap else _run_side_by_side(runs, speeds)
+            if vmap:
+                outcome = _run_vmapped(runs, width, speeds)
+            else:
+                outcome = one_by_one.run_side_by_side(runs, speeds)
             for i, result in zip(chunk, outcome, strict=True):
                 results[i] = result
     if side_by_side:
         runs = [prepared[i] for i in side_by_side]
         speeds = _speeds.setdefault(next(iter(groups)), {})
-        outcome = _run_side_by_side(runs, speeds, while_training)
+        outcome = one_by_one.run_side_by_side(runs, speeds, while_training)
         for i, result in zip(side_by_side, outcome, strict=True):
             results[i] = result
     elif while_training is not None:
