@@ -31,7 +31,7 @@ def run_then_exit(main: Callable[[], object]) -> None:
         main()
     except SystemExit as exit_:
         _status.append(status_of(exit_.code))
-        raise  # Python prints a message code, then runs the handlers
+        raise  # Python prints a message (a str code), then runs the exit handlers
     _status.append(0)
 
 
@@ -43,6 +43,7 @@ def status_of(code: object) -> int:
 
 
 def exit_after_shutdown() -> None:
+    """The last exit handler: flushes the streams and leaves with the command's status."""
     if not _status:  # an uncaught exception: the usual exit
         return
     logging.shutdown()

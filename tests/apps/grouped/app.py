@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import hydra
 from omegaconf import DictConfig
@@ -29,7 +31,14 @@ def task(cfg: DictConfig) -> float:
     return float(cfg.x) ** 2
 
 
-def train_group(cfgs, *, mode, max_group_size, channels=None, while_training=None):
+def train_group(
+    cfgs: Sequence[DictConfig],
+    *,
+    mode: str,
+    max_group_size: int | None,
+    channels: Sequence[Any] | None = None,
+    while_training: Callable[[], None] | None = None,
+) -> list[Callable[[DictConfig], float]]:
     when_idle(idle_task)
     if while_training is not None:
         while_training()
