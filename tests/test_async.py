@@ -7,12 +7,14 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 import hpfw
+from hpfw.sweeper.python_trials import FunctionTrials
 from tests.helpers import ROOT, TOY, journal, run_cli
 
 CURVE = ROOT / "tests" / "apps" / "curve" / "app.py"
@@ -93,6 +95,36 @@ def test_an_asynchronous_sweep_prunes_under_each_launcher(launcher: str, tmp_pat
         assert "running 1 at a time" in result.stdout + result.stderr
     assert "Error executing job" not in result.stderr  # a pruned trial is not an error
     assert (out / "curves.png").is_file()
+
+
+def test_the_launchers_runtime_starts_in_the_main_thread_before_any_trial(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ray started from a driver thread kept the process alive ~17 s after the sweep."""
+    events: list[tuple[str, str]] = []
+
+    def start_runtime(self: object) -> None:
+        events.append(("start", threading.current_thread().name))
+
+    def objective(params: dict) -> float:
+        events.append(("trial", threading.current_thread().name))
+        return params["x"]
+
+    monkeypatch.setattr(FunctionTrials, "start_runtime", start_runtime, raising=False)
+    hpfw.sweep(
+        objective,
+        {"x": hpfw.Float(0.0, 1.0)},
+        strategy="random",
+        n_trials=4,
+        seed=0,
+        n_jobs=2,
+        backend="threads",
+        asynchronous=True,
+        directory=tmp_path / "sweep",
+        verbose=False,
+    )
+    assert events[0] == ("start", threading.main_thread().name)
+    assert [e for e, _ in events[1:]] == ["trial"] * 4
 
 
 def test_a_journal_tail_reads_only_complete_new_lines(tmp_path: Path) -> None:

@@ -37,6 +37,9 @@ def run_async(session: SweepSession, runner: Any, concurrent: int) -> None:
         )
         concurrent = allowed
     session.report_in_background()
+    start_runtime = getattr(runner, "start_runtime", None)
+    if callable(start_runtime):  # in this (main) thread, before the drivers' launches
+        start_runtime()
     ended = threading.Condition()
     errors: list[BaseException] = []
 

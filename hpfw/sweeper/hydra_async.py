@@ -11,7 +11,9 @@ threads. Checked launcher by launcher (tests/test_async.py runs each):
 - ray: each call submits Ray tasks and waits with ``ray.get``, both
   thread-safe; but each call also starts Ray if it is not running, and two
   threads doing that at once would start it twice, so Ray is started once
-  before the launches overlap (``start_runtime``), as the launcher would.
+  before the launches overlap (``start_runtime``), as the launcher would, in
+  the main thread: started from a driver thread, it kept the process alive
+  ~17 s after the sweep had ended.
 - hpfw's batched launcher: trains hpfw's trials side by side, and serialises
   the per-job part (config, working directory, log files) itself; any other
   task function runs in this process, one job at a time.

@@ -175,13 +175,21 @@ class HydraTrials:
         ordered = [lines.pop(name) for name in self.sweep.order if name in lines]
         return ordered + list(lines.values())
 
-    def run(self, trials: Sequence[Trial], records: Sequence[dict[str, Any]]) -> list[Outcome]:
-        launches = [self._launches.pop(t.id) for t in trials]
+    def start_runtime(self) -> None:
+        """Starts the launcher's runtime (Ray) once, before launches overlap.
+
+        The asynchronous loop calls it in the main thread: Ray started from a
+        driver thread kept the process alive ~17 s after the sweep had ended.
+        """
         if not self._started:
-            with self._starting:  # once, before launches overlap (Ray's start-up)
+            with self._starting:
                 if not self._started:
                     hydra_async.start_runtime(self.launcher)
                     self._started = True
+
+    def run(self, trials: Sequence[Trial], records: Sequence[dict[str, Any]]) -> list[Outcome]:
+        launches = [self._launches.pop(t.id) for t in trials]
+        self.start_runtime()
         returns = self._launch(launches, records[0]["job"])
         self.returns.append([_job_return(ret, o) for ret, o in zip(returns, launches, strict=True)])
         return [self._outcome(ret, t) for t, ret in zip(trials, returns, strict=True)]

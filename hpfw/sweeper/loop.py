@@ -31,7 +31,9 @@ class TrialRunner(Protocol):
     """Runs a sweep's trials; the loop calls these in this order.
 
     In an asynchronous sweep ``run`` is called from several threads at once,
-    one trial each; ``start`` is always called under the sweep's lock.
+    one trial each; ``start`` is always called under the sweep's lock. A
+    runner may also have ``start_runtime()``: the asynchronous loop calls it
+    once, in the main thread, before its drivers launch anything.
     """
 
     def prepare(self, strategy: Strategy, header: dict[str, Any]) -> None:
