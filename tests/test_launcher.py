@@ -159,6 +159,7 @@ def test_while_training_runs_once_in_this_thread_while_the_trials_train(monkeypa
         called.set()
 
     monkeypatch.setattr(one_by_one, "train_prepared", trial)
+    monkeypatch.setattr(one_by_one, "concurrency", lambda device, n: min(n, 2))  # any machine
     cfgs = _cfgs(*[[f"optimizer.lr={lr}", "model.hidden_dim=24"] for lr in (1e-3, 2e-3, 5e-3)])
     results = groups.train_many(cfgs, mode="sequential", while_training=while_training)
     assert all(r["status"] == "complete" for r in results)
