@@ -94,14 +94,18 @@ def sweep_defaults(cfg: DictConfig) -> dict[str, Any]:
     A sweep optimises the configured ``objective`` in that metric's direction
     (``objective=val_loss`` flips it), breaks ties on a second metric
     (accuracy on a small split is coarse) and leaves another task's models and
-    data out of ``group=glob(*)``. ``hydra.sweeper.*`` values given by the user win.
+    data out of ``group=glob(*)``. The strategy's own programs (bayes's GP) go
+    to the trainer's compilation cache, or to none when that is off (null).
+    ``hydra.sweeper.*`` values given by the user win.
     """
     objective = str(plain(cfg.objective))
+    cache = OmegaConf.select(cfg, "trainer.compilation_cache_dir")
     return {
         "objective": objective,
         "direction": metric_direction(objective),
         "tie_breaker": tie_breaker(objective),
         "glob_exclude": glob_exclude(str(plain(cfg.get("task", "classify")))),
+        "compilation_cache_dir": "" if cache is None else str(cache),
     }
 
 

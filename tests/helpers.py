@@ -69,22 +69,6 @@ def journal(sweep_dir: Path) -> tuple[dict, dict[int, dict]]:
     return lines[0], {r["id"]: r for r in lines[1:]}
 
 
-def app_jax_cache() -> dict[str, str]:
-    """Environment that gives a sweep of a test app (not hpfw's trainer) the JAX cache.
-
-    hpfw's own CLI turns JAX's persistent compilation cache on (the session's
-    ``HPFW_CACHE_DIR``) at its first trial, so a bayes sweep of the trainer loads
-    the GP's programs that an earlier sweep compiled. A test app's driver never
-    turns it on and compiles them anew (about 5 s a process): with this, it uses
-    the session's cache as hpfw's CLI does. The programs are the same either way.
-    """
-    return {
-        "JAX_COMPILATION_CACHE_DIR": os.environ["HPFW_CACHE_DIR"],
-        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
-        "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
-    }
-
-
 def kill_mid_sweep(
     command: Sequence[str],
     cwd: Path,

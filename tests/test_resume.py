@@ -23,7 +23,6 @@ from tests.helpers import (
     ROOT,
     TOY,
     _run,
-    app_jax_cache,
     journal,
     kill_mid_sweep,
     required_strategies,
@@ -95,18 +94,19 @@ def test_a_killed_adaptive_sweep_resumes_exactly(name: str, tmp_path: Path) -> N
     if name != "bohb":
         args.append("hydra.sweeper.n_trials=8")
     out = tmp_path / "sweep"
-    env = app_jax_cache()  # the resumed and the clean sweep fit the same GP programs
     # Killed in the second launched batch: two trials done, two running, the design unfinished.
-    kill_mid_sweep(_sweep(app, args, out, "sleep=0.3"), tmp_path, out, completed=2, env=env)
+    # (The sweeper keeps the GP's programs in the session's JAX cache, HPFW_CACHE_DIR: the
+    # resumed and the clean sweep load what the killed one compiled.)
+    kill_mid_sweep(_sweep(app, args, out, "sleep=0.3"), tmp_path, out, completed=2)
     _, killed = journal(out)
     done = {i for i, r in killed.items() if r["state"] == "complete"}
     running = {i: r["params"] for i, r in killed.items() if r["state"] == "running"}
     assert running and len(done) < design
 
-    resumed = _run(_sweep(app, args, out, "sleep=0.3", "hydra.sweeper.resume=true"), tmp_path, env)
+    resumed = _run(_sweep(app, args, out, "sleep=0.3", "hydra.sweeper.resume=true"), tmp_path, None)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     clean = tmp_path / "clean"
-    whole = _run(_sweep(app, args, clean, "sleep=0"), tmp_path, env)
+    whole = _run(_sweep(app, args, clean, "sleep=0"), tmp_path, None)
     assert whole.returncode == 0, whole.stderr[-3000:]
 
     _, records = journal(out)

@@ -96,6 +96,9 @@ class Strategy:
     max_budget: int | None = None  # set by multi-fidelity strategies: the largest budget
     # Whether the strategy handles several objectives (it reads ``trial.values``).
     multi_objective: ClassVar[bool] = False
+    # Whether it compiles JAX programs of its own (bayes's GP): the sweeper then turns on
+    # JAX's persistent compilation cache for them (hpfw.sweeper.compile_cache).
+    compiles_programs: bool = False
 
     def __init__(
         self,

@@ -3,11 +3,13 @@
 A task function that also has a ``sweep_defaults(cfg)`` method (hpfw's own,
 ``hpfw.app.train_task``) supplies defaults for the settings a user left null:
 hpfw's app optimises its configured ``objective`` in that metric's direction,
-breaks ties on the validation loss and leaves another task's models out of
-``model=glob(*)``. Settings given on the command line always win. The defaults
-come from the task function rather than from ``hydra.sweeper.*`` keys in the
-app's config, so the app composes with any Hydra sweeper (``hydra/sweeper=basic``
-has no such keys). This module imports neither Hydra nor JAX.
+breaks ties on the validation loss, leaves another task's models out of
+``model=glob(*)`` and caches the strategy's compiled programs where its trainer
+caches its own (``trainer.compilation_cache_dir``). Settings given on the
+command line always win. The defaults come from the task function rather than
+from ``hydra.sweeper.*`` keys in the app's config, so the app composes with any
+Hydra sweeper (``hydra/sweeper=basic`` has no such keys). This module imports
+neither Hydra nor JAX.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 
 # The settings an app may default (null in SweepSettings until resolved; glob_exclude
 # is merged per group).
-APP_SETTINGS = ("objective", "direction", "tie_breaker", "glob_exclude")
+APP_SETTINGS = ("objective", "direction", "tie_breaker", "glob_exclude", "compilation_cache_dir")
 
 
 @runtime_checkable

@@ -49,6 +49,7 @@ def sweep(
     constraints: Sequence[str] = (),
     enqueue: Sequence[Mapping[str, Any]] = (),
     warm_start: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
+    compilation_cache_dir: str | os.PathLike[str] | bool = True,
     **options: Any,
 ) -> SweepResult:
     """Runs (or resumes) a sweep of ``objective`` over ``space``; returns its results.
@@ -98,6 +99,12 @@ def sweep(
         enqueue: parameter mappings to run first (missing ones drawn at random).
         warm_start: earlier sweep directories whose completed trials the
             strategy learns from first (not counted in ``n_trials``).
+        compilation_cache_dir: where JAX's persistent compilation cache keeps
+            the strategy's own programs (bayes's GP), so the next sweep loads
+            them instead of compiling: True for ``$HPFW_CACHE_DIR`` or
+            ``~/.cache/hpfw/jax``, a directory, or False for none. Turned on
+            only when the process has no JAX cache directory yet; it is
+            process-wide (``hpfw.sweeper.compile_cache``).
 
     Example:
         >>> import hpfw
@@ -115,6 +122,11 @@ def sweep(
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if not isinstance(verbose, bool):
         raise TypeError(f"verbose must be a bool, got {type(verbose).__name__}")
+    if not isinstance(compilation_cache_dir, (bool, str, os.PathLike)):
+        raise TypeError(
+            "compilation_cache_dir must be True, False or a directory, "
+            f"got {type(compilation_cache_dir).__name__}"
+        )
     settings = SweepSettings(
         strategy=strategy,
         n_trials=n_trials,
@@ -132,6 +144,7 @@ def sweep(
         resume=resume,
         concurrent_trials=n_jobs if asynchronous else None,
         pruner=dict(pruner) if isinstance(pruner, Mapping) else pruner,
+        compilation_cache_dir=_cache_setting(compilation_cache_dir),
         options={k: v for k, v in options.items() if v is not None},
     )
     settings.names = PYTHON_NAMES
@@ -165,6 +178,13 @@ def default_directory() -> Path:
     """``outputs/sweeps/<date>/<time>``, as Hydra names a sweep's directory."""
     now = dt.datetime.now()
     return Path("outputs") / "sweeps" / now.strftime("%Y-%m-%d") / now.strftime("%H-%M-%S")
+
+
+def _cache_setting(given: str | os.PathLike[str] | bool) -> str | None:
+    """``compilation_cache_dir`` as the sweeper setting: None (the default), "" (off) or a path."""
+    if isinstance(given, bool):
+        return None if given else ""
+    return os.fspath(given)
 
 
 def _directories(

@@ -24,6 +24,7 @@ from hpfw.launch.idle import when_idle
 from hpfw.process import allocate_gpu_memory_on_demand
 from hpfw.search import Distribution, Strategy, Trial, TrialState
 from hpfw.sweeper import reports
+from hpfw.sweeper.compile_cache import cache_strategy_programs
 from hpfw.sweeper.drivers import Driver, SweepLock
 from hpfw.sweeper.journal import Journal, finished
 from hpfw.sweeper.known import (
@@ -113,6 +114,7 @@ class SweepSession:
                 observations = prepare_new(self.header, self.space, self.objectives, settings)
             self.enqueue = list(self.header.get("enqueue") or [])
             strategy = settings.create_strategy(self.space, self.header["seed"])
+            cache_strategy_programs(strategy, settings.compilation_cache_dir)
             if self.header.get("pruner") and strategy.max_budget is not None:
                 raise SweepError(
                     f"{settings.names('pruner')}={self.header['pruner']['name']} stops trials "

@@ -91,6 +91,11 @@ class SweepSettings:
     # (hpfw: another task's models and data) apply to the groups not named here; an empty
     # list keeps a group whole. Explicit lists (`model=mlp,cnn`) are never filtered.
     glob_exclude: dict[str, Any] = field(default_factory=dict)  # group -> options glob skips
+    # JAX's persistent compilation cache for the strategy's own programs (bayes's GP), turned
+    # on in the sweeper's process unless JAX already has a cache directory; "" leaves it off.
+    # null: the app's (hpfw: trainer.compilation_cache_dir), else $HPFW_CACHE_DIR or
+    # ~/.cache/hpfw/jax.
+    compilation_cache_dir: str | None = None
     options: dict[str, Any] = field(default_factory=dict)  # more keyword options of the strategy
     # Not a field (a ClassVar): the Python API sets PYTHON_NAMES on its instances.
     names: ClassVar[Names] = HYDRA_NAMES
@@ -138,6 +143,10 @@ class SweepSettings:
             if getattr(self, key) is None and value is not None:
                 setattr(self, key, value)
         self.direction = self.direction or "minimize"
+        if self.compilation_cache_dir is None:
+            from hpfw.sweeper.compile_cache import default_directory
+
+            self.compilation_cache_dir = default_directory()
         # The objective may arrive as an enum member through an interpolation.
         if self.objective is not None:
             self.objective = str(plain(self.objective))
@@ -160,6 +169,10 @@ class SweepSettings:
             raise _bad("direction", self.direction, " or ".join(DIRECTIONS))
         if self.seed is not None and not (_is_int(self.seed) and self.seed >= 0):
             raise _bad("seed", self.seed, "null or an integer >= 0")
+        if not isinstance(self.compilation_cache_dir, str):
+            raise _bad(
+                "compilation_cache_dir", self.compilation_cache_dir, 'a directory, or "" for none'
+            )
         if self.concurrent_trials is not None and not (
             _is_int(self.concurrent_trials) and self.concurrent_trials >= 1
         ):

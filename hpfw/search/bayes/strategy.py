@@ -73,6 +73,7 @@ class BayesStrategy(Strategy):
 
     # Several objectives or constraints: mo_acquisition.py (ParEGO, EI x P(feasible)).
     multi_objective = True
+    compiles_programs = True  # the GP's fit and acquisition
 
     def __init__(
         self,

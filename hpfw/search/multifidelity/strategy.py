@@ -70,6 +70,7 @@ class BracketStrategy(Strategy):
         self.brackets = list(brackets)
         self.max_budget = max(b.budgets[-1] for b in self.brackets)
         self.proposal = proposal
+        self.compiles_programs = proposal == "bayes"  # BOHB-style: the GP's programs
         self.random_fraction = float(random_fraction)
         self.min_points = min_points
         self.bayes_options = dict(bayes_options or {})
