@@ -185,20 +185,21 @@ def time_asks(
 ) -> tuple[list, list]:
     """Wall and process CPU seconds per ``bayes`` ``ask(q)`` with ``n_observed`` told trials.
 
-    On ``problem_name`` (Hartmann-6 by default); every ask is told before the
-    next, so each one refits the model as in a sweep. CPU time is reported
-    too: on a shared machine the wall time also counts the time other jobs
-    held the cores. ``eval_seconds``: the time
+    On ``problem_name`` (Hartmann-6 by default), after ``n_observed`` random
+    points of its space; every ask is told before the next, so each one
+    refits the model as in a sweep. CPU time is reported too: on a shared
+    machine the wall time also counts the time other jobs held the cores.
+    ``eval_seconds``: the time
     the asked trials take to run (a sleep) before they are told, which a
     background compile of the next padded size can use (process CPU seconds
     count every thread, so that compile counts in the ask it overlaps).
     """
     problem = PROBLEMS[problem_name]
     strategy = hpfw.create_strategy("bayes", problem.space, seed=0, **(options or {}))
-    rng = np.random.default_rng(0)
-    for k in range(n_observed):
-        params = {name: float(rng.random()) for name in problem.space}
-        strategy.tell(Trial(k, params), problem.f(params))
+    # Random points of the space (floats, integers and choices alike) as the history.
+    history = hpfw.create_strategy("random", problem.space, seed=0).ask(n_observed)
+    for k, drawn in enumerate(history):
+        strategy.tell(Trial(k, drawn.params), problem.f(drawn.params))
     walls, cpus = [], []
     for k in range(warmup + asks):
         start, cpu = time.perf_counter(), time.process_time()
