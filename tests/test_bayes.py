@@ -192,6 +192,37 @@ def test_untested_choices_of_the_incumbent_only_while_polishing() -> None:
         assert untested_neighbours(encoder, incumbent, tried, point) == []
 
 
+def matern52(r: np.ndarray) -> np.ndarray:
+    return (1 + math.sqrt(5) * r + 5 / 3 * r**2) * np.exp(-math.sqrt(5) * r)
+
+
+@pytest.mark.parametrize("log_ls", [-6.0, -1.0, 0.0, 6.0])  # the fit's bounds are +-6.9
+def test_the_kernel_is_matern52_of_the_scaled_distances(log_ls: float) -> None:
+    rng = np.random.default_rng(int(log_ls) + 10)
+    x = rng.random((12, 3))
+    x[5] = x[2]  # the same point twice
+    x[7] = x[3] + 1e-9  # and one a hair away
+    cont = np.array([1.0, 1.0, 0.0])
+    lengthscales = np.exp(log_ls + rng.normal(size=3) * 0.3)
+    diff = (x[:, None, :] - x[None, :, :]) / lengthscales
+    rc = np.sqrt(np.sum(diff**2 * cont, axis=-1))
+    rd = np.sqrt(np.sum(diff**2 * (1 - cont), axis=-1))
+    r = np.sqrt(np.sum(diff**2, axis=-1))
+    scales = np.array([0.5, 2.0, 0.25])
+    with jax.enable_x64(True):
+        log = jnp.asarray(np.log(lengthscales))
+        one = gp.Hyper(jnp.zeros(()), log, jnp.asarray(math.log(1.5)), jnp.zeros(()))
+        mixed = one._replace(log_scale=jnp.asarray(np.log(scales)))
+        k_one = np.asarray(gp.kernel(one, jnp.asarray(cont), jnp.asarray(x), jnp.asarray(x)))
+        k_mixed = np.asarray(gp.kernel(mixed, jnp.asarray(cont), jnp.asarray(x), jnp.asarray(x)))
+    kc, kd = matern52(rc), matern52(rd)
+    np.testing.assert_allclose(k_one, 1.5 * matern52(r), rtol=1e-9, atol=1e-12)
+    expected = scales[0] * kc * kd + scales[1] * kc + scales[2] * kd
+    np.testing.assert_allclose(k_mixed, expected, rtol=1e-9, atol=1e-12)
+    assert np.all(k_one <= 1.5) and np.all(k_mixed <= scales.sum())  # never above the prior
+    np.testing.assert_allclose(k_one, k_one.T, rtol=0, atol=1e-15)
+
+
 def test_mixed_kernel_carries_a_choice_effect_over_to_untried_settings() -> None:
     # f = 4 (x - 0.5)^2 + (1 if k == "c" else 0). "c" is tried everywhere, "a" only at the
     # edges, where x is poor: the additive terms still see that "a" is better by 1.
