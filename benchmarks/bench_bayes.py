@@ -189,10 +189,10 @@ def time_asks(
     points of its space; every ask is told before the next, so each one
     refits the model as in a sweep. CPU time is reported too: on a shared
     machine the wall time also counts the time other jobs held the cores.
-    ``eval_seconds``: the time
-    the asked trials take to run (a sleep) before they are told, which a
-    background compile of the next padded size can use (process CPU seconds
-    count every thread, so that compile counts in the ask it overlaps).
+    ``eval_seconds``: the time the asked trials take to run (a sleep) before
+    they are told, which a background compile of the next padded size can use
+    (process CPU seconds count every thread, so that compile counts in the ask
+    it overlaps).
     """
     problem = PROBLEMS[problem_name]
     strategy = hpfw.create_strategy("bayes", problem.space, seed=0, **(options or {}))
