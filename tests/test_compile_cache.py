@@ -47,7 +47,7 @@ def sweep(tmp_path: Path, strategy: str, cache: str | bool, **env: str) -> dict:
         timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return {**json.loads(done.stdout.strip().splitlines()[-1]), "stderr": done.stderr}
 
 
 @pytest.mark.slow
@@ -64,8 +64,20 @@ def test_no_cache_when_off_or_when_the_strategy_compiles_nothing(tmp_path: Path)
     # n_initial=2 and 4 trials: the GP fits and proposes twice, with the cache off.
     assert sweep(tmp_path, "bayes", False, HPFW_CACHE_DIR=str(off))["hits"] == 0
     assert not off.exists()
-    assert sweep(tmp_path, "random", str(random)) == {"hits": 0, "jax": False}
+    drawn = sweep(tmp_path, "random", str(random))
+    assert drawn["hits"] == 0 and not drawn["jax"]
     assert not random.exists()
+
+
+def test_a_directory_that_cannot_be_made_costs_the_cache_not_the_sweep(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    # n_initial=2 and 4 trials: the GP's programs compile, without a cache; the sweep ends.
+    done = sweep(tmp_path, "bayes", str(blocker / "cache"))
+    assert (
+        done["hits"] == 0 and "no compilation cache for the strategy's programs" in done["stderr"]
+    )
+    assert blocker.read_text() == "not a directory"
 
 
 def test_a_cache_directory_the_process_chose_stays_in_use(tmp_path: Path) -> None:

@@ -14,8 +14,11 @@ the app's own JAX programs in that process are cached too.
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
+
+log = logging.getLogger("hpfw.sweeper")
 
 # The directory hpfw's trainer uses too (conf/trainer/default.yaml): one cache for both.
 CACHE_ENV = "HPFW_CACHE_DIR"
@@ -32,8 +35,10 @@ def cache_strategy_programs(strategy: Any, directory: str | None) -> str | None:
 
     Does nothing (returns None) when the directory is empty or None, when the
     strategy compiles no programs of its own, or when JAX already has a cache
-    directory in this process (the user's, or hpfw's trainer's). Returns the
-    directory in use otherwise.
+    directory in this process (the user's, or hpfw's trainer's). A directory
+    that cannot be made (a read-only home, a path through a file) costs the
+    cache, not the sweep: one warning, and the programs compile as before.
+    Returns the directory in use otherwise.
     """
     if not directory or not getattr(strategy, "compiles_programs", False):
         return None
@@ -43,4 +48,13 @@ def cache_strategy_programs(strategy: Any, directory: str | None) -> str | None:
         return None
     from hpfw.trainer.device import enable_compilation_cache
 
-    return enable_compilation_cache(directory)
+    try:
+        return enable_compilation_cache(directory)
+    except OSError as error:
+        log.warning(
+            "no compilation cache for the strategy's programs in %s (%s): they compile "
+            "in every sweep",
+            directory,
+            error,
+        )
+        return None
