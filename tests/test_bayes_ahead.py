@@ -47,3 +47,21 @@ def test_the_ask_that_reaches_a_new_bucket_finds_its_programs_compiled():
     compiles = _compiles_in_this_thread(lambda: strategy.ask(1))
     programs = {f"jit({name})" for name in ("fit", "condition_with_pending", "maximise", "score")}
     assert [name for name in compiles if name in programs] == [], compiles
+
+
+def test_the_first_model_ask_finds_its_programs_compiled_during_the_initial_design():
+    # Shapes no other test uses (3 dimensions, 48 candidates, 3 restarts): nothing of
+    # this bucket is in the process's cache before the initial design starts it.
+    space = {"x": Float(0.0, 1.0), "y": Float(0.0, 1.0), "z": Float(0.0, 1.0)}
+    strategy = hpfw.create_strategy(
+        "bayes", space, seed=0, n_initial=4, n_candidates=48, n_restarts=3
+    )
+    for _ in range(4):  # the Sobol points; the first ask starts the 16-row programs
+        (trial,) = strategy.ask(1)
+        assert trial.info["source"] == "sobol"
+        strategy.tell(trial, sum(trial.params.values()))
+    asked: list = []
+    compiles = _compiles_in_this_thread(lambda: asked.extend(strategy.ask(1)))
+    assert asked[0].info["source"] == "gp"  # the first model ask
+    programs = {f"jit({name})" for name in ("fit", "condition_with_pending", "maximise")}
+    assert [name for name in compiles if name in programs] == [], compiles

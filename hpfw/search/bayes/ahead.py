@@ -10,6 +10,8 @@ run. XLA compiles without holding the GIL, and an ahead-of-time compile
 (``jit(f).lower(...).compile()``) fills the same cache the later call looks
 up, so that ask finds them compiled. An ask that needs the bucket while its
 compile is still running waits for it instead of compiling it a second time.
+During the initial design (no fit yet) the first ask starts the bucket the
+first model ask will use, so that ask does not wait for its compile either.
 
 Hand-written: JAX has no "compile this in the background" call; the lowering
 runs on dummy arrays of the exact shapes and dtypes of the real calls.

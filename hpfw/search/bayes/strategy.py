@@ -140,11 +140,14 @@ class BayesStrategy(Strategy):
         self._how = self.batch_strategy  # this ask's batch strategy ("auto" resolved)
         if self._how == "auto":
             self._how = "fantasies" if n >= AUTO_FANTASIES else "believer"
-        self._ahead.use(gp.bucket(self._batch_rows))  # if being compiled ahead, waits for it
+        modelled = False  # whether this ask has proposed from the model yet
         for _ in range(n):
             point = None
             # Warm-start observations count towards the initial design.
             if self._next_id + self.observations >= self.n_initial and len(self.completed) >= 2:
+                if not modelled:  # its programs: if being compiled ahead, wait for them
+                    self._ahead.use(gp.bucket(self._batch_rows))
+                    modelled = True
                 point = self._propose()
             if point is None:
                 params = self.encoder.decode(self._initial_point(self._next_id))
@@ -158,17 +161,28 @@ class BayesStrategy(Strategy):
         return trials
 
     def _compile_ahead(self, n: int) -> None:
-        """If the next ``ask(n)`` reaches a new bucket, compiles its programs now (ahead.py)."""
+        """Compiles the next ``ask(n)``'s programs now (ahead.py) if they are new.
+
+        That is when it reaches a new bucket, or, during the initial design
+        (no fit yet), the bucket the first model ask will use: its programs then
+        compile while the initial trials run instead of in that ask.
+        """
         rows = gp.bucket(len(self._x) + len(self._pending) + n)
         single = len(self.directions) == 1 and not self.n_constraints  # mo_acquisition: not here
-        if self._hyper is None or rows <= gp.bucket(self._batch_rows) or not single:
+        first = self._hyper is None
+        if not single or (not first and rows <= gp.bucket(self._batch_rows)):
             return
+        hyper = self._hyper
+        if first:  # the prior's mode has the shapes and dtypes (float64) a fit returns
+            with jax.enable_x64(True):
+                hyper = jax.tree.map(np.asarray, gp.prior_mode(self.encoder.width, self._mixed))
         n_sweep = self.n_candidates + max(self.n_candidates // LOCAL_FRACTION, 1)
         starts = 1 if rows > SMALL_BUCKET else FULL_FIT_STARTS
-        sizes = tuple(sorted(self._score_sizes))
+        # Sizes the acquisition was scored at; before any, the smallest (most asks' size).
+        sizes = tuple(sorted(self._score_sizes)) or (proposal.padded(1),)
         shapes = ahead.Shapes(self.encoder.width, n_sweep, self.n_restarts, REFINE_STEPS)
         shapes = replace(shapes, batch=self._how, fit_starts=starts, score_sizes=sizes)
-        work = partial(ahead.compile_programs, self._hyper, self._layout_args, shapes, rows)
+        work = partial(ahead.compile_programs, hyper, self._layout_args, shapes, rows)
         self._ahead.start(rows, work)
 
     def will_rerun(self, trials: Sequence[Trial]) -> None:
