@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import jax
+import pytest
 
 import hpfw
 from hpfw.search import Float
@@ -49,14 +50,20 @@ def test_the_ask_that_reaches_a_new_bucket_finds_its_programs_compiled():
     assert [name for name in compiles if name in programs] == [], compiles
 
 
-def test_the_first_model_ask_finds_its_programs_compiled_during_the_initial_design():
-    # Shapes no other test uses (3 dimensions, 48 candidates, 3 restarts): nothing of
+@pytest.mark.parametrize(
+    ("n_initial", "n_candidates"),
+    [(4, 48), (20, 40)],  # the first model ask at 5 rows (a 16-row bucket), at 21 (32 rows)
+)
+def test_the_first_model_ask_finds_its_programs_compiled_during_the_initial_design(
+    n_initial: int, n_candidates: int
+):
+    # Shapes no other test uses (3 dimensions, these candidates, 3 restarts): nothing of
     # this bucket is in the process's cache before the initial design starts it.
     space = {"x": Float(0.0, 1.0), "y": Float(0.0, 1.0), "z": Float(0.0, 1.0)}
     strategy = hpfw.create_strategy(
-        "bayes", space, seed=0, n_initial=4, n_candidates=48, n_restarts=3
+        "bayes", space, seed=0, n_initial=n_initial, n_candidates=n_candidates, n_restarts=3
     )
-    for _ in range(4):  # the Sobol points; the first ask starts the 16-row programs
+    for _ in range(n_initial):  # the Sobol points; the first ask starts the model's bucket
         (trial,) = strategy.ask(1)
         assert trial.info["source"] == "sobol"
         strategy.tell(trial, sum(trial.params.values()))

@@ -167,9 +167,12 @@ class BayesStrategy(Strategy):
         (no fit yet), the bucket the first model ask will use: its programs then
         compile while the initial trials run instead of in that ask.
         """
-        rows = gp.bucket(len(self._x) + len(self._pending) + n)
+        rows = len(self._x) + len(self._pending) + n
         single = len(self.directions) == 1 and not self.n_constraints  # mo_acquisition: not here
         first = self._hyper is None
+        if first:  # the first model ask holds the initial design and at least one more row
+            rows = max(rows, self.n_initial + 1)
+        rows = gp.bucket(rows)
         if not single or (not first and rows <= gp.bucket(self._batch_rows)):
             return
         hyper = self._hyper
