@@ -14,8 +14,7 @@ from scipy import stats
 
 from hpfw.errors import HpfwError
 from hpfw.search import Categorical, Float, Int, Trial, TrialState, create_strategy
-from hpfw.search.bayes import BayesStrategy, gp
-from hpfw.search.bayes import strategy as bayes_strategy
+from hpfw.search.bayes import BayesStrategy, fitting, gp
 from hpfw.search.bayes.acquisition import log_h
 from hpfw.search.bayes.encoding import Encoder
 from hpfw.search.bayes.proposal import discrete_search, untested_neighbours
@@ -123,15 +122,15 @@ def recorded_fits(monkeypatch) -> list[tuple[int, int]]:
 def test_large_histories_refit_briefly_from_the_last_fit(monkeypatch) -> None:
     calls = recorded_fits(monkeypatch)
     strategy = BayesStrategy({"x": Float(0.0, 1.0)}, seed=0)
-    xs = np.random.default_rng(0).random(bayes_strategy.SMALL_BUCKET + 6)
+    xs = np.random.default_rng(0).random(fitting.SMALL_BUCKET + 6)
     for k, x in enumerate(xs):
         strategy.tell(Trial(k, {"x": float(x)}), (x - 0.3) ** 2)
     [trial] = strategy.ask(1)  # the first fit: a full one
     strategy.tell(trial, (trial.params["x"] - 0.3) ** 2)
     strategy.ask(1)  # a new result: a few steps from the last fit
     strategy.ask(1)  # only a new pending trial: no fit
-    full = (bayes_strategy.FULL_FIT_STARTS, bayes_strategy.FULL_FIT_STEPS)
-    assert calls == [full, (1, bayes_strategy.WARM_FIT_STEPS)]
+    full = (fitting.FULL_FIT_STARTS, fitting.FULL_FIT_STEPS)
+    assert calls == [full, (1, fitting.WARM_FIT_STEPS)]
 
 
 def test_small_histories_refit_fully_only_as_they_grow(monkeypatch) -> None:
@@ -142,15 +141,15 @@ def test_small_histories_refit_fully_only_as_they_grow(monkeypatch) -> None:
         strategy.tell(Trial(k, {"x": float(x)}), (x - 0.3) ** 2)
     expected, last_full = [], 0
     for n in range(20, 28):
-        if n >= bayes_strategy.REFIT_GROWTH * last_full:
-            expected.append((bayes_strategy.FULL_FIT_STARTS, bayes_strategy.FULL_FIT_STEPS))
+        if n >= fitting.REFIT_GROWTH * last_full:
+            expected.append((fitting.FULL_FIT_STARTS, fitting.FULL_FIT_STEPS))
             last_full = n
         else:
-            expected.append((bayes_strategy.FULL_FIT_STARTS, bayes_strategy.SMALL_WARM_FIT_STEPS))
+            expected.append((fitting.FULL_FIT_STARTS, fitting.SMALL_WARM_FIT_STEPS))
         [trial] = strategy.ask(1)
         strategy.tell(trial, (trial.params["x"] - 0.3) ** 2)
     assert calls == expected
-    short = (bayes_strategy.FULL_FIT_STARTS, bayes_strategy.SMALL_WARM_FIT_STEPS)
+    short = (fitting.FULL_FIT_STARTS, fitting.SMALL_WARM_FIT_STEPS)
     assert short in calls and calls.count(calls[0]) >= 2
 
 

@@ -16,6 +16,7 @@ from hpfw.errors import HpfwError
 from hpfw.search.bayes import ahead, batch, gp, proposal
 from hpfw.search.bayes.acquisition import maximise, score
 from hpfw.search.bayes.encoding import Encoder, targets
+from hpfw.search.bayes.fitting import FULL_FIT_STARTS, SMALL_BUCKET, FitSchedule
 from hpfw.search.bayes.gp import bucket  # noqa: F401  (re-exported: tests size arrays with it)
 from hpfw.search.space import Distribution
 from hpfw.search.strategy import Strategy, Trial, TrialState
@@ -26,16 +27,6 @@ BATCH_STRATEGIES = ("auto", "believer", "liar", "fantasies")
 AUTO_FANTASIES = 16
 BEST_BY = ("observed", "posterior")
 LS_PRIORS = ("optuna", "hvarfner")
-# The fit schedule (docs/bayes.md, "Fit"; measured in docs/benchmarks.md, issue 19):
-# a full fit (4 starts side by side: the last fit, the prior mode, 2 random; 150 Adam
-# steps) when there is no previous fit and, up to SMALL_BUCKET rows, whenever the
-# completed trials grew by REFIT_GROWTH; other asks with new results up to SMALL_BUCKET
-# rows run the 4 starts for SMALL_WARM_FIT_STEPS (fits from the last one alone lost
-# Hartmann-6 runs); beyond, WARM_FIT_STEPS steps from the last fit.
-FULL_FIT_STARTS, FULL_FIT_STEPS = 4, 150
-SMALL_WARM_FIT_STEPS, WARM_FIT_STEPS = 50, 4
-REFIT_GROWTH = 1.3
-SMALL_BUCKET = 64
 REFINE_STEPS = 40  # projected Adam steps per refined candidate
 LOCAL_FRACTION = 4  # 1/4 of the sweep's candidates are perturbations of the best points
 TOP_POINTS = 5
@@ -124,9 +115,7 @@ class BayesStrategy(Strategy):
         self._x: dict[int, np.ndarray] = {}  # encoded points of the told trials
         self._pending: dict[int, np.ndarray] = {}  # encoded points asked, not yet told
         self._keys: set[tuple[str, ...]] = set()  # params already told or pending
-        self._hyper: gp.Hyper | None = None  # the last MAP fit, the next one's warm start
-        self._fitted_on: tuple[int, ...] | None = None  # the completed ids it was fitted on
-        self._full_fit_at = 0  # completed trials at the last full fit
+        self._fits = FitSchedule(self.encoder.width, self._mixed, self._root)
         self._batch_rows = 0  # model rows the current ask(n) reaches (gp.padded_design)
         self._targets_of: tuple[tuple[int, ...], np.ndarray] | None = None  # ids, targets
         self._ahead = ahead.Ahead()  # the next bucket's programs, compiled in a thread
@@ -169,13 +158,13 @@ class BayesStrategy(Strategy):
         """
         rows = len(self._x) + len(self._pending) + n
         single = len(self.directions) == 1 and not self.n_constraints  # mo_acquisition: not here
-        first = self._hyper is None
+        first = self._fits.hyper is None
         if first:  # the first model ask holds the initial design and at least one more row
             rows = max(rows, self.n_initial + 1)
         rows = gp.bucket(rows)
         if not single or (not first and rows <= gp.bucket(self._batch_rows)):
             return
-        hyper = self._hyper
+        hyper = self._fits.hyper
         if first:  # the prior's mode has the shapes and dtypes (float64) a fit returns
             with jax.enable_x64(True):
                 hyper = jax.tree.map(np.asarray, gp.prior_mode(self.encoder.width, self._mixed))
@@ -334,34 +323,9 @@ class BayesStrategy(Strategy):
         return self.encoder.key(self.encoder.decode(point)) not in self._keys
 
     def _fit(self, ids: tuple[int, ...], x: jax.Array, y: jax.Array, mask: jax.Array) -> gp.Hyper:
-        """MAP hyperparameters, refitted only when the completed trials changed."""
-        if self._hyper is not None and self._fitted_on == ids:
-            return self._hyper
-        dim = self.encoder.width
-        small = len(x) <= SMALL_BUCKET
-        if self._hyper is None or (small and len(ids) >= REFIT_GROWTH * self._full_fit_at):
-            starts, steps = self._full_fit_starts(dim, len(ids)), FULL_FIT_STEPS
-            self._full_fit_at = len(ids)
-        elif small:  # every start, fewer steps (see SMALL_WARM_FIT_STEPS)
-            starts, steps = self._full_fit_starts(dim, len(ids)), SMALL_WARM_FIT_STEPS
-        else:
-            starts, steps = [self._hyper], WARM_FIT_STEPS
-        stacked = jax.tree.map(lambda *a: jnp.stack([jnp.asarray(v) for v in a]), *starts)
-        hyper, _ = gp.fit(stacked, x, y, mask, self._layout(), jnp.asarray(steps))
-        self._hyper = jax.tree.map(np.asarray, hyper)
-        self._fitted_on = ids
-        return hyper
+        """MAP hyperparameters, refitted only when the completed trials changed (fitting.py)."""
+        return self._fits.fit(ids, x, y, mask, self._layout())
 
     def _layout(self) -> gp.Layout:
         """The model's ``Layout`` (built inside ``jax.enable_x64``, so in float64)."""
         return gp.layout(*self._layout_args)
-
-    def _full_fit_starts(self, dim: int, n_complete: int) -> list[gp.Hyper]:
-        """The last fit (if any), the prior mode and random lengthscale draws around it."""
-        mode = gp.prior_mode(dim, self._mixed)
-        rng = np.random.default_rng([self._root, n_complete])
-        draws = [
-            mode._replace(log_ls=mode.log_ls + rng.normal(0.0, 1.0, dim))
-            for _ in range(FULL_FIT_STARTS - 2)
-        ]
-        return [self._hyper if self._hyper is not None else mode, mode, *draws]
