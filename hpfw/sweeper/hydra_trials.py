@@ -176,10 +176,9 @@ class HydraTrials:
         return ordered + list(lines.values())
 
     def start_runtime(self) -> None:
-        """Starts the launcher's runtime (Ray) once, before launches overlap.
+        """Starts the launcher's runtime (Ray) once, before launches overlap (hydra_async.py).
 
-        The asynchronous loop calls it in the main thread: Ray started from a
-        driver thread kept the process alive ~17 s after the sweep had ended.
+        The asynchronous loop calls it in the main thread; ``run`` otherwise does.
         """
         if not self._started:
             with self._starting:
