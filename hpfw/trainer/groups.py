@@ -98,7 +98,7 @@ def _run_vmapped(
     padded = list(runs) + [first] * (width - len(runs))  # unused copies fill the width
     # Hyperparameters and structural values, one row per trial: one program spans
     # every architecture of its envelope.
-    inputs = jax.tree.map(lambda *values: jnp.stack(values), *[r.inputs() for r in padded])
+    inputs = jax.tree.map(lambda *values: np.stack(values), *[r.inputs() for r in padded])
     slots = [monitor.register(monitor.reporter_for(r)) for r in runs] if first.monitored else []
     if slots:  # each trial reports through its own slot; the padding copies through none
         inputs[monitor.SLOT] = jnp.asarray(slots + [-1] * (width - len(runs)), jnp.int32)

@@ -24,6 +24,7 @@ from hpfw.models import validate_model
 from hpfw.pruning.api import current_channel
 from hpfw.trainer import checkpoint, compiled, monitor, saved_settings
 from hpfw.trainer import device as devices
+from hpfw.trainer.config_view import config_view
 from hpfw.trainer.envelope import (
     choose_program,
     describe,
@@ -118,6 +119,7 @@ def prepare(cfg: Any) -> PreparedRun:
     if saved:
         source = f"trainer.checkpoint_dir '{start_path}'"
         saved_settings.adopt(cfg, saved, source, skip=("trainer.epochs",))
+    composed, cfg = cfg, config_view(cfg)  # read below as plain values (fast)
     validate_config(cfg)
     tasks.task_for(cfg).import_modules()  # they register the task's datasets
     dataset = load_dataset(cfg.data, context_length=cfg.model.get("context_length"))
@@ -141,7 +143,7 @@ def prepare(cfg: Any) -> PreparedRun:
             "or use an empty directory",
         )
     return PreparedRun(
-        cfg=cfg,
+        cfg=composed,
         spec=spec,
         device=device,
         data=compiled.device_arrays(dataset, device),

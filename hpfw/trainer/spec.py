@@ -19,6 +19,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from hpfw.data import Dataset
 from hpfw.models import STRUCTURAL
@@ -55,7 +56,7 @@ STRUCTURE_NAMES = MODEL_STRUCTURE + TRAINER_STRUCTURE
 # Part of the signature a checkpoint records: a state saved by an older layout is refused.
 STATE_LAYOUT = 2
 
-Hparams = dict[str, jax.Array]
+Hparams = dict[str, jax.Array | np.ndarray]  # host scalars until a program takes them
 DataArrays = dict[str, jax.Array]
 # The trainer's state between epochs: {"params": ..., "opt_state": ..., "step": int32}.
 TrainState = dict[str, Any]
@@ -283,13 +284,17 @@ def hparams_from_config(cfg: Any) -> dict[str, float]:
 
 
 def as_hparams(values: Mapping[str, float]) -> Hparams:
-    """``values`` as the program's float32 inputs, in ``HPARAM_NAMES`` order."""
-    return {name: jnp.asarray(values[name], jnp.float32) for name in HPARAM_NAMES}
+    """``values`` as the program's float32 inputs, in ``HPARAM_NAMES`` order.
+
+    Host (numpy) scalars: a vmapped group stacks a thousand trials' inputs, and
+    one ``jnp.asarray`` each cost more host time than the group's training on a GPU.
+    """
+    return {name: np.asarray(values[name], np.float32) for name in HPARAM_NAMES}
 
 
 def as_structure(values: Mapping[str, int]) -> Hparams:
     """A trial's structural values as the program's int32 inputs, in ``STRUCTURE_NAMES`` order."""
-    return {name: jnp.asarray(values[name], jnp.int32) for name in STRUCTURE_NAMES}
+    return {name: np.asarray(values[name], np.int32) for name in STRUCTURE_NAMES}
 
 
 def placeholder_hparams() -> Hparams:
