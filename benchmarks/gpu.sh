@@ -6,7 +6,8 @@
 #   bash benchmarks/gpu.sh                      # on a machine with a GPU
 #   SIZES=1,8 EPOCHS=2 MIXED_SIZES=4 bash benchmarks/gpu.sh   # a small setting for the CPU
 #
-# It also runs one plain `hpfw` run, whose log says which device auto picked.
+# It also runs one plain `hpfw` run, whose log says which device auto picked, and
+# benchmarks/gpu_profile.py (docs/benchmarks.md, issue 14, "Eleventh session").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZES=${SIZES:-1,8,32,128,512,1024}
@@ -23,3 +24,7 @@ export HPFW_CACHE_DIR=${HPFW_CACHE_DIR:-/tmp/hpfw-jax-cache}
 # for 1024 trials on one H200; the default task above: >= 100,000 trials/min).
 "$PYTHON" benchmarks/bench_groups.py --mixed --sizes "${MIXED_SIZES:-128,1024}" \
     --json "$OUT_DIR/gpu_mixed_groups.json"
+# Where a 1024-trial group's time goes: host against device, the memory floor, a
+# profile, one-change variants and the cost model's fit points (about 4 minutes).
+"$PYTHON" benchmarks/gpu_profile.py --out "$OUT_DIR/gpu_profile" \
+    --trials "${PROFILE_TRIALS:-1024}" --epochs "$EPOCHS"

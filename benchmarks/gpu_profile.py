@@ -5,10 +5,10 @@ For hpfw's default task (the digits MLP, 20 epochs) run as vmapped groups:
 - the device's copy bandwidth and the memory floor of a step (every weight
   and optimiser moment read and written as often as a step must);
 - the host's share of a group's wall time (configs, stacking, summaries);
-- a profile of one group (``jax.profiler``): the kernels per step and the
-  kernels that take the time, grouped by the JAX operation they came from;
-- variants that each change one thing (no dropout, sgd, narrower, larger
-  batches, fewer epochs, wider groups), timed the same way;
+- a profile of one group (``jax.profiler``): the kernels per step, how busy
+  the stream is, and the kernels (XLA's fusions) that take the time;
+- variants that each change one thing (no dropout, sgd, narrower, shallower,
+  larger batches) and wider groups, timed the same way;
 - single-architecture groups (the points the accelerator's cost constants are
   fitted to: ``hpfw.trainer.device_costs``), and the mixed-architecture group.
 
@@ -25,7 +25,6 @@ import argparse
 import gzip
 import json
 import math
-import re
 import shutil
 import statistics
 import sys
@@ -104,15 +103,6 @@ def _events(trace: Path) -> tuple[dict[int, str], list[dict]]:
     return names, [e for e in events if e.get("ph") == "X" and "dur" in e]
 
 
-def _scope(event: dict) -> str:
-    """The JAX operation a kernel came from, its name stack shortened to the last scopes."""
-    args = event.get("args", {})
-    op = str(args.get("tf_op") or args.get("long_name") or args.get("hlo_op") or event["name"])
-    op = re.sub(r"\[.*", "", op)
-    parts = [p for p in op.split("/") if p and not p.startswith(("jit(", "pjit", "while", "body"))]
-    return "/".join(parts[-3:]) or event["name"]
-
-
 def summarize_trace(trace: Path, steps: int) -> dict[str, Any]:
     """Kernels per step, the busy share of the GPU's stream, and the top kernels."""
     names, events = _events(trace)
@@ -128,11 +118,10 @@ def summarize_trace(trace: Path, steps: int) -> dict[str, Any]:
     begin = min(e["ts"] for e in stream)
     end = max(e["ts"] + e["dur"] for e in stream)
     busy = sum(e["dur"] for e in stream)
+    # XLA's command buffers (CUDA graphs) leave no JAX op names on the kernels: by name.
     by_name: dict[str, list[float]] = defaultdict(list)
-    by_scope: dict[str, list[float]] = defaultdict(list)
     for e in stream:
         by_name[e["name"]].append(e["dur"])
-        by_scope[_scope(e)].append(e["dur"])
 
     def top(table: dict[str, list[float]], k: int) -> list[dict]:
         rows = sorted(table.items(), key=lambda kv: -sum(kv[1]))[:k]
@@ -149,7 +138,6 @@ def summarize_trace(trace: Path, steps: int) -> dict[str, Any]:
         "busy_share": round(busy / (end - begin), 4),
         "mean_kernel_us": round(busy / len(stream), 2),
         "top_kernels": top(by_name, 25),
-        "top_scopes": top(by_scope, 25),
         "sample_args": [e.get("args", {}) for e in samples],
     }
 

@@ -253,6 +253,7 @@ class EnvelopeConfig:
     epochs: list[int] | None = None  # trainer.epochs (the largest is the programs' horizon)
     optimizer: list[str] | None = None  # optimiser families (optimizer.name)
     trials: int | None = None  # trials in the sweep: weighs compiles against padding
+    group: int | None = None  # trials launched at once (the sweep's batch): a vmapped group
 
 
 ENVELOPE_KEY = "trainer.envelope"

@@ -11,6 +11,7 @@ import itertools
 import pytest
 from omegaconf import OmegaConf
 
+from hpfw.errors import ConfigError
 from hpfw.models.costs import forward_flops, param_count
 from hpfw.search.overrides import parse_sweep
 from hpfw.search.space import Categorical, Int
@@ -24,6 +25,8 @@ from hpfw.trainer.costs import (
     plan,
 )
 from hpfw.trainer.device_costs import device_costs
+from hpfw.trainer.envelope import read_envelope
+from tests.helpers import compose_config
 
 MLP = (("activation", "relu"), ("name", "mlp"))
 SEED_WIDE = Problem(
@@ -77,9 +80,29 @@ def test_splitting_never_estimates_worse_than_one_program():
         assert chosen.estimate_seconds <= chosen.one_box_seconds
 
 
-def test_an_accelerator_takes_one_program_for_the_seed_wide_sweep():
-    # Vmapped trials are latency-bound: padding costs little, a compile a lot.
-    assert len(plan(SEED_WIDE, GPU).boxes) == 1
+def test_an_accelerator_splits_a_wide_batch_by_width_and_keeps_a_short_sweep_whole():
+    # A 1024-wide vmapped group is memory-bound (measured on an H200): every trial pays
+    # its box's weights each step, so the 512-wide trials get programs of their own.
+    wide = plan(dataclasses.replace(SEED_WIDE, trials=1024), GPU)
+    widths = [box.ranges(SEED_WIDE)["hidden_dim"] for box in wide.boxes]
+    assert all(hi <= 256 or lo > 256 for lo, hi in widths)
+    assert wide.estimate_seconds < 0.7 * wide.one_box_seconds
+    # Four one-epoch trials: the compile dominates; the host compiles boxes side by
+    # side, so a split pays only where a shallower box compiles faster.
+    short = plan(dataclasses.replace(SEED_WIDE, trials=4, epochs=(1,)), GPU)
+    assert len(short.boxes) < len(wide.boxes)
+    assert sum(short.train_seconds) < 0.1 * max(short.compile_seconds)
+
+
+def test_narrow_groups_share_less_of_each_step_so_they_split_no_more():
+    # A step's fixed cost (launches) is shared by the trials stepping together: 1024
+    # trials launched 16 at a time gain less from narrower programs than all at once.
+    counts = [
+        len(plan(dataclasses.replace(SEED_WIDE, trials=1024, group=group), GPU).boxes)
+        for group in (16, 1024)
+    ]
+    assert counts[0] <= counts[1]
+    assert counts[1] > 1
 
 
 def test_a_cpu_splits_a_wide_sweep_but_not_a_short_one():
@@ -119,8 +142,8 @@ def test_padding_costs_time_and_skipped_layers_do_not_on_a_cpu():
     wide = np.array([[0, 3, 0]])  # 512 units: the FLOPs of a layer dominate a step
     deep_box, one_layer = Box(((0, 2), (3, 3), (0, 3))), Box(((0, 2), (3, 3), (0, 0)))
     vmapped = (
-        box_seconds(SEED_WIDE, GPU, deep_box, wide)[0]
-        / box_seconds(SEED_WIDE, GPU, one_layer, wide)[0]
+        box_seconds(SEED_WIDE, GPU, deep_box, wide, width=1024)[0]
+        / box_seconds(SEED_WIDE, GPU, one_layer, wide, width=1024)[0]
     )
     assert vmapped > 1.5
 
@@ -201,6 +224,16 @@ def test_the_sweeper_lists_the_swept_structural_values_for_hpfw_only():
     assert envelope_override(own, _composed(True), trials=12) is None
 
 
+def test_the_launched_batch_reaches_the_envelope_as_its_group():
+    sweep = _sweep("model.hidden_dim=choice(64,256)")
+    override = envelope_override(sweep, _composed(True), trials=64, group=16)
+    assert override == "trainer.envelope={hidden_dim:[64,256],trials:64,group:16}"
+    envelope = read_envelope(compose_config([override]))
+    assert (envelope.trials, envelope.group) == (64, 16)
+    with pytest.raises(ConfigError, match=r"trainer\.envelope\.group.*got 0"):
+        read_envelope(compose_config(["trainer.envelope={hidden_dim:[64],group:0}"]))
+
+
 def test_multi_fidelity_budgets_become_the_epochs():
     sweep = _sweep("model.hidden_dim=choice(64,256)")
     override = envelope_override(sweep, _composed(True), trials=9, budgets=[3, 1, 9])
@@ -264,7 +297,7 @@ def test_a_padded_batch_costs_its_own_rows_on_a_cpu_and_the_largest_vmapped():
     )
     assert cpu == pytest.approx(1.0, rel=0.05)
     gpu = (
-        box_seconds(SEED_WIDE, GPU, batches, point)[0]
-        / box_seconds(SEED_WIDE, GPU, own_batch, point)[0]
+        box_seconds(SEED_WIDE, GPU, batches, point, width=1024)[0]
+        / box_seconds(SEED_WIDE, GPU, own_batch, point, width=1024)[0]
     )
     assert gpu > 1.5

@@ -16,6 +16,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+from omegaconf import OmegaConf
 
 from hpfw.trainer import checkpoint, groups
 from hpfw.trainer.compiled import PROGRAMS
@@ -238,3 +239,6 @@ def test_a_sweep_over_every_structural_key_compiles_at_most_two_programs(tmp_pat
         for r in records.values()
     }
     assert len(structures) > 4  # many architectures and optimisers, one or two programs
+    # Every trial knows the sweep's trials and the batch launched at once (the cost model's).
+    saved = OmegaConf.load(next((tmp_path / "sweep").glob("*/.hydra/config.yaml")))
+    assert (saved.trainer.envelope.trials, saved.trainer.envelope.group) == (12, 12)

@@ -61,13 +61,14 @@ def envelope_override(
     composed: Callable[[tuple[str, ...]], DictConfig | None],
     trials: int,
     budgets: Sequence[int] | None = None,
+    group: int | None = None,
 ) -> str | None:
     """The ``trainer.envelope=...`` override of ``sweep``'s trials, or None.
 
     None when the app has no ``trainer.envelope`` key, when the user set one,
     or when no structural key is swept. ``composed(groups)`` is the job config
     for a choice of config groups (``("optimizer=sgd",)``); ``budgets`` are a
-    multi-fidelity strategy's epochs.
+    multi-fidelity strategy's epochs; ``group`` the trials launched at once.
     """
     base = composed(())
     if base is None or OmegaConf.select(base, ENVELOPE_KEY, default=_ABSENT) is _ABSENT:
@@ -91,8 +92,12 @@ def envelope_override(
     if not fields:
         return None
     fields["trials"] = [trials]
+    if group is not None:
+        fields["group"] = [group]
     items = [
-        f"{k}:{format_value(v[0])}" if k == "trials" else f"{k}:[{','.join(map(format_value, v))}]"
+        f"{k}:{format_value(v[0])}"
+        if k in ("trials", "group")
+        else f"{k}:[{','.join(map(format_value, v))}]"
         for k, v in fields.items()
     ]
     return f"{ENVELOPE_KEY}={{{','.join(items)}}}"

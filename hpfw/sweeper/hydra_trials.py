@@ -112,7 +112,11 @@ class HydraTrials:
         if strategy.max_budget is not None:
             rungs.add(strategy.max_budget)
         self.envelope = envelope_override(
-            self.sweep, self.composed, min(planned, default=1), sorted(rungs) or None
+            self.sweep,
+            self.composed,
+            min(planned, default=1),
+            sorted(rungs) or None,
+            group=self.settings.batch_size,
         )
         if self.envelope is not None:
             log.info("structural values of this sweep, for every trial: %s", self.envelope)

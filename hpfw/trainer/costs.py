@@ -9,8 +9,13 @@ estimated time of the whole sweep,
 
     (sum of the boxes' compile seconds + trials x mean padded trial seconds) / parallel
 
-(on a CPU compiles and trials share the cores; on an accelerator the trials of
-a box run as vmapped groups, so padding costs little and one box is usual).
+(on a CPU compiles and trials share the cores). On an accelerator the host's
+cores compile the boxes side by side, ahead of the trials,
+
+    max(longest compile, sum of compiles / compilers) + trials x mean padded trial seconds
+
+and the trials of a box run as vmapped groups that share each step's fixed
+cost (``group_width``).
 A trial's seconds come from its steps, the FLOPs of a step at its box's widths
 (``hpfw.models.costs``), a fixed cost per step, the weights its optimiser
 updates, the weights of the layers it skips, and the device's speed
@@ -34,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from hpfw.models.costs import forward_flops, param_count
-from hpfw.trainer.device_costs import DeviceCosts
+from hpfw.trainer.device_costs import MAX_GROUP, DeviceCosts
 
 DEPTH_KEY = {"mlp": "num_layers", "cnn": "num_conv_layers", "transformer": "num_layers",
              "decoder": "num_layers"}  # fmt: skip
@@ -55,6 +60,7 @@ class Problem:
     input_shape: tuple[int, ...]
     num_classes: int
     split_sizes: tuple[int, int, int]
+    group: int = 0  # trials launched together (the sweep's batch); 0: all of them
 
     @property
     def family(self) -> str:
@@ -145,8 +151,14 @@ def _params(
     return param_count(dict(model), dict(sizes), input_shape, num_classes)
 
 
-def box_seconds(problem: Problem, costs: DeviceCosts, box: Box, points: np.ndarray) -> np.ndarray:
-    """Estimated seconds of one trial at each of ``points`` (value indices) inside ``box``."""
+def box_seconds(
+    problem: Problem, costs: DeviceCosts, box: Box, points: np.ndarray, width: float = 1.0
+) -> np.ndarray:
+    """Estimated seconds of one trial at each of ``points`` (value indices) inside ``box``.
+
+    ``width``: the trials of a vmapped group stepping together, which share each
+    step's fixed cost.
+    """
     values = dict(problem.values)
     ranges = box.ranges(problem)
     keys = problem.keys
@@ -194,8 +206,9 @@ def box_seconds(problem: Problem, costs: DeviceCosts, box: Box, points: np.ndarr
     else:  # the trial's own steps, each as micro-batches of the box's smallest batch
         micro = np.ceil(batch / batch_lo)
         rows, steps = micro * batch_lo, n_train // batch
+    shared_by = width if costs.vmapped else 1.0
     step = (
-        micro * costs.step_seconds * branch_overhead(problem, ranges, costs)
+        micro * costs.step_seconds * branch_overhead(problem, ranges, costs) / shared_by
         + rows * 3.0 * flops / costs.flops_per_second
         + weights * costs.param_seconds
         + skipped * costs.skipped_param_seconds
@@ -247,8 +260,22 @@ def _box_costs(
     if not len(inside):
         return 0.0, 0.0, 0.0
     share = len(inside) / len(points)
-    seconds = float(box_seconds(problem, costs, box, inside).mean())
+    width, padding = group_width(problem, costs, share)
+    seconds = float(box_seconds(problem, costs, box, inside, width).mean()) * padding
     return compile_seconds(problem, costs, box), problem.trials * share * seconds, share
+
+
+def group_width(problem: Problem, costs: DeviceCosts, share: float) -> tuple[float, float]:
+    """``(trials stepping together, padding factor)`` of a box holding ``share`` of the trials.
+
+    Vmapped, a launched batch's trials of one box run as one group, as wide as
+    the power of two that holds them (``hpfw.trainer.groups``): the padding
+    lanes compute too. Elsewhere a trial runs alone: ``(1, 1)``.
+    """
+    if not costs.vmapped:
+        return 1.0, 1.0
+    width = min(max((problem.group or problem.trials) * share, 1.0), MAX_GROUP)
+    return width, (1 << (math.ceil(width) - 1).bit_length()) / width
 
 
 def _splits(box: Box) -> list[tuple[Box, Box]]:
@@ -273,7 +300,11 @@ def plan(problem: Problem, costs: DeviceCosts, max_boxes: int = MAX_BOXES) -> Pl
 
     def total(boxes: list[Box]) -> float:
         parts = [box_cost(b) for b in boxes]
-        return (sum(p[0] for p in parts) + sum(p[1] for p in parts)) / costs.parallel
+        compiles, training = sum(p[0] for p in parts), sum(p[1] for p in parts)
+        if costs.vmapped:  # the host's cores compile the programs side by side, ahead
+            longest = max(p[0] for p in parts)
+            return max(longest, compiles / costs.compilers) + training
+        return (compiles + training) / costs.parallel
 
     boxes = [Box(tuple((0, len(v) - 1) for _, v in problem.values))]
     best = one_box = total(boxes)

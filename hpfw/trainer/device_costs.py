@@ -10,19 +10,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+MAX_GROUP = 1024  # trials per vmapped program, whatever memory allows (hpfw.trainer.groups)
+
 
 @dataclass(frozen=True)
 class DeviceCosts:
     """How fast one device trains and compiles (defaults measured: docs/structural.md)."""
 
     platform: str
-    step_seconds: float  # fixed cost of one training step inside the program
+    step_seconds: float  # fixed cost of one training step (vmapped: shared by the group)
     flops_per_second: float  # one trial's speed on its small matmuls
     param_seconds: float  # per weight a trial updates, per step (the optimiser's update)
     skipped_param_seconds: float  # per weight of a layer the trial skips, per step
     compile_seconds: Mapping[str, float]  # one dedicated program of each family
     parallel: int  # trials (and compiles) at a time
     vmapped: bool  # trials of one program run as one vmapped group
+    compilers: int = 1  # vmapped: programs compiling at once on the host's cores
 
 
 def device_costs(platform: str, cores: int) -> DeviceCosts:
@@ -31,7 +34,11 @@ def device_costs(platform: str, cores: int) -> DeviceCosts:
     The CPU's are a fit to the 64 trials of a seed-wide MLP sweep on the 2-core
     development machine, as the sweep saw them (two trials side by side, the
     compiles beside them: ``benchmarks/fit_costs.py``, docs/structural.md); the
-    accelerator's were measured on an H200 before the per-weight terms existed.
+    accelerator's are a fit to vmapped groups of 1024 trials on an H200
+    (``benchmarks/gpu_profile.py``, docs/benchmarks.md): a step of a group is
+    about 110 us of launches plus memory traffic, about 10 passes over every
+    trial's weights and optimiser moments (~1e-11 s per weight), plus its
+    matmuls at ~80 TFLOP/s (60 at 32 rows of 256 units, 107 at 128 rows of 512).
     """
     if platform == "cpu":
         return DeviceCosts(
@@ -46,13 +53,16 @@ def device_costs(platform: str, cores: int) -> DeviceCosts:
         )
     return DeviceCosts(
         platform,
-        step_seconds=40e-6,
-        flops_per_second=20e12,
-        param_seconds=0.0,
-        skipped_param_seconds=0.0,
-        compile_seconds={"mlp": 5.0, "cnn": 6.0, "transformer": 8.0, "decoder": 9.0},
+        step_seconds=110e-6,
+        flops_per_second=80e12,
+        param_seconds=1.05e-11,
+        skipped_param_seconds=0.0,  # vmapped, a trial runs every layer of its box
+        compile_seconds={"mlp": 8.0, "cnn": 10.0, "transformer": 13.0, "decoder": 15.0},
         parallel=1,
         vmapped=True,
+        # Five programs compiling at once on a 16-core H200 host took 26-53 s each against
+        # 8-16 s alone: XLA's GPU compiles use several threads, so about cores / 4 at once.
+        compilers=max(1, cores // 4),
     )
 
 

@@ -41,6 +41,7 @@ class Envelope:
 
     values: tuple[tuple[str, tuple[Any, ...]], ...]
     trials: int
+    group: int = 0  # trials launched at once; 0: all of them
 
     def get(self, key: str) -> tuple[Any, ...]:
         return dict(self.values).get(key, ())
@@ -76,10 +77,13 @@ def read_envelope(cfg: Any) -> Envelope | None:
                 f"got {families!r}; allowed: a non-empty list of {', '.join(OPTIMIZERS)}",
             )
         values.append(("optimizer", tuple(f for f in OPTIMIZERS if f in families)))
-    trials = node.get("trials")
-    if trials is not None and (not isinstance(trials, int) or trials < 1):
-        raise ConfigError("trainer.envelope.trials", f"got {trials!r}; allowed: null or >= 1")
-    return Envelope(tuple(values), int(trials or 1))
+    counts = {}
+    for key in ("trials", "group"):
+        count = node.get(key)
+        if count is not None and (not isinstance(count, int) or count < 1):
+            raise ConfigError(f"trainer.envelope.{key}", f"got {count!r}; allowed: null or >= 1")
+        counts[key] = count
+    return Envelope(tuple(values), int(counts["trials"] or 1), int(counts["group"] or 0))
 
 
 def _cores() -> int:
@@ -102,6 +106,7 @@ def problem_for(spec: StaticSpec, envelope: Envelope) -> costs.Problem:
         values=values,
         epochs=envelope.get("epochs") or (spec.epochs,),
         trials=envelope.trials,
+        group=envelope.group,
         optimizers=len(set(envelope.get("optimizer")) | {spec.optimizer}),
         input_shape=spec.input_shape,
         num_classes=spec.num_classes,
@@ -206,7 +211,10 @@ def trial_estimate(spec: StaticSpec, envelope: Envelope, platform: str) -> float
     plan = plan_for(problem, platform, _cores())
     model = dict(spec.model)
     own = {k: int(model[k]) for k in STRUCTURAL[spec.family]} | {"batch_size": spec.batch_size}
-    box = plan.boxes[plan.box_for(own)]
+    index = plan.box_for(own)
     point = [min(bisect.bisect_left(v, own[k]), len(v) - 1) for k, v in problem.values]
     alone = dataclasses.replace(problem, epochs=(spec.run_epochs,))
-    return float(costs.box_seconds(alone, plan.costs, box, np.array([point]))[0])
+    # Vmapped, a trial's share of its group's time: each step's fixed cost is shared.
+    width, padding = costs.group_width(problem, plan.costs, plan.shares[index])
+    seconds = costs.box_seconds(alone, plan.costs, plan.boxes[index], np.array([point]), width)
+    return float(seconds[0]) * padding

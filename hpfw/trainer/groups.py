@@ -33,6 +33,7 @@ import numpy as np
 from hpfw.launch.protocol import MODES
 from hpfw.trainer import compiled, monitor, one_by_one
 from hpfw.trainer.compiled import CompiledProgram
+from hpfw.trainer.device_costs import MAX_GROUP
 from hpfw.trainer.one_by_one import Result, guarded, tagged
 from hpfw.trainer.run import PreparedRun, prepare, run_program, summarize
 from hpfw.trainer.spec import ProgramSpec
@@ -40,7 +41,6 @@ from hpfw.values import one_line
 
 log = logging.getLogger("hpfw.groups")
 
-MAX_GROUP = 1024  # trials per program, whatever memory allows
 MEMORY_FRACTION = 0.5  # of the device's free memory one program may plan to use
 
 # Seconds per trial measured for each (signature, device): "sequential" or a vmap width.
