@@ -90,12 +90,10 @@ def configs(n: int, epochs: int, overrides: Sequence[str], structural: bool = Fa
     return out
 
 
-def measure(
-    n: int, epochs: int, mode: str, overrides: Sequence[str], structural: bool = False
-) -> dict[str, Any]:
-    cfgs = configs(n, epochs, overrides, structural)
+def cold_and_warm(cfgs: Sequence[Any], mode: str) -> tuple[list, list, float, float]:
+    """``train_many`` twice: the first call compiles; the results and seconds of each."""
     start = time.perf_counter()
-    first = train_many(cfgs, mode=mode)  # compiles
+    first = train_many(cfgs, mode=mode)
     cold = time.perf_counter() - start
     start = time.perf_counter()
     results = train_many(cfgs, mode=mode)
@@ -103,6 +101,13 @@ def measure(
     failed = [r for r in results if isinstance(r, BaseException)]
     if failed:
         raise failed[0]
+    return first, results, cold, warm
+
+
+def measure(
+    n: int, epochs: int, mode: str, overrides: Sequence[str], structural: bool = False
+) -> dict[str, Any]:
+    first, results, cold, warm = cold_and_warm(configs(n, epochs, overrides, structural), mode)
     flops = sum(r["flops"] for r in results)
     return {
         "trials": n,

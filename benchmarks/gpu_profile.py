@@ -39,7 +39,7 @@ import jax
 import jax.numpy as jnp
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_groups import configs
+from bench_groups import cold_and_warm, configs
 
 from hpfw.models.costs import param_count
 from hpfw.trainer import groups
@@ -66,16 +66,7 @@ def copy_bandwidth(device: jax.Device, mib: int = 1024, reps: int = 10) -> float
 
 def time_group(n: int, epochs: int, overrides: Sequence[str], mixed: bool = False) -> dict:
     """Compile, then time one warm call of ``train_many``: wall, device and host seconds."""
-    cfgs = configs(n, epochs, overrides, mixed)
-    start = time.perf_counter()
-    first = train_many(cfgs, mode="vmap")
-    cold = time.perf_counter() - start
-    start = time.perf_counter()
-    results = train_many(cfgs, mode="vmap")
-    wall = time.perf_counter() - start
-    failed = [r for r in results if isinstance(r, BaseException)]
-    if failed:
-        raise failed[0]
+    first, results, cold, wall = cold_and_warm(configs(n, epochs, overrides, mixed), "vmap")
     device = sum(r["train_seconds"] for r in results)
     return {
         "trials": n,
