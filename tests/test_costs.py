@@ -22,6 +22,7 @@ from hpfw.trainer.costs import (
     Problem,
     box_seconds,
     compile_seconds,
+    group_width,
     plan,
 )
 from hpfw.trainer.device_costs import device_costs
@@ -92,6 +93,13 @@ def test_an_accelerator_splits_a_wide_batch_by_width_and_keeps_a_short_sweep_who
     short = plan(dataclasses.replace(SEED_WIDE, trials=4, epochs=(1,)), GPU)
     assert len(short.boxes) < len(wide.boxes)
     assert sum(short.train_seconds) < 0.1 * max(short.compile_seconds)
+
+
+def test_a_vmapped_group_is_counted_at_the_power_of_two_width_it_runs_at():
+    # 81 of a 1024-wide batch's trials in one box run as a 128-wide program.
+    width, padding = group_width(dataclasses.replace(SEED_WIDE, group=1024), GPU, 81 / 1024)
+    assert width == pytest.approx(81) and padding == pytest.approx(128 / 81)
+    assert group_width(SEED_WIDE, CPU, 0.5) == (1.0, 1.0)  # a CPU runs each trial alone
 
 
 def test_narrow_groups_share_less_of_each_step_so_they_split_no_more():

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from hpfw.models.costs import forward_flops, param_count
-from hpfw.trainer.device_costs import MAX_GROUP, DeviceCosts
+from hpfw.trainer.device_costs import MAX_GROUP, DeviceCosts, vmap_width
 
 DEPTH_KEY = {"mlp": "num_layers", "cnn": "num_conv_layers", "transformer": "num_layers",
              "decoder": "num_layers"}  # fmt: skip
@@ -275,7 +275,7 @@ def group_width(problem: Problem, costs: DeviceCosts, share: float) -> tuple[flo
     if not costs.vmapped:
         return 1.0, 1.0
     width = min(max((problem.group or problem.trials) * share, 1.0), MAX_GROUP)
-    return width, (1 << (math.ceil(width) - 1).bit_length()) / width
+    return width, vmap_width(math.ceil(width)) / width
 
 
 def _splits(box: Box) -> list[tuple[Box, Box]]:

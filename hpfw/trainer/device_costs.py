@@ -13,6 +13,15 @@ from dataclasses import dataclass
 MAX_GROUP = 1024  # trials per vmapped program, whatever memory allows (hpfw.trainer.groups)
 
 
+def vmap_width(trials: int) -> int:
+    """The power-of-two width a vmapped group of ``trials`` runs at.
+
+    Programs are compiled for powers of two, so groups of other sizes reuse
+    them; the extra lanes compute copies of the first trial.
+    """
+    return 1 << max(trials - 1, 0).bit_length()
+
+
 @dataclass(frozen=True)
 class DeviceCosts:
     """How fast one device trains and compiles (defaults measured: docs/structural.md)."""

@@ -33,7 +33,7 @@ import numpy as np
 from hpfw.launch.protocol import MODES
 from hpfw.trainer import compiled, monitor, one_by_one
 from hpfw.trainer.compiled import CompiledProgram
-from hpfw.trainer.device_costs import MAX_GROUP
+from hpfw.trainer.device_costs import MAX_GROUP, vmap_width
 from hpfw.trainer.one_by_one import Result, guarded, tagged
 from hpfw.trainer.run import PreparedRun, prepare, run_program, summarize
 from hpfw.trainer.spec import ProgramSpec
@@ -46,11 +46,6 @@ MEMORY_FRACTION = 0.5  # of the device's free memory one program may plan to use
 # Seconds per trial measured for each (signature, device): "sequential" or a vmap width.
 GroupKey = tuple[ProgramSpec, str, bool, bool]  # program, device, resumes, monitored
 _speeds: dict[GroupKey, dict[str | int, float]] = {}
-
-
-def _bucket(n: int) -> int:
-    """Programs are compiled for power-of-two widths, so groups of other sizes reuse them."""
-    return 1 << max(n - 1, 0).bit_length()
 
 
 def free_memory(device: jax.Device) -> int:
@@ -158,7 +153,7 @@ def _prefetch(
             compiled.prefetch_program(first.spec, first.data, first.device, monitored=monitored)
         if mode == "vmap" or (mode == "auto" and not threads and len(indices) > 1):
             for start in range(0, len(indices), cap):
-                width = _bucket(len(indices[start : start + cap]))
+                width = vmap_width(len(indices[start : start + cap]))
                 if width > 1:
                     compiled.prefetch_program(
                         first.spec, first.data, first.device, width, resume, monitored
@@ -250,7 +245,7 @@ def train_many(
         for start in range(0, len(todo), cap):
             chunk = todo[start : start + cap]
             runs = [prepared[i] for i in chunk]
-            width = _bucket(len(chunk))
+            width = vmap_width(len(chunk))
             if mode == "vmap":
                 vmap = True
             elif mode == "sequential" or len(chunk) == 1 or threads:
