@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 from hpfw.errors import HpfwError
+from hpfw.sweeper.compile_cache import default_directory
 from hpfw.values import plain
 
 DIRECTIONS = ("minimize", "maximize")
@@ -144,8 +145,6 @@ class SweepSettings:
                 setattr(self, key, value)
         self.direction = self.direction or "minimize"
         if self.compilation_cache_dir is None:
-            from hpfw.sweeper.compile_cache import default_directory
-
             self.compilation_cache_dir = default_directory()
         # The objective may arrive as an enum member through an interpolation.
         if self.objective is not None:
