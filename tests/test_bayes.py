@@ -133,6 +133,30 @@ def test_large_histories_refit_briefly_from_the_last_fit(monkeypatch) -> None:
     assert calls == [full, (1, fitting.WARM_FIT_STEPS)]
 
 
+def test_a_batch_of_results_refits_longer_than_one(monkeypatch) -> None:
+    """A fit after q new results takes the steps q sequential asks would have (capped).
+
+    With a fixed few steps per batch of 32, a fit stuck on a smooth, noisy
+    explanation of Hartmann-6 stayed there and the batches stopped polishing.
+    """
+    calls = recorded_fits(monkeypatch)
+    strategy = BayesStrategy({"x": Float(0.0, 1.0)}, seed=0)
+    f = lambda x: (x - 0.3) ** 2  # noqa: E731
+    for k, x in enumerate(np.random.default_rng(0).random(fitting.SMALL_BUCKET + 6)):
+        strategy.tell(Trial(k, {"x": float(x)}), f(x))
+    strategy.ask(1)  # the first fit: a full one
+    steps = []
+    for q in (3, 32, 1):
+        trials = strategy.ask(q)
+        for trial in trials:
+            strategy.tell(trial, f(trial.params["x"]))
+        strategy.ask(1)
+        steps.append(calls[-1])
+    w = fitting.WARM_FIT_STEPS
+    assert steps == [(1, w * 3), (1, fitting.WARM_FIT_CAP), (1, w)]
+    assert w < fitting.WARM_FIT_CAP < w * 32
+
+
 def test_small_histories_refit_fully_only_as_they_grow(monkeypatch) -> None:
     """Up to SMALL_BUCKET rows: a full fit, short ones, a full one again after some growth."""
     calls = recorded_fits(monkeypatch)

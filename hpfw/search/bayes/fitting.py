@@ -6,8 +6,8 @@ steps) when there is no previous fit and, up to ``SMALL_BUCKET`` rows, whenever
 the completed trials grew by ``REFIT_GROWTH``; other asks with new results up
 to ``SMALL_BUCKET`` rows run the same starts for ``SMALL_WARM_FIT_STEPS`` (fits
 from the last one alone lost Hartmann-6 runs); beyond, ``WARM_FIT_STEPS`` steps
-from the last fit. docs/bayes.md ("Fit"); measured in docs/benchmarks.md,
-issue 19.
+from the last fit for each new result, at most ``WARM_FIT_CAP``. docs/bayes.md
+("Fit"); measured in docs/benchmarks.md, issue 19.
 """
 
 from __future__ import annotations
@@ -20,6 +20,13 @@ from hpfw.search.bayes import gp
 
 FULL_FIT_STARTS, FULL_FIT_STEPS = 4, 150
 SMALL_WARM_FIT_STEPS, WARM_FIT_STEPS = 50, 4
+# A fit after a batch's results takes WARM_FIT_STEPS per new result, as sequential asks
+# would have, up to WARM_FIT_CAP. With 4 steps per batch of 32, a fit stuck on a smooth,
+# noisy explanation of the data (noise variance 1.5e-3 where sequential asks fit 5e-7)
+# stayed there, and the batches stopped polishing at a regret of 1e-4 to 1e-2
+# (Hartmann-6; docs/benchmarks.md, issue 19, tenth round). 32 steps cost about 0.5 s
+# at 256 rows, within ask(32)'s 2 s at 200 observations; 16 polished less.
+WARM_FIT_CAP = 32
 REFIT_GROWTH = 1.3
 SMALL_BUCKET = 64
 
@@ -49,7 +56,8 @@ class FitSchedule:
         elif small:  # every start, fewer steps (see SMALL_WARM_FIT_STEPS)
             starts, steps = self._full_fit_starts(len(ids)), SMALL_WARM_FIT_STEPS
         else:
-            starts, steps = [self.hyper], WARM_FIT_STEPS
+            new = len(set(ids).difference(self._fitted_on or ()))
+            starts, steps = [self.hyper], min(WARM_FIT_STEPS * max(new, 1), WARM_FIT_CAP)
         stacked = jax.tree.map(lambda *a: jnp.stack([jnp.asarray(v) for v in a]), *starts)
         hyper, _ = gp.fit(stacked, x, y, mask, layout, jnp.asarray(steps))
         self.hyper = jax.tree.map(np.asarray, hyper)
