@@ -141,16 +141,14 @@ def test_a_batch_of_results_refits_longer_than_one(monkeypatch) -> None:
     """
     calls = recorded_fits(monkeypatch)
     strategy = BayesStrategy({"x": Float(0.0, 1.0)}, seed=0)
-    f = lambda x: (x - 0.3) ** 2  # noqa: E731
     for k, x in enumerate(np.random.default_rng(0).random(fitting.SMALL_BUCKET + 6)):
-        strategy.tell(Trial(k, {"x": float(x)}), f(x))
+        strategy.tell(Trial(k, {"x": float(x)}), (x - 0.3) ** 2)
     strategy.ask(1)  # the first fit: a full one
     steps = []
     for q in (3, 32, 1):
-        trials = strategy.ask(q)
-        for trial in trials:
-            strategy.tell(trial, f(trial.params["x"]))
-        strategy.ask(1)
+        for trial in strategy.ask(q):
+            strategy.tell(trial, (trial.params["x"] - 0.3) ** 2)
+        strategy.ask(1)  # fits to the q new results
         steps.append(calls[-1])
     w = fitting.WARM_FIT_STEPS
     assert steps == [(1, w * 3), (1, fitting.WARM_FIT_CAP), (1, w)]

@@ -24,8 +24,9 @@ SMALL_WARM_FIT_STEPS, WARM_FIT_STEPS = 50, 4
 # would have, up to WARM_FIT_CAP. With 4 steps per batch of 32, a fit stuck on a smooth,
 # noisy explanation of the data (noise variance 1.5e-3 where sequential asks fit 5e-7)
 # stayed there, and the batches stopped polishing at a regret of 1e-4 to 1e-2
-# (Hartmann-6; docs/benchmarks.md, issue 19, tenth round). 32 steps cost about 0.5 s
-# at 256 rows, within ask(32)'s 2 s at 200 observations; 16 polished less.
+# (Hartmann-6; docs/benchmarks.md, issue 19, tenth round). 32 steps cost about 0.2 s
+# at 256 rows and 0.5 s at 384, within ask(32)'s 2 s at 200 observations; 16 polished
+# less.
 WARM_FIT_CAP = 32
 REFIT_GROWTH = 1.3
 SMALL_BUCKET = 64
